@@ -1,0 +1,152 @@
+# poolftpd — non-recursive GNU Makefile. Objects go to build/; -MMD -MP keeps
+# header dependencies. Targets: all test run install clean (see README.md).
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SBINDIR   ?= $(PREFIX)/sbin
+BINDIR    ?= $(PREFIX)/bin
+SYSCONFDIR?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+RUNDIR    ?= /run/poolftpd
+LOGDIR    ?= /var/log/poolftpd
+MANDIR    ?= $(PREFIX)/share/man
+DOCDIR    ?= $(PREFIX)/share/doc/poolftpd
+
+BUILD     ?= build
+CXX       ?= g++
+SAN       ?=
+
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
+            -DPOOLFTPD_VERSION='"$(VERSION)"' \
+            -DPOOLFTPD_CONFIG_FILE='"$(SYSCONFDIR)/poolftpd.conf"' \
+            -DPOOLFTPD_SCOREBOARD_FILE='"$(RUNDIR)/poolftpd.scoreboard"' \
+            -DPOOLFTPD_PID_FILE='"$(RUNDIR)/poolftpd.pid"'
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++20 -Wall -Wextra -Wshadow -Wformat=2 -Wnon-virtual-dtor -Werror \
+            -fstack-protector-strong -fPIE -pthread
+LDFLAGS  += -pie -Wl,-z,relro,-z,now -pthread
+ifneq ($(SAN),)
+CXXFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=$(SAN)
+endif
+DEPFLAGS  = -MMD -MP
+
+LIBS_SERVER := -lcap -lssl -lcrypto
+GTEST_LIBS  := -lgtest -lgtest_main
+
+# --- sources -------------------------------------------------------------
+# One static library per src/ module (build/lib/libpf_<module>.a) so a unit
+# test links just its module and what that module depends on.
+MODULES     := util config log auth fs data protocol worker master
+# Link order: dependants before dependencies.
+LINK_ORDER  := master worker protocol data fs auth log config util
+SB_SRCS     := $(wildcard scoreboard/*.cc)
+MAIN_SRCS   := src/main.cc
+TOOLS       := ftpwho ftpcount
+TOOL_COMMON := $(wildcard tools/common/*.cc)
+
+obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
+modlib = $(BUILD)/lib/libpf_$(1).a
+
+SB_LIB   := $(BUILD)/lib/libscoreboard.a
+SRV_LIBS := $(foreach m,$(LINK_ORDER),$(call modlib,$(m)))
+SERVER   := $(BUILD)/poolftpd
+TOOL_BINS:= $(addprefix $(BUILD)/,$(TOOLS))
+
+.PHONY: all test unit integration check-includes run install clean deps deps-test
+.DEFAULT_GOAL := all
+
+all: $(SERVER) $(TOOL_BINS)
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(SB_LIB): $(call obj,$(SB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+define MODULE_RULE
+$(call modlib,$(1)): $(call obj,$(wildcard src/$(1)/*.cc))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && $$(AR) rcs $$@ $$^ $$(if $$^,,)
+endef
+$(foreach m,$(MODULES),$(eval $(call MODULE_RULE,$(m))))
+
+$(SERVER): $(call obj,$(MAIN_SRCS)) $(SRV_LIBS) $(SB_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(SRV_LIBS) $(SB_LIB) -Wl,--end-group $(LIBS_SERVER)
+
+# Each tool links its own folder, tools/common and the scoreboard, never src/.
+define TOOL_RULE
+$(BUILD)/$(1): $(call obj,$(wildcard tools/$(1)/*.cc) $(TOOL_COMMON)) $(SB_LIB)
+	$$(CXX) $$(LDFLAGS) -o $$@ $$^
+endef
+$(foreach t,$(TOOLS),$(eval $(call TOOL_RULE,$(t))))
+
+# --- unit tests: one binary per tests/unit/<name>_test.cc ------------------
+# TEST_LIBS_<name>: the libraries that test links (its module and below).
+TEST_LIBS_util       := util
+TEST_LIBS_config     := config util
+TEST_LIBS_log        := log config util
+TEST_LIBS_fs         := fs log config util
+TEST_LIBS_auth       := auth log config util
+TEST_LIBS_data       := data fs auth log config util
+TEST_LIBS_protocol   := protocol data fs auth log config util
+TEST_LIBS_worker     := worker protocol data fs auth log config util
+TEST_LIBS_master     := $(LINK_ORDER)
+UNIT_NAMES := $(patsubst tests/unit/%_test.cc,%,$(wildcard tests/unit/*_test.cc))
+UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(addsuffix _test,$(UNIT_NAMES)))
+
+define UNIT_RULE
+$(BUILD)/tests/$(1)_test: $(call obj,tests/unit/$(1)_test.cc) \
+    $(if $(filter tools,$(1)),$(call obj,$(TOOL_COMMON))) \
+    $(foreach l,$(TEST_LIBS_$(1)),$(call modlib,$(l))) $(SB_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group \
+	    $(GTEST_LIBS) $(LIBS_SERVER)
+endef
+$(foreach n,$(UNIT_NAMES),$(eval $(call UNIT_RULE,$(n))))
+
+# --- dependencies (Debian packages) --------------------------------------
+deps:
+	@sh contrib/install-deps.sh --run
+deps-test:
+	@sh contrib/install-deps.sh --test
+
+# --- tests ---------------------------------------------------------------
+check-includes:
+	@sh tests/check_includes.sh
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --gtest_brief=1; done
+
+integration: all
+	cd tests/integration && POOLFTPD_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q -x -p no:cacheprovider $(PYTEST_ARGS) .
+
+test: deps-test
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory check-includes
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+# --- demo ----------------------------------------------------------------
+RUN_DIR := $(abspath $(BUILD)/run)
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh contrib/make-run.sh $(abspath $(BUILD)) $(RUN_DIR)
+
+# --- install -------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) \
+	           $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(SERVER) $(DESTDIR)$(SBINDIR)/poolftpd
+	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf ]; then \
+	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf"; \
+	else install -m 0644 conf/poolftpd.conf $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf; fi
+	install -m 0644 README.md docs/ARCHITECTURE.md $(DESTDIR)$(DOCDIR)/
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

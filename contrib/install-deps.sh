@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs the Debian packages poolftpd needs to build (and, with --test, to
+# run its test suite). Called by make; safe to run by hand. Exits 0 when
+# everything is already present, without touching apt.
+set -eu
+
+build_pkgs="g++ make pkg-config libboost-dev libssl-dev libcap-dev"
+test_pkgs="libgtest-dev curl lftp python3 python3-pytest procps util-linux"
+
+want="$build_pkgs"
+case "${1:-}" in
+  --test) want="$build_pkgs $test_pkgs" ;;
+  --run) want="$build_pkgs" ;;
+  "") ;;
+  *) echo "usage: $0 [--test|--run]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing="$missing $p"
+  fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: missing Debian packages:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: installing them needs root; run as root:" >&2
+  echo "    apt-get install -y$missing" >&2
+  echo "or: sudo sh $0 ${1:-}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends $missing; then
+  apt-get update
+  apt-get install -y --no-install-recommends $missing
+fi

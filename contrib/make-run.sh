@@ -1,0 +1,50 @@
+#!/bin/sh
+# `make run`: builds a demo tree under RUN_DIR and serves it in the
+# foreground on 127.0.0.1:2121 to anonymous users. Ctrl-C stops it.
+set -eu
+BUILD=$1
+RUN=$2
+PORT=${PORT:-2121}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+
+mkdir -p "$RUN/log" "$RUN/root/pub/docs"
+chmod 0755 "$RUN" "$RUN/root" "$RUN/root/pub" "$RUN/root/pub/docs"
+ROOT="$RUN/root"
+cat > "$ROOT/welcome.msg" <<'MSG'
+Welcome to the poolftpd demo mirror.
+Everything here is read-only; try: ls, cd pub, get README.txt
+MSG
+cat > "$ROOT/pub/README.txt" <<'MSG'
+This is the poolftpd demo tree, created by `make run`.
+MSG
+[ -f "$ROOT/pub/random-1MiB.bin" ] || head -c 1048576 /dev/urandom > "$ROOT/pub/random-1MiB.bin"
+printf 'line one\nline two\nline three\n' > "$ROOT/pub/docs/unix-text.txt"
+printf 'caf\303\251 cr\303\250me br\303\273l\303\251e\n' > "$ROOT/pub/docs/h\303\251llo.txt"
+( cd "$ROOT/pub" && sha256sum README.txt random-1MiB.bin > SHA256SUMS )
+chmod -R a+rX "$ROOT"
+
+if [ "$(id -u)" -eq 0 ]; then
+  # As root the workers chroot into the tree and run as this account.
+  ANONUSER=nobody ANONGROUP=nogroup
+else
+  ANONUSER=ftp ANONGROUP=ftp
+fi
+sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$PORT|g" -e "s|@ANONUSER@|$ANONUSER|g" \
+    -e "s|@ANONGROUP@|$ANONGROUP|g" "$TOP/conf/demo.conf.in" > "$RUN/poolftpd.conf"
+
+"$BUILD/poolftpd" -t -c "$RUN/poolftpd.conf" >/dev/null
+
+cat <<MSG
+poolftpd demo: serving $ROOT
+  on ftp://127.0.0.1:$PORT/ as anonymous (any password), read-only.
+
+  connect:   lftp -u anonymous,me@example.org ftp://127.0.0.1:$PORT
+             curl ftp://127.0.0.1:$PORT/pub/README.txt
+  who is on: $BUILD/ftpwho -f $RUN/poolftpd.scoreboard
+             $BUILD/ftpcount -f $RUN/poolftpd.scoreboard
+  logs:      $RUN/log/system.log, $RUN/log/xferlog
+  config:    $RUN/poolftpd.conf   (PidFile $RUN/poolftpd.pid)
+
+Press Ctrl-C to stop.
+MSG
+exec "$BUILD/poolftpd" -n -q -c "$RUN/poolftpd.conf"

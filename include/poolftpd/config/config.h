@@ -1,0 +1,161 @@
+// The immutable server configuration and its loader (ProFTPD syntax).
+// Built by the master (at start and on HUP) and by `poolftpd -t`; workers get
+// a const reference from the master's fork. Loading does no network I/O and
+// never touches listeners or logs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "poolftpd/util/net.h"
+#include "poolftpd/util/result.h"
+
+namespace poolftpd::config {
+
+enum class ServerType { kStandalone, kInetd };
+
+// One Allow/Deny line: "Allow from 10.0.0.0/8, 192.168.1.".
+struct AccessRule {
+  bool allow = true;
+  bool all = false;   // "from all"
+  bool none = false;  // "from none"
+  std::vector<net::Cidr> networks;
+};
+
+// How a <Limit> names a verb. When several blocks name the same verb, the
+// highest rank decides (ProFTPD: raw command > command group > ALL).
+enum class LimitMatch { kNone = 0, kAll = 1, kGroup = 2, kDirect = 3 };
+
+// The outcome of one <Limit> for one client, as ProFTPD's check_limit():
+// an implicit verdict means no Allow/Deny line applied and lets a block of
+// lower rank (or the default, allow) decide; an explicit one is final.
+enum class LimitVerdict { kExplicitDeny, kImplicitDeny, kImplicitAllow, kExplicitAllow };
+
+// A <Limit ...> block. `commands` holds upper-case verbs and/or the groups
+// READ, WRITE, DIRS, LOGIN, ALL exactly as written.
+//
+// Groups (ProFTPD doc/howto/Limit.html):
+//   READ   RETR SIZE
+//   WRITE  APPE DELE MKD RMD RNTO STOR STOU XMKD XRMD SITE_CHMOD SITE_CHGRP
+//   DIRS   CDUP CWD LIST MDTM MLSD MLST NLST PWD RNFR STAT XCUP XCWD XPWD
+//   LOGIN  the login itself (verb "LOGIN")
+//   ALL    every verb except LOGIN
+struct Limit {
+  std::vector<std::string> commands;
+  bool allow_all = false;  // AllowAll
+  bool deny_all = false;   // DenyAll
+  bool order_deny_first = false;  // Order deny,allow (default allow,deny)
+  std::vector<AccessRule> rules;  // in file order
+  std::string file;
+  int line = 0;
+
+  // Whether this block names `verb` directly or through one of its groups.
+  bool Covers(std::string_view verb) const;
+  // Whether the block names `verb` itself (not through a group).
+  bool CoversDirectly(std::string_view verb) const;
+  // The block's verdict for a client at `addr` (ProFTPD semantics).
+  bool Permits(const net::IpAddress& addr) const;
+
+  // How this block names `verb` (case-insensitive): directly, through
+  // READ/WRITE/DIRS/LOGIN, through ALL, or not at all.
+  LimitMatch Match(std::string_view verb) const;
+  // The four-way verdict behind Permits(): Order allow,deny (default):
+  // AllowAll or a matching Allow -> kExplicitAllow; else DenyAll or a matching
+  // Deny -> kExplicitDeny; else kImplicitAllow. Order deny,allow: deny side
+  // first -> kExplicitDeny; then allow side -> kExplicitAllow; else
+  // kImplicitDeny. Permits() is true for both allow verdicts.
+  LimitVerdict Evaluate(const net::IpAddress& addr) const;
+};
+
+// <Anonymous DIR> ... </Anonymous>
+struct Anonymous {
+  std::string root;   // absolute path after ~user expansion
+  std::string user;   // User inside the block: the login name it serves
+  std::string group;  // Group inside the block
+  std::string display_login;  // DisplayLogin inside the block, if any
+  std::vector<Limit> limits;
+  std::string file;
+  int line = 0;
+};
+
+struct UserAlias {
+  std::string alias;  // what the client types ("anonymous")
+  std::string user;   // the account it maps to ("ftp")
+};
+
+struct PortRange {
+  uint16_t low = 0;  // 0,0 = let the kernel choose
+  uint16_t high = 0;
+};
+
+struct Config {
+  std::string source_file;  // the top-level file as given to Load()
+
+  std::string server_name = "poolftpd FTP Server";
+  bool server_ident_on = true;
+  std::string server_ident_text;  // empty: built-in "poolftpd VERSION Server (ServerName) [addr]"
+  ServerType server_type = ServerType::kStandalone;
+  uint16_t port = 21;
+  std::vector<net::IpAddress> default_addresses;  // empty: every address (dual-stack ::)
+
+  std::string pid_file = "/run/poolftpd/poolftpd.pid";
+  std::string scoreboard_file = "/run/poolftpd/poolftpd.scoreboard";
+  std::string system_log;    // empty: stderr when -n, else syslog-less silence
+  bool system_log_none = false;  // "SystemLog none": log nothing at all (system_log empty)
+  std::string transfer_log;  // empty: no transfer log ("TransferLog none")
+
+  std::string user;   // server-level User (unprivileged identity for workers)
+  std::string group;  // server-level Group
+  std::vector<UserAlias> user_aliases;
+
+  int max_clients = 256;
+  std::string max_clients_message;  // optional MaxClients text; empty = built-in
+  int max_clients_per_host = 0;  // 0 = unlimited ("MaxClientsPerHost none")
+  std::string max_clients_per_host_message;  // optional text; empty = built-in
+  int max_login_attempts = 3;
+  int start_servers = 5;
+  int min_spare_servers = 5;
+  int max_spare_servers = 10;
+  int max_sessions_per_worker = 1000;  // 0 = unlimited
+
+  int timeout_login = 300;  // seconds; 0 = never
+  int timeout_idle = 600;
+  int timeout_no_transfer = 300;
+  int timeout_stalled = 3600;
+
+  PortRange passive_ports;
+  std::optional<net::IpAddress> masquerade_address;
+  std::string display_login;  // server-level DisplayLogin
+  bool use_reverse_dns = false;
+  bool use_sendfile = true;
+  bool allow_foreign_address = false;
+
+  std::vector<Limit> limits;  // server-level <Limit> blocks
+  std::optional<Anonymous> anonymous;
+
+  // The anonymous block serving login name `name` after UserAlias mapping,
+  // or nullptr.
+  const Anonymous* FindAnonymous(std::string_view login_name) const;
+  // The account `login_name` maps to through UserAlias (case-sensitive, first
+  // match), or `login_name` itself. The view lives as long as both inputs.
+  std::string_view ResolveUserAlias(std::string_view login_name) const;
+};
+
+// Loads `path`, following Include, with `defines` for <IfDefine>. Errors are
+// kInvalid with context "file:line: reason" (or "file: reason" when the file
+// itself cannot be read).
+Result<std::shared_ptr<const Config>> Load(const std::string& path,
+                                           const std::vector<std::string>& defines);
+
+// As Load(), for configuration text already in memory (tests, stdin).
+// `name` is used in error messages, and relative Include paths are resolved
+// against its directory (the current directory when it has none).
+Result<std::shared_ptr<const Config>> LoadFromString(std::string_view text,
+                                                     const std::string& name,
+                                                     const std::vector<std::string>& defines);
+
+}  // namespace poolftpd::config

@@ -1,0 +1,97 @@
+// Directory listings for LIST, NLST, MLSD, MLST and STAT: formatted text,
+// produced from fds under a confined Root. Worker process only. Formatting
+// functions are pure so they can be tested without a tree.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "poolftpd/fs/path.h"
+#include "poolftpd/util/result.h"
+
+namespace poolftpd::fs {
+
+// MLST facts a client may select with OPTS MLST (RFC 3659 7.9).
+enum Fact : unsigned {
+  kFactType = 1u << 0,
+  kFactSize = 1u << 1,
+  kFactModify = 1u << 2,
+  kFactPerm = 1u << 3,
+  kFactUnique = 1u << 4,
+  kFactUnixMode = 1u << 5,
+  kFactAll = 0x3f,
+};
+// "type;size;modify;perm;unique;unix.mode;" with '*' after enabled ones, as
+// FEAT advertises them.
+std::string FeatFactList(unsigned enabled);
+// Parses the OPTS MLST argument ("type;size;"): unknown facts ignored.
+unsigned ParseFactList(std::string_view arg);
+
+struct Entry {
+  std::string name;    // as in the directory; "." / ".." for cdir/pdir
+  struct stat st {};   // of the entry itself (lstat) ...
+  bool is_link = false;
+  std::string link_target;  // for LIST "name -> target"
+  bool target_ok = false;   // link target resolved inside the root
+  struct stat target_st {}; // ... and of the link target when target_ok
+};
+
+struct ListOptions {
+  bool all = false;       // -a: show dotfiles (and . ..)
+  bool long_form = true;  // LIST yes, NLST no (NLST -l gives long form)
+  bool directory = false; // -d: list the directory itself
+};
+
+// Splits "LIST -la dir" style arguments: leading "-xyz" words into options,
+// the rest is the path (may contain spaces). Unknown letters are ignored.
+void ParseListArgs(std::string_view arg, ListOptions* opts, std::string* path);
+
+// Facts line for MLSD/MLST: "type=file;size=12;modify=20261121114512;perm=r;
+// unique=803U1a2b;unix.mode=0644; name" (no CRLF). `kind` for the cdir/pdir
+// cases: "" = from mode, else used as the type value. Anonymous is read-only:
+// perm is "r" for files and "el" for directories.
+// Facts come in the order type;size;modify;perm;unique;unix.mode; modify is
+// UTC; size and perm only for files and directories. A symlink with
+// target_ok shows its target's facts, else type=OS.unix=symlink and its own.
+// Other types: OS.unix=chardev|blockdev|fifo|socket.
+std::string FormatFacts(const Entry& e, unsigned facts, std::string_view kind = "");
+
+// Names and link targets are copied verbatim into both formats (they may hold
+// any byte but '/' and NUL, including CR and LF): a caller writing them to
+// the control connection must apply RFC 959's rule (LF in a name -> NUL).
+//
+// One `ls -l` line without CRLF: "-rw-r--r--   1 0        0            1234 Nov 21 11:39 name"
+// (year instead of time for entries older than 6 months or in the future by
+// more than an hour, relative to `now`). uid/gid printed as names when
+// `names` resolves them, else numbers.
+using NameLookup = std::function<std::string(bool is_group, unsigned id)>;
+std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names);
+
+// Reads the directory `vpath` under `root` into entries (sorted by name,
+// byte order), dotfiles only with opts.all. Each entry is lstat'ed through
+// the dir fd (fstatat(AT_SYMLINK_NOFOLLOW) of a single component never leaves
+// the root); symlinks are resolved with Root::Stat so a link pointing outside
+// the root reports target_ok = false. Stops at limits::kMaxListEntries: a
+// result of exactly that size means the listing was cut (the caller logs it).
+// With `all`, "." (the directory) and ".." (its parent through the root; the
+// root itself at "/") are included, sorted with the rest. Entries that vanish
+// between readdir and stat are skipped.
+// `pattern` (may be empty) is a glob for the names (see GlobMatch).
+Result<std::vector<Entry>> ReadDir(const Root& root, std::string_view vpath, bool all,
+                                   std::string_view pattern = {});
+// Stat one path as an Entry (for MLST, LIST of a file, -d). `name` is the
+// last component of `vpath` ("/" for the root).
+Result<Entry> StatEntry(const Root& root, std::string_view vpath);
+
+// Bounded glob on one name: '*', '?', '[abc]', '[a-z]', '[!x]', '\\' escapes.
+// Never more than limits::kGlobStepBudget steps; false when exhausted.
+bool GlobMatch(std::string_view pattern, std::string_view name);
+bool HasGlob(std::string_view s);
+
+}  // namespace poolftpd::fs

@@ -1,0 +1,165 @@
+// One FTP session on one control connection: command table, dispatcher gates
+// (login, arity, <Limit>, read-only), handlers, timeouts, and scoreboard
+// updates. A fresh Session per connection, so no state survives into the
+// next client of a reused worker. Worker process only.
+#pragma once
+
+#include <signal.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "poolftpd/config/config.h"
+#include "poolftpd/data/data_channel.h"
+#include "poolftpd/fs/listing.h"
+#include "poolftpd/fs/path.h"
+#include "poolftpd/protocol/line_reader.h"
+#include "poolftpd/scoreboard/scoreboard.h"
+#include "poolftpd/util/net.h"
+#include "poolftpd/util/unique_fd.h"
+
+namespace poolftpd::protocol {
+
+// What the worker hands every session. All pointers outlive the session.
+struct SessionEnv {
+  const config::Config* config = nullptr;
+  sb::Scoreboard* scoreboard = nullptr;  // may be null in tests
+  size_t slot = 0;
+  sb::SlotRecord* record = nullptr;      // the worker's copy of its slot
+  const fs::Root* anon_root = nullptr;   // root of the <Anonymous> tree (null: none)
+  std::string anon_real_root;            // its real path, for the TransferLog
+  const sigset_t* wait_mask = nullptr;   // signals unblocked while waiting
+  std::function<bool()> stop_requested;  // TERM (server stop) or USR2 (kick)
+  fs::NameLookup names;                  // uid/gid -> name for LIST
+};
+
+enum class SessionEnd { kQuit, kClientGone, kTimeout, kStopped, kLoginFailures, kError };
+
+class Session;
+using Handler = void (Session::*)(std::string_view arg);
+
+enum CommandFlags : unsigned {
+  kPreLogin = 1u << 0,   // allowed before login
+  kNeedsArg = 1u << 1,   // 501 without an argument
+  kNoArg = 1u << 2,      // 501 with an argument
+  kSecret = 1u << 3,     // argument never logged nor shown (PASS)
+  kWrite = 1u << 4,      // modifies the tree: 550 for anonymous
+};
+
+struct CommandSpec {
+  std::string_view verb;
+  Handler handler;
+  unsigned flags;
+  std::string_view help;
+};
+
+std::span<const CommandSpec> Commands();
+const CommandSpec* FindCommand(std::string_view verb);
+
+class Session {
+ public:
+  Session(const SessionEnv& env, UniqueFd control, const net::Endpoint& local,
+          const net::Endpoint& peer, std::string peer_name);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Serves the session to its end; the control connection is closed after.
+  SessionEnd Run();
+  // Sends one reply and closes (master-full / per-host refusals).
+  static void Refuse(int fd, int code, std::string_view text);
+
+  // Handlers (public for the command table).
+  void DoUser(std::string_view arg);
+  void DoPass(std::string_view arg);
+  void DoAcct(std::string_view arg);
+  void DoQuit(std::string_view arg);
+  void DoNoop(std::string_view arg);
+  void DoSyst(std::string_view arg);
+  void DoFeat(std::string_view arg);
+  void DoOpts(std::string_view arg);
+  void DoHelp(std::string_view arg);
+  void DoStat(std::string_view arg);
+  void DoPwd(std::string_view arg);
+  void DoCwd(std::string_view arg);
+  void DoCdup(std::string_view arg);
+  void DoType(std::string_view arg);
+  void DoMode(std::string_view arg);
+  void DoStru(std::string_view arg);
+  void DoPasv(std::string_view arg);
+  void DoEpsv(std::string_view arg);
+  void DoPort(std::string_view arg);
+  void DoEprt(std::string_view arg);
+  void DoList(std::string_view arg);
+  void DoNlst(std::string_view arg);
+  void DoMlsd(std::string_view arg);
+  void DoMlst(std::string_view arg);
+  void DoSize(std::string_view arg);
+  void DoMdtm(std::string_view arg);
+  void DoRest(std::string_view arg);
+  void DoRetr(std::string_view arg);
+  void DoAbor(std::string_view arg);
+  void DoAllo(std::string_view arg);
+  void DoAuth(std::string_view arg);
+  void DoWrite(std::string_view arg);
+  void DoNotImpl(std::string_view arg);
+
+ private:
+  enum class Read { kLine, kEof, kTimeout, kStop, kTooLong };
+
+  void Reply(int code, std::string_view text);
+  Read ReadLine(std::string* line);
+  void Dispatch(const std::string& line);
+  void Publish(sb::SlotState state);
+  void SetCommand(std::string_view verb, std::string_view arg);
+  void LoginFailed(std::string_view user, std::string_view log_text);
+  void EndWith(SessionEnd how, int code, std::string_view text);
+
+  // Resolves a client path against cwd_; on failure replies 550 and returns false.
+  bool Resolve(std::string_view arg, std::string* vpath);
+  int ErrnoReply(int err) const;
+  std::string ErrnoText(std::string_view what, int err) const;
+
+  // Data transfers: sends 150, opens the data connection, runs `send`,
+  // replies 226/426/425/451 and logs. Returns bytes sent.
+  using SendFn = std::function<data::Status(int sock, const data::Hooks& hooks, uint64_t* sent)>;
+  bool RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath,
+                   uint64_t size, const SendFn& send, uint64_t* sent, data::Status* status);
+  data::Hooks MakeHooks();
+  data::ControlAction OnControlDuringTransfer();
+  bool SendListing(std::string_view what, const std::string& text, std::string_view vpath);
+  std::string LsLines(const std::vector<fs::Entry>& entries) const;
+
+  SessionEnv env_;
+  const config::Config& cfg_;
+  UniqueFd ctl_;
+  net::Endpoint local_, peer_;
+  std::string peer_name_;
+  LineReader reader_;
+  std::deque<std::string> pending_;  // lines received during a transfer
+  data::DataChannel data_;
+
+  bool logged_in_ = false;
+  bool user_given_ = false;
+  std::string user_;         // as typed in USER
+  std::string anon_pass_;    // the e-mail given as password (TransferLog)
+  const config::Anonymous* anon_ = nullptr;
+  int failed_logins_ = 0;
+  std::string cwd_ = "/";
+  bool ascii_ = true;        // RFC 959 default TYPE A
+  uint64_t rest_ = 0;
+  bool epsv_all_ = false;
+  unsigned mlst_facts_ = fs::kFactAll;
+  bool in_transfer_ = false;
+  bool abort_seen_ = false;
+  bool done_ = false;
+  SessionEnd end_ = SessionEnd::kQuit;
+  int64_t start_ms_ = 0;
+  int64_t last_command_ms_ = 0;
+  int64_t last_transfer_ms_ = 0;
+};
+
+}  // namespace poolftpd::protocol

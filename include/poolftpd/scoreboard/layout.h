@@ -1,0 +1,175 @@
+// The in-memory layout of the scoreboard file: the Header and Slot structs
+// that live in the MAP_SHARED mapping, and StoreText()/LoadText() for their
+// text fields. Used by libscoreboard and its unit test; the master, workers
+// and tools go through scoreboard.h and never touch these structs directly.
+// Every field is a fixed-width, always-lock-free std::atomic, so any process
+// may read any byte at any time without a data race. Offsets are pinned by
+// static_asserts here and documented in scoreboard/FORMAT.md; any change
+// bumps kLayoutVersion.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+#include "poolftpd/scoreboard/scoreboard.h"
+
+namespace poolftpd::sb {
+
+// Text fields are arrays of 8-byte words; the bytes of the string are the
+// bytes of the words in memory order, NUL-padded.
+inline constexpr size_t Words(size_t bytes) { return bytes / 8; }
+
+// The file starts with one Header. "master" below means the process that
+// called Create(); "ftpshut" any process with a writable Open().
+struct alignas(64) Header {
+  std::atomic<uint64_t> magic;               // master, written last at Create (release)
+  std::atomic<uint32_t> layout_version;      // master at Create: kLayoutVersion
+  std::atomic<uint32_t> header_size;         // master at Create: sizeof(Header)
+  std::atomic<uint32_t> slot_size;           // master at Create: sizeof(Slot)
+  std::atomic<uint32_t> slot_count;          // master at Create
+  std::atomic<int32_t> master_pid;           // master; 0 after ClearMaster()
+  std::atomic<uint32_t> generation;          // master at start and HUP
+  std::atomic<uint64_t> master_start_ticks;  // master at Create: /proc/PID/stat field 22
+  std::atomic<int64_t> start_time_ns;        // master at Create: CLOCK_REALTIME ns
+  std::atomic<uint32_t> max_clients;         // master at start and HUP
+  std::atomic<uint32_t> name_seq;            // seqlock over server_type/server_name
+  std::atomic<uint64_t> total_sessions;      // workers: += 1 per accepted session
+  std::atomic<uint64_t> total_bytes;         // workers: += data bytes moved
+  std::atomic<int64_t> active_sessions;      // workers/master: open sessions now
+  std::atomic<uint32_t> shutdown_seq;        // seqlock over the shutdown fields
+  std::atomic<uint32_t> reserved0;           // zero
+  std::atomic<int64_t> shutdown_time;        // ftpshut: seconds since epoch, 0 = none
+  std::atomic<int64_t> deny_time;            // ftpshut: new logins refused from then
+  std::atomic<int64_t> disconnect_time;      // ftpshut: sessions cut from then
+  std::atomic<uint64_t> server_type[Words(16)];                // master: "standalone"
+  std::atomic<uint64_t> server_name[Words(kServerNameLen)];    // master: ServerName
+  std::atomic<uint64_t> shutdown_msg[Words(kShutdownMsgLen)];  // ftpshut
+  std::atomic<uint64_t> reserved[8];                           // zero, room to grow
+};
+
+// Then slot_count Slots. Fields from pid to xfer_path form the record that
+// Publish() writes under `seq`; bytes_done and client_key live outside it.
+struct alignas(64) Slot {
+  std::atomic<uint32_t> seq;               // odd while the slot's writer writes
+  std::atomic<int32_t> pid;                // master at fork/reap, worker after
+  std::atomic<uint32_t> generation;        // config generation of that worker
+  std::atomic<uint8_t> state;              // SlotState; also read without seq (PeekState)
+  std::atomic<uint8_t> xfer_dir;           // XferDir
+  std::atomic<uint16_t> reserved0;         // zero
+  std::atomic<int64_t> session_start_ns;   // CLOCK_REALTIME ns, 0 = no session
+  std::atomic<int64_t> last_activity_ns;   // CLOCK_REALTIME ns
+  std::atomic<int64_t> xfer_start_ns;      // CLOCK_REALTIME ns
+  std::atomic<uint64_t> xfer_size;         // bytes, 0 = unknown
+  std::atomic<uint64_t> xfer_offset;       // REST offset, bytes
+  std::atomic<uint64_t> sessions_served;   // by this worker so far
+  std::atomic<uint64_t> bytes_done;        // worker, relaxed, outside the seqlock
+  std::atomic<uint64_t> client_key;        // worker, relaxed, outside the seqlock
+  std::atomic<uint64_t> user[Words(kUserLen)];
+  std::atomic<uint64_t> client_addr[Words(kAddrLen)];
+  std::atomic<uint64_t> server_addr[Words(kAddrLen)];
+  std::atomic<uint64_t> protocol[Words(kProtoLen)];
+  std::atomic<uint64_t> cmd[Words(kCmdLen)];
+  std::atomic<uint64_t> cwd[Words(kPathLen)];
+  std::atomic<uint64_t> arg[Words(kArgLen)];
+  std::atomic<uint64_t> xfer_path[Words(kPathLen)];
+  std::atomic<uint64_t> reserved1[3];      // zero; explicit tail to 1088 bytes
+};
+
+// Shared memory holds only lock-free atomics (no lock can be left held by a
+// dead process, and every access is data-race-free across processes).
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<int64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::atomic<int32_t>::is_always_lock_free);
+static_assert(std::atomic<uint16_t>::is_always_lock_free);
+static_assert(std::atomic<uint8_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<uint64_t>) == 8 && alignof(std::atomic<uint64_t>) == 8);
+static_assert(std::is_standard_layout_v<Header> && std::is_standard_layout_v<Slot>);
+static_assert(kUserLen % 8 == 0 && kAddrLen % 8 == 0 && kProtoLen % 8 == 0 && kCmdLen % 8 == 0 &&
+              kArgLen % 8 == 0 && kPathLen % 8 == 0 && kServerNameLen % 8 == 0 &&
+              kShutdownMsgLen % 8 == 0);
+
+// Pinned by FORMAT.md (and by scoreboard_test against FORMAT.md itself).
+static_assert(sizeof(Header) == 512);
+static_assert(offsetof(Header, magic) == 0);
+static_assert(offsetof(Header, layout_version) == 8);
+static_assert(offsetof(Header, header_size) == 12);
+static_assert(offsetof(Header, slot_size) == 16);
+static_assert(offsetof(Header, slot_count) == 20);
+static_assert(offsetof(Header, master_pid) == 24);
+static_assert(offsetof(Header, generation) == 28);
+static_assert(offsetof(Header, master_start_ticks) == 32);
+static_assert(offsetof(Header, start_time_ns) == 40);
+static_assert(offsetof(Header, max_clients) == 48);
+static_assert(offsetof(Header, name_seq) == 52);
+static_assert(offsetof(Header, total_sessions) == 56);
+static_assert(offsetof(Header, total_bytes) == 64);
+static_assert(offsetof(Header, active_sessions) == 72);
+static_assert(offsetof(Header, shutdown_seq) == 80);
+static_assert(offsetof(Header, shutdown_time) == 88);
+static_assert(offsetof(Header, deny_time) == 96);
+static_assert(offsetof(Header, disconnect_time) == 104);
+static_assert(offsetof(Header, server_type) == 112);
+static_assert(offsetof(Header, server_name) == 128);
+static_assert(offsetof(Header, shutdown_msg) == 192);
+static_assert(offsetof(Header, reserved) == 448);
+
+static_assert(sizeof(Slot) == 1088 && alignof(Slot) == 64);
+static_assert(offsetof(Slot, seq) == 0);
+static_assert(offsetof(Slot, pid) == 4);
+static_assert(offsetof(Slot, generation) == 8);
+static_assert(offsetof(Slot, state) == 12);
+static_assert(offsetof(Slot, xfer_dir) == 13);
+static_assert(offsetof(Slot, session_start_ns) == 16);
+static_assert(offsetof(Slot, last_activity_ns) == 24);
+static_assert(offsetof(Slot, xfer_start_ns) == 32);
+static_assert(offsetof(Slot, xfer_size) == 40);
+static_assert(offsetof(Slot, xfer_offset) == 48);
+static_assert(offsetof(Slot, sessions_served) == 56);
+static_assert(offsetof(Slot, bytes_done) == 64);
+static_assert(offsetof(Slot, client_key) == 72);
+static_assert(offsetof(Slot, user) == 80);
+static_assert(offsetof(Slot, client_addr) == 144);
+static_assert(offsetof(Slot, server_addr) == 208);
+static_assert(offsetof(Slot, protocol) == 272);
+static_assert(offsetof(Slot, cmd) == 280);
+static_assert(offsetof(Slot, cwd) == 296);
+static_assert(offsetof(Slot, arg) == 552);
+static_assert(offsetof(Slot, xfer_path) == 808);
+static_assert(offsetof(Slot, reserved1) == 1064);
+
+// Writes `text` into `words` with relaxed stores: at most N*8-1 bytes (up to
+// an embedded NUL), NUL-padded. Only the field's current writer calls it,
+// inside its seqlock (or the header's).
+template <size_t N>
+void StoreText(std::atomic<uint64_t> (&words)[N], std::string_view text) {
+  char buf[N * 8] = {};
+  size_t n = 0;
+  for (; n < text.size() && n + 1 < sizeof buf && text[n] != '\0'; ++n) buf[n] = text[n];
+  for (size_t i = 0; i < N; ++i) {
+    uint64_t w;
+    std::memcpy(&w, buf + i * 8, 8);
+    words[i].store(w, std::memory_order_relaxed);
+  }
+}
+
+// Copies `words` into `out` with relaxed loads and makes the result a clean C
+// string whatever the memory held: always NUL-terminated, zero after the
+// first NUL. Callers order these loads with the seqlock's fences.
+template <size_t N, size_t M>
+void LoadText(const std::atomic<uint64_t> (&words)[N], char (&out)[M]) {
+  static_assert(M == N * 8, "text field and buffer sizes differ");
+  for (size_t i = 0; i < N; ++i) {
+    const uint64_t w = words[i].load(std::memory_order_relaxed);
+    std::memcpy(out + i * 8, &w, 8);
+  }
+  out[M - 1] = '\0';
+  const size_t len = std::strlen(out);
+  std::memset(out + len, 0, M - len);
+}
+
+}  // namespace poolftpd::sb

@@ -1,0 +1,218 @@
+// The shared scoreboard: layout, writer API (master and workers) and reader
+// API (tools, master's idle counting). Built into libscoreboard.a, which
+// depends on nothing in src/. Layout documented in scoreboard/FORMAT.md; any
+// change to it bumps kLayoutVersion.
+//
+// Concurrency: each slot has one writer at a time (the master before fork and
+// after reap, the worker in between). Writers publish whole records under a
+// per-slot seqlock; readers copy and retry. bytes_done and client_key are
+// separate atomics outside the seqlock. Nothing here ever blocks or locks in
+// shared memory, so a dead process can never wedge another.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "poolftpd/util/result.h"
+
+namespace poolftpd::sb {
+
+inline constexpr uint64_t kMagic = 0x3142534450544650ULL;  // "PFTPDSB1" little-endian
+inline constexpr uint32_t kLayoutVersion = 1;
+
+enum class SlotState : uint8_t {
+  kEmpty = 0,         // no process
+  kStarting = 1,      // forked, not yet waiting
+  kReady = 2,         // idle in pool, waiting for a connection
+  kConnected = 3,     // session open, not logged in
+  kLoggedIn = 4,      // logged in, running a command
+  kIdle = 5,          // logged in, waiting for the next command
+  kTransferring = 6,  // data transfer running
+  kClosing = 7,       // session ending
+};
+inline constexpr uint8_t kMaxSlotState = 7;
+
+enum class XferDir : uint8_t { kNone = 0, kRetr = 1, kStor = 2, kList = 3 };
+
+// Added by the scoreboard library (not part of the first contract draft):
+
+// Most slots a scoreboard may have; Create() refuses more and Open() calls a
+// header that claims more corrupt. 65536 slots are ~71 MiB of mapping.
+inline constexpr uint32_t kMaxSlots = 65536;
+
+// Whether a slot in `state` holds a client session (connected, logged in,
+// idle, transferring or closing). Starting/ready/empty workers are pool
+// capacity, not sessions.
+constexpr bool IsSessionState(SlotState state) {
+  return state >= SlotState::kConnected && state <= SlotState::kClosing;
+}
+
+// Lower-case names for logs and JSON: "empty", "starting", "ready",
+// "connected", "logged_in", "idle", "transferring", "closing".
+const char* SlotStateName(SlotState state);
+// "none", "download", "upload", "list".
+const char* XferDirName(XferDir dir);
+
+// Field sizes, bytes including the terminating NUL.
+inline constexpr size_t kUserLen = 64;
+inline constexpr size_t kAddrLen = 64;      // "[v6]:port" or "host[ip]"
+inline constexpr size_t kProtoLen = 8;      // "ftp", "ftps"
+inline constexpr size_t kCmdLen = 16;
+inline constexpr size_t kArgLen = 256;
+inline constexpr size_t kPathLen = 256;
+inline constexpr size_t kServerNameLen = 64;
+inline constexpr size_t kShutdownMsgLen = 256;
+
+// A plain, validated copy of one slot: what writers publish and readers get.
+struct SlotRecord {
+  int32_t pid = 0;
+  uint32_t generation = 0;
+  SlotState state = SlotState::kEmpty;
+  XferDir xfer_dir = XferDir::kNone;
+  int64_t session_start_ns = 0;    // CLOCK_REALTIME, 0 if no session
+  int64_t last_activity_ns = 0;    // last command or state change
+  int64_t xfer_start_ns = 0;
+  uint64_t xfer_size = 0;          // bytes expected, 0 if unknown: the file size
+                                   // (RETR), so done = xfer_offset + bytes_done
+  uint64_t xfer_offset = 0;        // REST offset the transfer started from
+  uint64_t sessions_served = 0;    // by this worker so far
+  char user[kUserLen] = {};
+  char client_addr[kAddrLen] = {};  // "name[ip]" or "ip"
+  char server_addr[kAddrLen] = {};  // "ip:port"
+  char protocol[kProtoLen] = {};
+  char cwd[kPathLen] = {};
+  char cmd[kCmdLen] = {};
+  char arg[kArgLen] = {};
+  char xfer_path[kPathLen] = {};
+};
+
+// A slot as a reader sees it: the record plus the live byte counter.
+struct SlotView {
+  size_t index = 0;
+  SlotRecord rec;
+  uint64_t bytes_done = 0;
+  bool updating = false;  // writer died mid-update (seq stayed odd)
+};
+
+struct HeaderView {
+  uint32_t layout_version = 0;
+  uint32_t slot_count = 0;
+  int32_t master_pid = 0;
+  uint64_t master_start_ticks = 0;  // /proc/PID/stat field 22 of the master
+  int64_t start_time_ns = 0;        // when the master created the scoreboard
+  uint32_t generation = 0;
+  uint32_t max_clients = 0;
+  char server_name[kServerNameLen] = {};
+  char server_type[16] = {};        // "standalone"
+  // Published shutdown (issue: ftpshut). 0 = none.
+  int64_t shutdown_time = 0, deny_time = 0, disconnect_time = 0;
+  char shutdown_msg[kShutdownMsgLen] = {};
+  uint64_t total_sessions = 0;      // sessions accepted since start
+  uint64_t total_bytes = 0;         // data bytes sent since start
+  int64_t active_sessions = 0;      // sessions now open (all generations)
+};
+
+// Fills a fixed text field of a SlotRecord: copies at most N-1 bytes of
+// `value` (stopping at an embedded NUL) and zero-fills the rest.
+template <size_t N>
+void SetText(char (&field)[N], std::string_view value) {
+  size_t n = 0;
+  for (; n < value.size() && n + 1 < N && value[n] != '\0'; ++n) field[n] = value[n];
+  for (size_t i = n; i < N; ++i) field[i] = '\0';
+}
+
+struct Header;  // in-memory layout, see layout.h
+struct Slot;
+
+class Scoreboard {
+ public:
+  ~Scoreboard();
+  Scoreboard(Scoreboard&&) noexcept;
+  Scoreboard& operator=(Scoreboard&&) noexcept;
+  Scoreboard(const Scoreboard&) = delete;
+  Scoreboard& operator=(const Scoreboard&) = delete;
+
+  // Master: create (or take over a stale) file at `path` with `slot_count`
+  // slots, hold its file lock for the life of this object, fill the header.
+  // kExists when a live master holds the lock (context names its PID).
+  static Result<Scoreboard> Create(const std::string& path, uint32_t slot_count,
+                                   const std::string& server_name, uint32_t max_clients);
+
+  // Tools: map an existing file read-only (or read-write for ftpshut/ftpdctl).
+  // kNotFound when missing, kVersion/kInvalid for another layout or garbage.
+  static Result<Scoreboard> Open(const std::string& path, bool writable = false);
+
+  // Whether the master recorded in the header is alive (PID exists and its
+  // start time matches). Tools use it to call a scoreboard stale.
+  bool MasterAlive() const;
+
+  // Master: rewrite the header after a HUP.
+  void SetGeneration(uint32_t generation);
+  void SetMaxClients(uint32_t max_clients);
+  void SetServerName(const std::string& name);
+  // Master at TERM: zero master pid so tools say "not running".
+  void ClearMaster();
+
+  uint32_t slot_count() const;
+  HeaderView ReadHeader() const;
+
+  // --- writers (the slot's current single writer only) ---
+  // Publishes a whole record under the seqlock. Strings are NUL-terminated
+  // and truncated to their field size.
+  void Publish(size_t index, const SlotRecord& rec);
+  // Master at reap: the slot back to empty, bytes and client key zeroed.
+  void Clear(size_t index);
+  // Worker during a transfer: one relaxed store of the bytes moved by the
+  // current transfer (from xfer_offset). Does NOT touch total_bytes: the
+  // caller adds each chunk with AddTotalBytes(delta) itself.
+  void SetBytesDone(size_t index, uint64_t bytes);
+  void AddTotalBytes(uint64_t delta);
+  // Worker: a hash of the client IP (0 = none), for MaxClientsPerHost.
+  void SetClientKey(size_t index, uint64_t key);
+  // Counts slots whose client key equals `key` (any state but empty); 0 for
+  // key 0. Reads without the seqlock (two relaxed loads per slot).
+  uint32_t CountClientKey(uint64_t key) const;
+  // Session accounting for MaxClients; returns the count before the add.
+  int64_t AddActiveSessions(int64_t delta);
+  void CountSession();  // total_sessions += 1
+
+  // --- readers ---
+  // Copies one slot under the seqlock (bounded retries), validates it
+  // (NUL-terminates strings, rejects unknown enum values as kEmpty+updating).
+  SlotView Read(size_t index) const;
+  // Only the state byte of a slot, without the seqlock (for idle counting).
+  SlotState PeekState(size_t index) const;
+  uint32_t PeekGeneration(size_t index) const;
+  // Every non-empty slot, plus every slot reported `updating` (so a tool
+  // can say that a slot is being written or holds garbage).
+  std::vector<SlotView> ReadAll() const;
+
+  // --- added ---
+  // ftpshut (writable Open) or the master: publish the shutdown state
+  // (times in seconds since the epoch, 0 = none; message truncated to
+  // kShutdownMsgLen-1). All zero clears it. Written under a header seqlock;
+  // a concurrent second writer is tolerated, never blocked on.
+  void SetShutdown(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
+                   const std::string& message);
+  // The path given to Create()/Open().
+  const std::string& path() const;
+  // Whether writer calls have any effect: true after Create() and after
+  // Open(path, true). On a read-only mapping every writer is a no-op.
+  bool writable() const;
+
+ private:
+  struct Impl;
+  explicit Scoreboard(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Start time of a process in clock ticks since boot (/proc/PID/stat field
+// 22), 0 if the process does not exist.
+uint64_t ProcessStartTicks(int pid);
+
+}  // namespace poolftpd::sb

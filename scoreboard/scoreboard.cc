@@ -1,0 +1,825 @@
+// The scoreboard library: file creation and locking (master), mapping and
+// validation (tools), the per-slot seqlock (writers and readers). See
+// scoreboard/FORMAT.md for the layout and the locking rules.
+#include "poolftpd/scoreboard/scoreboard.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <mutex>
+#include <new>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/file_mapping.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+
+#include "poolftpd/scoreboard/layout.h"
+#include "poolftpd/util/unique_fd.h"
+
+namespace poolftpd::sb {
+
+namespace bip = boost::interprocess;
+
+namespace {
+
+// A reader gives up on a slot after this many attempts and reports it as
+// "updating": a live writer holds the seqlock for well under a microsecond,
+// so 1000 tries (yielding after the first 64) only run out when the writer
+// died mid-update.
+constexpr int kReadRetries = 1000;
+constexpr int kSpinsBeforeYield = 64;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t FileSizeFor(uint32_t slot_count) {
+  return sizeof(Header) + static_cast<size_t>(slot_count) * sizeof(Slot);
+}
+
+std::string ToString(int64_t v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  return std::string(buf, end);
+}
+
+// mapped_region over an fd we opened ourselves: file_mapping can neither
+// create a file nor open it with O_CLOEXEC, and a second fd on the file
+// would cost the master its lock when closed (see FORMAT.md, "Locking").
+class FdMappable {
+ public:
+  FdMappable(int fd, bip::mode_t mode) : fd_(fd), mode_(mode) {}
+  bip::mapping_handle_t get_mapping_handle() const {
+    bip::mapping_handle_t h;
+    h.handle = fd_;
+    h.is_xsi = false;
+    return h;
+  }
+  bip::mode_t get_mode() const { return mode_; }
+
+ private:
+  int fd_;
+  bip::mode_t mode_;
+};
+
+// --- process-wide record of the scoreboard files this process has locked --
+// fcntl locks belong to the process and are dropped when it closes ANY fd on
+// the file. So while this process holds the master lock on a file, every
+// other fd it opens on that file (an Open() in the same process, a racing
+// Create) is parked here instead of closed, and closed with the lock.
+struct HeldLock {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  pid_t owner = 0;
+  std::vector<UniqueFd> parked_fds;
+  std::vector<bip::file_mapping> parked_files;
+};
+
+std::mutex& RegistryMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::vector<HeldLock>& Registry() {
+  static std::vector<HeldLock> held;
+  return held;
+}
+// Requires RegistryMutex(). Entries inherited from a parent across fork()
+// have another owner and do not count: the child holds no lock.
+HeldLock* FindHeld(dev_t dev, ino_t ino) {
+  const pid_t self = ::getpid();
+  for (HeldLock& h : Registry()) {
+    if (h.dev == dev && h.ino == ino && h.owner == self) return &h;
+  }
+  return nullptr;
+}
+bool HeldByThisProcess(dev_t dev, ino_t ino) {
+  std::lock_guard<std::mutex> g(RegistryMutex());
+  return FindHeld(dev, ino) != nullptr;
+}
+
+// /proc/PID/stat: whether the process exists, is a zombie, and its start
+// time (field 22, clock ticks since boot).
+struct ProcStat {
+  bool exists = false;
+  bool readable = false;
+  bool zombie = false;
+  uint64_t start_ticks = 0;
+};
+
+ProcStat ReadProcStat(int pid) {
+  ProcStat st;
+  if (pid <= 0) return st;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    // hidepid=1/2 hides other users' processes: fall back to kill(0).
+    st.exists = ::kill(pid, 0) == 0 || errno == EPERM;
+    return st;
+  }
+  char buf[1024];
+  size_t len = 0;
+  while (len < sizeof buf) {
+    const ssize_t n = ::read(fd.get(), buf + len, sizeof buf - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += static_cast<size_t>(n);
+  }
+  std::string_view text(buf, len);
+  // The command name (field 2) may hold spaces and ')': skip to the last ')'.
+  const size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return st;
+  st.exists = true;
+  text.remove_prefix(close + 1);
+  // Fields after ")": 3 (state) is token 0, so 22 (starttime) is token 19.
+  int token = 0;
+  while (!text.empty()) {
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    size_t end = text.find(' ');
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view field = text.substr(0, end);
+    if (token == 0) st.zombie = field == "Z" || field == "X" || field == "x";
+    if (token == 19) {
+      uint64_t v = 0;
+      auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
+      if (ec == std::errc{} && p == field.data() + field.size()) {
+        st.start_ticks = v;
+        st.readable = true;
+      }
+      break;
+    }
+    text.remove_prefix(end);
+    ++token;
+  }
+  return st;
+}
+
+// --- seqlock, writer side (one writer per slot) ---------------------------
+// A dead writer may have left `seq` odd; the next writer (the master at reap)
+// keeps it odd and ends on the following even value.
+uint32_t SlotWriteBegin(Slot& s) {
+  const uint32_t odd = s.seq.load(std::memory_order_relaxed) | 1u;
+  s.seq.store(odd, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  return odd;
+}
+void SlotWriteEnd(Slot& s, uint32_t odd) { s.seq.store(odd + 1, std::memory_order_release); }
+
+// Header text fields may have two writers (the master at HUP, ftpshut), so
+// the header seqlocks are taken with a CAS; a writer that died holding one is
+// overtaken after a bounded wait rather than waited for.
+uint32_t HeaderWriteBegin(std::atomic<uint32_t>& seq) {
+  for (int i = 0; i < kReadRetries; ++i) {
+    uint32_t s = seq.load(std::memory_order_relaxed);
+    if ((s & 1u) == 0 &&
+        seq.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) {
+      std::atomic_thread_fence(std::memory_order_release);
+      return s + 1;
+    }
+    if (i >= kSpinsBeforeYield) ::sched_yield();
+  }
+  const uint32_t odd = seq.load(std::memory_order_relaxed) | 1u;
+  seq.store(odd, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  return odd;
+}
+void HeaderWriteEnd(std::atomic<uint32_t>& seq, uint32_t odd) {
+  seq.store(odd + 1, std::memory_order_release);
+}
+
+// --- seqlock, reader side -------------------------------------------------
+// Runs `copy` until it ran between two equal even values of `seq`. Returns
+// false (after running `copy` once more, unsynchronised) when the retries run
+// out; the caller validates the copy either way.
+template <class Copy>
+bool SeqRead(const std::atomic<uint32_t>& seq, Copy&& copy) {
+  for (int i = 0; i < kReadRetries; ++i) {
+    if (i >= kSpinsBeforeYield) ::sched_yield();
+    const uint32_t s0 = seq.load(std::memory_order_acquire);
+    if (s0 & 1u) continue;
+    copy();
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) == s0) return true;
+  }
+  copy();
+  return false;
+}
+
+Error SystemError(int err, std::string_view call, const std::string& path) {
+  return Error::FromErrno(err, call, path);
+}
+
+Error FromBoost(const bip::interprocess_exception& e, const std::string& path) {
+  const int err = e.get_native_error();
+  if (err == ENOENT) return Error(ErrorCode::kNotFound, "no scoreboard at " + path, err);
+  if (err == EACCES || err == EPERM) {
+    return Error(ErrorCode::kPermission, "cannot open scoreboard " + path, err);
+  }
+  return Error(ErrorCode::kSystem, "scoreboard " + path + ": " + e.what(), err);
+}
+
+}  // namespace
+
+// --------------------------------------------------------------------------
+
+const char* SlotStateName(SlotState state) {
+  switch (state) {
+    case SlotState::kEmpty: return "empty";
+    case SlotState::kStarting: return "starting";
+    case SlotState::kReady: return "ready";
+    case SlotState::kConnected: return "connected";
+    case SlotState::kLoggedIn: return "logged_in";
+    case SlotState::kIdle: return "idle";
+    case SlotState::kTransferring: return "transferring";
+    case SlotState::kClosing: return "closing";
+  }
+  return "invalid";
+}
+
+const char* XferDirName(XferDir dir) {
+  switch (dir) {
+    case XferDir::kNone: return "none";
+    case XferDir::kRetr: return "download";
+    case XferDir::kStor: return "upload";
+    case XferDir::kList: return "list";
+  }
+  return "invalid";
+}
+
+uint64_t ProcessStartTicks(int pid) {
+  const ProcStat st = ReadProcStat(pid);
+  return st.readable ? st.start_ticks : 0;
+}
+
+// --------------------------------------------------------------------------
+
+struct Scoreboard::Impl {
+  std::string path;
+  UniqueFd fd;             // Create(): the only fd this object has on the file
+  bip::file_mapping file;  // Open(): the tool's handle on the file
+  bip::mapped_region region;
+  Header* header = nullptr;
+  Slot* slots = nullptr;
+  uint32_t slot_count = 0;
+  bool writable = false;
+  bool master = false;  // Create()d: holds the lock (in owner_pid only)
+  pid_t owner_pid = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl();
+
+  Slot* SlotAt(size_t index) const { return index < slot_count ? &slots[index] : nullptr; }
+};
+
+Scoreboard::Impl::~Impl() {
+  region = bip::mapped_region();  // munmap first; closing fds does not affect it
+  // Fork-safe: only the creating process owns the lock and the registry entry.
+  std::lock_guard<std::mutex> g(RegistryMutex());
+  auto& held = Registry();
+  if (master && owner_pid == ::getpid()) {
+    // Closing our fd releases the lock; parked fds go with it.
+    held.erase(std::remove_if(held.begin(), held.end(),
+                              [&](const HeldLock& h) {
+                                return h.dev == dev && h.ino == ino && h.owner == owner_pid;
+                              }),
+               held.end());
+    return;
+  }
+  if (HeldLock* h = FindHeld(dev, ino)) {
+    if (fd) h->parked_fds.push_back(std::move(fd));
+    if (file.get_mapping_handle().handle >= 0) h->parked_files.push_back(std::move(file));
+  }
+}
+
+Scoreboard::Scoreboard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Scoreboard::~Scoreboard() = default;
+Scoreboard::Scoreboard(Scoreboard&&) noexcept = default;
+Scoreboard& Scoreboard::operator=(Scoreboard&&) noexcept = default;
+
+// --------------------------------------------------------------------------
+// Create (master)
+
+namespace {
+
+// PID of the master that holds the lock on `fd`'s file: the one its header
+// names when the header is valid, else the lock owner fcntl reports.
+int32_t LockHolderPid(int fd) {
+  alignas(64) unsigned char buf[sizeof(Header)] = {};
+  if (::pread(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf)) {
+    uint64_t magic = 0;
+    int32_t pid = 0;
+    std::memcpy(&magic, buf + offsetof(Header, magic), sizeof magic);
+    std::memcpy(&pid, buf + offsetof(Header, master_pid), sizeof pid);
+    if (magic == kMagic && pid > 0) return pid;
+  }
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) return fl.l_pid;
+  return 0;
+}
+
+Error InUse(const std::string& path, int32_t pid) {
+  std::string msg = "scoreboard " + path + " is in use by a running poolftpd master";
+  if (pid > 0) msg += " (pid " + ToString(pid) + ")";
+  return Error(ErrorCode::kExists, msg);
+}
+
+}  // namespace
+
+Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_count,
+                                      const std::string& server_name, uint32_t max_clients) {
+  try {
+    if (path.empty()) return Error(ErrorCode::kInvalid, "ScoreboardFile is empty");
+    if (slot_count == 0 || slot_count > kMaxSlots) {
+      return Error(ErrorCode::kLimit, "scoreboard " + path + ": " + ToString(slot_count) +
+                                          " slots (must be 1.." + ToString(kMaxSlots) + ")");
+    }
+    struct stat st = {};
+    // Refuse before opening: closing even a failed second fd would drop the
+    // lock this process already holds on the file.
+    if (::stat(path.c_str(), &st) == 0 && HeldByThisProcess(st.st_dev, st.st_ino)) {
+      return InUse(path, ::getpid());
+    }
+
+    // SECURITY: the directory may be writable by others (a misconfigured
+    // ScoreboardFile in /tmp): never follow a planted symlink, and only take
+    // over a regular file that we own. Readers validate everything anyway.
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644));
+    if (!fd) {
+      const int err = errno;
+      if (err == ENOENT) {
+        return Error(ErrorCode::kNotFound,
+                     "cannot create scoreboard " + path + ": its directory does not exist", err);
+      }
+      if (err == ELOOP) {
+        return Error(ErrorCode::kPermission,
+                     "refusing scoreboard " + path + ": it is a symbolic link", err);
+      }
+      if (err == EACCES || err == EPERM || err == EROFS) {
+        return Error(ErrorCode::kPermission, "cannot create scoreboard " + path, err);
+      }
+      return SystemError(err, "open", path);
+    }
+    if (::fstat(fd.get(), &st) != 0) return SystemError(errno, "fstat", path);
+    if (HeldByThisProcess(st.st_dev, st.st_ino)) {
+      // Lost a race with another Create in this process: keep the fd open.
+      (void)fd.release();
+      return InUse(path, ::getpid());
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return Error(ErrorCode::kInvalid, "scoreboard " + path + " is not a regular file");
+    }
+    if (st.st_uid != ::geteuid()) {
+      return Error(ErrorCode::kPermission,
+                   "refusing scoreboard " + path + ": owned by uid " + ToString(st.st_uid) +
+                       ", not by this process (uid " + ToString(::geteuid()) +
+                       "); remove it if it is stale");
+    }
+
+    // The lock first: only then may the file be truncated. This is the
+    // fcntl(F_SETLK) write lock boost::interprocess::file_lock takes, on our
+    // single fd; it is not inherited by fork() and ends with the process.
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (::fcntl(fd.get(), F_SETLK, &fl) != 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EACCES) return InUse(path, LockHolderPid(fd.get()));
+      return SystemError(err, "fcntl(F_SETLK)", path);
+    }
+
+    // A stale file (dead master) is simply taken over: zero it and size it.
+    // ftruncate to 0 first so every byte reads as zero, whatever was there.
+    const size_t size = FileSizeFor(slot_count);
+    if (::ftruncate(fd.get(), 0) != 0) return SystemError(errno, "ftruncate", path);
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+      return SystemError(errno, "ftruncate", path);
+    }
+    if (::fchmod(fd.get(), 0644) != 0) return SystemError(errno, "fchmod", path);
+
+    auto impl = std::make_unique<Impl>();
+    impl->region = bip::mapped_region(FdMappable(fd.get(), bip::read_write), bip::read_write, 0,
+                                      size);
+    void* base = impl->region.get_address();
+    impl->header = new (base) Header();
+    impl->slots = reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header));
+    for (uint32_t i = 0; i < slot_count; ++i) new (&impl->slots[i]) Slot();
+    impl->path = path;
+    impl->slot_count = slot_count;
+    impl->writable = true;
+    impl->master = true;
+    impl->owner_pid = ::getpid();
+    impl->dev = st.st_dev;
+    impl->ino = st.st_ino;
+
+    Header& h = *impl->header;
+    const auto relaxed = std::memory_order_relaxed;
+    h.layout_version.store(kLayoutVersion, relaxed);
+    h.header_size.store(sizeof(Header), relaxed);
+    h.slot_size.store(sizeof(Slot), relaxed);
+    h.slot_count.store(slot_count, relaxed);
+    h.master_pid.store(impl->owner_pid, relaxed);
+    h.master_start_ticks.store(ProcessStartTicks(impl->owner_pid), relaxed);
+    h.start_time_ns.store(NowNs(), relaxed);
+    h.max_clients.store(max_clients, relaxed);
+    StoreText(h.server_type, "standalone");
+    StoreText(h.server_name, server_name);
+    // Magic last: a reader that sees it sees a complete header.
+    h.magic.store(kMagic, std::memory_order_release);
+
+    impl->fd = std::move(fd);
+    {
+      std::lock_guard<std::mutex> g(RegistryMutex());
+      HeldLock held;
+      held.dev = impl->dev;
+      held.ino = impl->ino;
+      held.owner = impl->owner_pid;
+      Registry().push_back(std::move(held));
+    }
+    return Scoreboard(std::move(impl));
+  } catch (const bip::interprocess_exception& e) {
+    return FromBoost(e, path);
+  } catch (const std::bad_alloc&) {
+    return Error(ErrorCode::kSystem, "scoreboard " + path + ": out of memory", ENOMEM);
+  }
+}
+
+// --------------------------------------------------------------------------
+// Open (tools)
+
+Result<Scoreboard> Scoreboard::Open(const std::string& path, bool writable) {
+  try {
+    if (path.empty()) return Error(ErrorCode::kInvalid, "scoreboard path is empty");
+    const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
+    auto impl = std::make_unique<Impl>();
+    impl->file = bip::file_mapping(path.c_str(), mode);
+    const int fd = impl->file.get_mapping_handle().handle;
+    (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);  // file_mapping opens without O_CLOEXEC
+
+    struct stat st = {};
+    if (::fstat(fd, &st) != 0) return SystemError(errno, "fstat", path);
+    impl->dev = st.st_dev;
+    impl->ino = st.st_ino;
+    impl->path = path;
+    if (!S_ISREG(st.st_mode)) {
+      return Error(ErrorCode::kInvalid, path + " is not a regular file, not a scoreboard");
+    }
+    const auto file_size = static_cast<uint64_t>(st.st_size);
+    if (file_size < sizeof(Header)) {
+      return Error(ErrorCode::kInvalid, path + " is not a poolftpd scoreboard: " +
+                                            ToString(static_cast<int64_t>(file_size)) +
+                                            " bytes, shorter than the " +
+                                            ToString(sizeof(Header)) + "-byte header");
+    }
+
+    impl->region = bip::mapped_region(impl->file, mode, 0, static_cast<size_t>(file_size));
+    void* base = impl->region.get_address();
+    impl->header = std::launder(reinterpret_cast<Header*>(base));
+    const Header& h = *impl->header;
+
+    // SECURITY: the file may be stale, truncated or written by anyone who
+    // can write its directory; check every number before using it.
+    const uint64_t magic = h.magic.load(std::memory_order_acquire);
+    if (magic != kMagic) {
+      if (magic == 0) {
+        return Error(ErrorCode::kInvalid,
+                     path + " has no scoreboard header (a master may be starting up, "
+                            "or the file is not a poolftpd scoreboard)");
+      }
+      char hex[24];
+      std::snprintf(hex, sizeof hex, "0x%016" PRIx64, magic);
+      return Error(ErrorCode::kInvalid,
+                   path + " is not a poolftpd scoreboard (bad magic " + hex + ")");
+    }
+    const uint32_t version = h.layout_version.load(std::memory_order_relaxed);
+    if (version != kLayoutVersion) {
+      return Error(ErrorCode::kVersion,
+                   path + " has scoreboard layout version " + ToString(version) +
+                       ", but this program reads version " + ToString(kLayoutVersion) +
+                       " (use the tools of the same poolftpd release as the server)");
+    }
+    const uint32_t header_size = h.header_size.load(std::memory_order_relaxed);
+    const uint32_t slot_size = h.slot_size.load(std::memory_order_relaxed);
+    if (header_size != sizeof(Header) || slot_size != sizeof(Slot)) {
+      return Error(ErrorCode::kInvalid,
+                   path + " is corrupt: header/slot size " + ToString(header_size) + "/" +
+                       ToString(slot_size) + ", layout version " + ToString(kLayoutVersion) +
+                       " has " + ToString(sizeof(Header)) + "/" + ToString(sizeof(Slot)));
+    }
+    const uint32_t count = h.slot_count.load(std::memory_order_relaxed);
+    if (count == 0 || count > kMaxSlots) {
+      return Error(ErrorCode::kInvalid,
+                   path + " is corrupt: slot count " + ToString(count) + " (must be 1.." +
+                       ToString(kMaxSlots) + ")");
+    }
+    if (FileSizeFor(count) != file_size) {
+      return Error(ErrorCode::kInvalid,
+                   path + " is corrupt or truncated: " +
+                       ToString(static_cast<int64_t>(file_size)) + " bytes, but its header says " +
+                       ToString(count) + " slots (" + ToString(FileSizeFor(count)) + " bytes)");
+    }
+    impl->slots = std::launder(reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header)));
+    impl->slot_count = count;
+    impl->writable = writable;
+    impl->owner_pid = ::getpid();
+    return Scoreboard(std::move(impl));
+  } catch (const bip::interprocess_exception& e) {
+    return FromBoost(e, path);
+  } catch (const std::bad_alloc&) {
+    return Error(ErrorCode::kSystem, "scoreboard " + path + ": out of memory", ENOMEM);
+  }
+}
+
+// --------------------------------------------------------------------------
+// Header
+
+bool Scoreboard::MasterAlive() const {
+  if (!impl_) return false;
+  const Header& h = *impl_->header;
+  const int32_t pid = h.master_pid.load(std::memory_order_acquire);
+  if (pid <= 0) return false;
+  const ProcStat st = ReadProcStat(pid);
+  if (!st.exists || st.zombie) return false;
+  const uint64_t ticks = h.master_start_ticks.load(std::memory_order_relaxed);
+  // Unreadable /proc entry (hidepid) or unknown start time: the PID is all
+  // we can check.
+  if (!st.readable || ticks == 0) return true;
+  return st.start_ticks == ticks;
+}
+
+void Scoreboard::SetGeneration(uint32_t generation) {
+  if (!impl_ || !impl_->writable) return;
+  impl_->header->generation.store(generation, std::memory_order_release);
+}
+
+void Scoreboard::SetMaxClients(uint32_t max_clients) {
+  if (!impl_ || !impl_->writable) return;
+  impl_->header->max_clients.store(max_clients, std::memory_order_relaxed);
+}
+
+void Scoreboard::SetServerName(const std::string& name) {
+  if (!impl_ || !impl_->writable) return;
+  Header& h = *impl_->header;
+  const uint32_t odd = HeaderWriteBegin(h.name_seq);
+  StoreText(h.server_name, name);
+  HeaderWriteEnd(h.name_seq, odd);
+}
+
+void Scoreboard::SetShutdown(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
+                             const std::string& message) {
+  if (!impl_ || !impl_->writable) return;
+  Header& h = *impl_->header;
+  const uint32_t odd = HeaderWriteBegin(h.shutdown_seq);
+  h.shutdown_time.store(shutdown_time, std::memory_order_relaxed);
+  h.deny_time.store(deny_time, std::memory_order_relaxed);
+  h.disconnect_time.store(disconnect_time, std::memory_order_relaxed);
+  StoreText(h.shutdown_msg, message);
+  HeaderWriteEnd(h.shutdown_seq, odd);
+}
+
+void Scoreboard::ClearMaster() {
+  if (!impl_ || !impl_->writable) return;
+  impl_->header->master_pid.store(0, std::memory_order_release);
+}
+
+uint32_t Scoreboard::slot_count() const { return impl_ ? impl_->slot_count : 0; }
+const std::string& Scoreboard::path() const {
+  static const std::string kNone;
+  return impl_ ? impl_->path : kNone;
+}
+bool Scoreboard::writable() const { return impl_ && impl_->writable; }
+
+HeaderView Scoreboard::ReadHeader() const {
+  HeaderView v;
+  if (!impl_) return v;
+  const Header& h = *impl_->header;
+  const auto relaxed = std::memory_order_relaxed;
+  v.layout_version = h.layout_version.load(relaxed);
+  v.slot_count = impl_->slot_count;  // the validated value, not a re-read
+  v.master_pid = std::max<int32_t>(0, h.master_pid.load(std::memory_order_acquire));
+  v.master_start_ticks = h.master_start_ticks.load(relaxed);
+  v.start_time_ns = std::max<int64_t>(0, h.start_time_ns.load(relaxed));
+  v.generation = h.generation.load(std::memory_order_acquire);
+  v.max_clients = h.max_clients.load(relaxed);
+  SeqRead(h.name_seq, [&] {
+    LoadText(h.server_type, v.server_type);
+    LoadText(h.server_name, v.server_name);
+  });
+  SeqRead(h.shutdown_seq, [&] {
+    v.shutdown_time = h.shutdown_time.load(relaxed);
+    v.deny_time = h.deny_time.load(relaxed);
+    v.disconnect_time = h.disconnect_time.load(relaxed);
+    LoadText(h.shutdown_msg, v.shutdown_msg);
+  });
+  v.shutdown_time = std::max<int64_t>(0, v.shutdown_time);
+  v.deny_time = std::max<int64_t>(0, v.deny_time);
+  v.disconnect_time = std::max<int64_t>(0, v.disconnect_time);
+  v.total_sessions = h.total_sessions.load(relaxed);
+  v.total_bytes = h.total_bytes.load(relaxed);
+  v.active_sessions = std::max<int64_t>(0, h.active_sessions.load(relaxed));
+  return v;
+}
+
+// --------------------------------------------------------------------------
+// Slots: writers
+
+void Scoreboard::Publish(size_t index, const SlotRecord& rec) {
+  if (!impl_ || !impl_->writable) return;
+  Slot* s = impl_->SlotAt(index);
+  if (!s) return;
+  const auto relaxed = std::memory_order_relaxed;
+  const uint32_t odd = SlotWriteBegin(*s);
+  s->pid.store(rec.pid, relaxed);
+  s->generation.store(rec.generation, relaxed);
+  s->state.store(static_cast<uint8_t>(rec.state), relaxed);
+  s->xfer_dir.store(static_cast<uint8_t>(rec.xfer_dir), relaxed);
+  s->session_start_ns.store(rec.session_start_ns, relaxed);
+  s->last_activity_ns.store(rec.last_activity_ns, relaxed);
+  s->xfer_start_ns.store(rec.xfer_start_ns, relaxed);
+  s->xfer_size.store(rec.xfer_size, relaxed);
+  s->xfer_offset.store(rec.xfer_offset, relaxed);
+  s->sessions_served.store(rec.sessions_served, relaxed);
+  StoreText(s->user, std::string_view(rec.user, strnlen(rec.user, sizeof rec.user)));
+  StoreText(s->client_addr,
+            std::string_view(rec.client_addr, strnlen(rec.client_addr, sizeof rec.client_addr)));
+  StoreText(s->server_addr,
+            std::string_view(rec.server_addr, strnlen(rec.server_addr, sizeof rec.server_addr)));
+  StoreText(s->protocol, std::string_view(rec.protocol, strnlen(rec.protocol, sizeof rec.protocol)));
+  StoreText(s->cmd, std::string_view(rec.cmd, strnlen(rec.cmd, sizeof rec.cmd)));
+  StoreText(s->cwd, std::string_view(rec.cwd, strnlen(rec.cwd, sizeof rec.cwd)));
+  StoreText(s->arg, std::string_view(rec.arg, strnlen(rec.arg, sizeof rec.arg)));
+  StoreText(s->xfer_path,
+            std::string_view(rec.xfer_path, strnlen(rec.xfer_path, sizeof rec.xfer_path)));
+  SlotWriteEnd(*s, odd);
+}
+
+void Scoreboard::Clear(size_t index) {
+  if (!impl_ || !impl_->writable) return;
+  Slot* s = impl_->SlotAt(index);
+  if (!s) return;
+  const auto relaxed = std::memory_order_relaxed;
+  const uint32_t odd = SlotWriteBegin(*s);
+  s->pid.store(0, relaxed);
+  s->generation.store(0, relaxed);
+  s->state.store(static_cast<uint8_t>(SlotState::kEmpty), relaxed);
+  s->xfer_dir.store(static_cast<uint8_t>(XferDir::kNone), relaxed);
+  s->reserved0.store(0, relaxed);
+  s->session_start_ns.store(0, relaxed);
+  s->last_activity_ns.store(0, relaxed);
+  s->xfer_start_ns.store(0, relaxed);
+  s->xfer_size.store(0, relaxed);
+  s->xfer_offset.store(0, relaxed);
+  s->sessions_served.store(0, relaxed);
+  s->bytes_done.store(0, relaxed);
+  s->client_key.store(0, relaxed);
+  StoreText(s->user, {});
+  StoreText(s->client_addr, {});
+  StoreText(s->server_addr, {});
+  StoreText(s->protocol, {});
+  StoreText(s->cmd, {});
+  StoreText(s->cwd, {});
+  StoreText(s->arg, {});
+  StoreText(s->xfer_path, {});
+  for (auto& w : s->reserved1) w.store(0, relaxed);
+  SlotWriteEnd(*s, odd);
+}
+
+void Scoreboard::SetBytesDone(size_t index, uint64_t bytes) {
+  if (!impl_ || !impl_->writable) return;
+  if (Slot* s = impl_->SlotAt(index)) s->bytes_done.store(bytes, std::memory_order_relaxed);
+}
+
+void Scoreboard::AddTotalBytes(uint64_t delta) {
+  if (!impl_ || !impl_->writable) return;
+  impl_->header->total_bytes.fetch_add(delta, std::memory_order_relaxed);
+}
+
+void Scoreboard::SetClientKey(size_t index, uint64_t key) {
+  if (!impl_ || !impl_->writable) return;
+  if (Slot* s = impl_->SlotAt(index)) s->client_key.store(key, std::memory_order_relaxed);
+}
+
+uint32_t Scoreboard::CountClientKey(uint64_t key) const {
+  if (!impl_ || key == 0) return 0;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < impl_->slot_count; ++i) {
+    const Slot& s = impl_->slots[i];
+    if (s.client_key.load(std::memory_order_relaxed) == key &&
+        s.state.load(std::memory_order_relaxed) != static_cast<uint8_t>(SlotState::kEmpty)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+int64_t Scoreboard::AddActiveSessions(int64_t delta) {
+  if (!impl_ || !impl_->writable) return 0;
+  return impl_->header->active_sessions.fetch_add(delta, std::memory_order_acq_rel);
+}
+
+void Scoreboard::CountSession() {
+  if (!impl_ || !impl_->writable) return;
+  impl_->header->total_sessions.fetch_add(1, std::memory_order_relaxed);
+}
+
+// --------------------------------------------------------------------------
+// Slots: readers
+
+SlotView Scoreboard::Read(size_t index) const {
+  SlotView v;
+  v.index = index;
+  const Slot* s = impl_ ? impl_->SlotAt(index) : nullptr;
+  if (!s) return v;
+  const auto relaxed = std::memory_order_relaxed;
+  SlotRecord& r = v.rec;
+  uint8_t raw_state = 0;
+  uint8_t raw_dir = 0;
+  const bool consistent = SeqRead(s->seq, [&] {
+    r.pid = s->pid.load(relaxed);
+    r.generation = s->generation.load(relaxed);
+    raw_state = s->state.load(relaxed);
+    raw_dir = s->xfer_dir.load(relaxed);
+    r.session_start_ns = s->session_start_ns.load(relaxed);
+    r.last_activity_ns = s->last_activity_ns.load(relaxed);
+    r.xfer_start_ns = s->xfer_start_ns.load(relaxed);
+    r.xfer_size = s->xfer_size.load(relaxed);
+    r.xfer_offset = s->xfer_offset.load(relaxed);
+    r.sessions_served = s->sessions_served.load(relaxed);
+    LoadText(s->user, r.user);
+    LoadText(s->client_addr, r.client_addr);
+    LoadText(s->server_addr, r.server_addr);
+    LoadText(s->protocol, r.protocol);
+    LoadText(s->cmd, r.cmd);
+    LoadText(s->cwd, r.cwd);
+    LoadText(s->arg, r.arg);
+    LoadText(s->xfer_path, r.xfer_path);
+  });
+  v.bytes_done = s->bytes_done.load(relaxed);
+  v.updating = !consistent;
+
+  // SECURITY: whatever the memory held, hand out only known enum values and
+  // sane numbers (strings were NUL-terminated by LoadText).
+  if (raw_state > kMaxSlotState || raw_dir > static_cast<uint8_t>(XferDir::kList)) {
+    r.state = SlotState::kEmpty;
+    r.xfer_dir = XferDir::kNone;
+    v.updating = true;
+  } else {
+    r.state = static_cast<SlotState>(raw_state);
+    r.xfer_dir = static_cast<XferDir>(raw_dir);
+  }
+  r.pid = std::max<int32_t>(0, r.pid);
+  r.session_start_ns = std::max<int64_t>(0, r.session_start_ns);
+  r.last_activity_ns = std::max<int64_t>(0, r.last_activity_ns);
+  r.xfer_start_ns = std::max<int64_t>(0, r.xfer_start_ns);
+  return v;
+}
+
+SlotState Scoreboard::PeekState(size_t index) const {
+  const Slot* s = impl_ ? impl_->SlotAt(index) : nullptr;
+  if (!s) return SlotState::kEmpty;
+  const uint8_t raw = s->state.load(std::memory_order_acquire);
+  return raw <= kMaxSlotState ? static_cast<SlotState>(raw) : SlotState::kEmpty;
+}
+
+uint32_t Scoreboard::PeekGeneration(size_t index) const {
+  const Slot* s = impl_ ? impl_->SlotAt(index) : nullptr;
+  return s ? s->generation.load(std::memory_order_acquire) : 0;
+}
+
+std::vector<SlotView> Scoreboard::ReadAll() const {
+  std::vector<SlotView> out;
+  if (!impl_) return out;
+  for (uint32_t i = 0; i < impl_->slot_count; ++i) {
+    const Slot& s = impl_->slots[i];
+    // Fast path: an empty slot nobody is writing.
+    if (s.state.load(std::memory_order_relaxed) == 0 &&
+        (s.seq.load(std::memory_order_relaxed) & 1u) == 0) {
+      continue;
+    }
+    SlotView v = Read(i);
+    if (v.rec.state != SlotState::kEmpty || v.updating) out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace poolftpd::sb

@@ -1,0 +1,138 @@
+#include "poolftpd/config/config.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "parser.h"
+#include "text.h"
+
+namespace poolftpd::config {
+namespace {
+
+using namespace std::string_view_literals;
+
+// ProFTPD's command groups (doc/howto/Limit.html). SITE_CHMOD/SITE_CHGRP are
+// checked against WRITE as ProFTPD's core_chmod()/core_chgrp() do.
+constexpr std::array kReadVerbs = {"RETR"sv, "SIZE"sv};
+constexpr std::array kWriteVerbs = {"APPE"sv, "DELE"sv,       "MKD"sv,       "RMD"sv,
+                                    "RNTO"sv, "STOR"sv,       "STOU"sv,      "XMKD"sv,
+                                    "XRMD"sv, "SITE_CHMOD"sv, "SITE_CHGRP"sv};
+constexpr std::array kDirsVerbs = {"CDUP"sv, "CWD"sv,  "LIST"sv, "MDTM"sv, "MLSD"sv,
+                                   "MLST"sv, "NLST"sv, "PWD"sv,  "RNFR"sv, "STAT"sv,
+                                   "XCUP"sv, "XCWD"sv, "XPWD"sv};
+
+template <size_t N>
+bool Contains(const std::array<std::string_view, N>& list, std::string_view verb) {
+  return std::find(list.begin(), list.end(), verb) != list.end();
+}
+
+// Whether group `group` (upper case) covers `verb` (upper case).
+bool GroupCovers(std::string_view group, std::string_view verb) {
+  if (group == "READ") return Contains(kReadVerbs, verb);
+  if (group == "WRITE") return Contains(kWriteVerbs, verb);
+  if (group == "DIRS") return Contains(kDirsVerbs, verb);
+  return false;
+}
+
+// One Allow or Deny line against `addr`: "all" matches everyone, "none" no
+// one, otherwise any listed network (several lines of a kind are OR'ed).
+bool RuleMatches(const AccessRule& rule, const net::IpAddress& addr) {
+  if (rule.none) return false;
+  if (rule.all) return true;
+  return std::any_of(rule.networks.begin(), rule.networks.end(),
+                     [&](const net::Cidr& c) { return c.Contains(addr); });
+}
+
+Result<std::shared_ptr<const Config>> Finish(internal::Parser& parser, const std::string& source) {
+  auto config = parser.Finish();
+  if (!config) return config.error();
+  config->source_file = source;
+  return std::shared_ptr<const Config>(std::make_shared<Config>(std::move(*config)));
+}
+
+}  // namespace
+
+LimitMatch Limit::Match(std::string_view verb) const {
+  const std::string v = internal::AsciiUpperCopy(verb);
+  LimitMatch best = LimitMatch::kNone;
+  for (const auto& c : commands) {
+    if (c == v) return LimitMatch::kDirect;  // LOGIN too: the group is the verb
+    if (GroupCovers(c, v)) {
+      best = LimitMatch::kGroup;
+    } else if (c == "ALL" && v != "LOGIN" && best == LimitMatch::kNone) {
+      best = LimitMatch::kAll;
+    }
+  }
+  return best;
+}
+
+bool Limit::Covers(std::string_view verb) const { return Match(verb) != LimitMatch::kNone; }
+
+bool Limit::CoversDirectly(std::string_view verb) const {
+  return Match(verb) == LimitMatch::kDirect;
+}
+
+// ProFTPD semantics (mod_core Order; dirtree.c check_limit()). The "allow
+// side" is AllowAll or any Allow line matching the client; the "deny side"
+// is DenyAll or any Deny line matching it. Unlike Apache:
+//   Order allow,deny (default): allow side -> explicit allow; else deny side
+//     -> explicit deny; else implicit allow.
+//   Order deny,allow: deny side -> explicit deny; else allow side -> explicit
+//     allow; else implicit deny.
+// So "Order allow,deny / Allow from 10.0.0.0/8 / DenyAll" admits only 10/8,
+// and "Order deny,allow / Allow from 10.0.0.0/8" also admits only 10/8.
+LimitVerdict Limit::Evaluate(const net::IpAddress& addr) const {
+  bool allow_side = allow_all;
+  bool deny_side = deny_all;
+  for (const auto& rule : rules) {
+    if (!RuleMatches(rule, addr)) continue;
+    if (rule.allow) {
+      allow_side = true;
+    } else {
+      deny_side = true;
+    }
+  }
+  if (order_deny_first) {
+    if (deny_side) return LimitVerdict::kExplicitDeny;
+    if (allow_side) return LimitVerdict::kExplicitAllow;
+    return LimitVerdict::kImplicitDeny;
+  }
+  if (allow_side) return LimitVerdict::kExplicitAllow;
+  if (deny_side) return LimitVerdict::kExplicitDeny;
+  return LimitVerdict::kImplicitAllow;
+}
+
+bool Limit::Permits(const net::IpAddress& addr) const {
+  const LimitVerdict v = Evaluate(addr);
+  return v == LimitVerdict::kExplicitAllow || v == LimitVerdict::kImplicitAllow;
+}
+
+std::string_view Config::ResolveUserAlias(std::string_view login_name) const {
+  for (const auto& a : user_aliases)
+    if (a.alias == login_name) return a.user;
+  return login_name;
+}
+
+const Anonymous* Config::FindAnonymous(std::string_view login_name) const {
+  if (!anonymous) return nullptr;
+  return ResolveUserAlias(login_name) == anonymous->user ? &*anonymous : nullptr;
+}
+
+Result<std::shared_ptr<const Config>> Load(const std::string& path,
+                                           const std::vector<std::string>& defines) {
+  internal::Parser parser(defines);
+  auto r = parser.ParseTopFile(path);
+  if (!r) return r.error();
+  return Finish(parser, path);
+}
+
+Result<std::shared_ptr<const Config>> LoadFromString(std::string_view text, const std::string& name,
+                                                     const std::vector<std::string>& defines) {
+  internal::Parser parser(defines);
+  auto r = parser.ParseTopText(text, name);
+  if (!r) return r.error();
+  return Finish(parser, name);
+}
+
+}  // namespace poolftpd::config

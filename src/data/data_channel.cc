@@ -1,0 +1,338 @@
+#include "poolftpd/data/data_channel.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
+#include "poolftpd/util/io.h"
+#include "poolftpd/util/strings.h"
+
+namespace poolftpd::data {
+namespace {
+
+constexpr size_t kSendfileChunk = 4 * 1024 * 1024;
+constexpr size_t kCopyChunk = 256 * 1024;
+
+// Waits until `fd` has `events`, servicing the control fd and signals.
+Status Wait(int fd, short events, const Hooks& hooks, int timeout_ms, bool* control_ignored) {
+  const int64_t deadline = timeout_ms > 0 ? util::MonotonicMs() + timeout_ms : 0;
+  for (;;) {
+    pollfd pfd[2];
+    pfd[0] = {fd, events, 0};
+    nfds_t n = 1;
+    if (hooks.control_fd >= 0 && !*control_ignored) {
+      pfd[1] = {hooks.control_fd, POLLIN, 0};
+      n = 2;
+    }
+    timespec ts{}, *tsp = nullptr;
+    if (deadline) {
+      const int64_t left = deadline - util::MonotonicMs();
+      if (left <= 0) return Status::kStalled;
+      ts.tv_sec = left / 1000;
+      ts.tv_nsec = (left % 1000) * 1000000;
+      tsp = &ts;
+    }
+    const int r = ::ppoll(pfd, n, tsp, hooks.wait_mask);
+    if (r < 0) {
+      if (errno != EINTR) return Status::kLocalError;
+      if (hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
+      continue;
+    }
+    if (r == 0) return Status::kStalled;
+    if (n == 2 && pfd[1].revents) {
+      const ControlAction a = hooks.on_control ? hooks.on_control() : ControlAction::kIgnore;
+      if (a == ControlAction::kAbort) return Status::kAborted;
+      if (a == ControlAction::kIgnore) *control_ignored = true;
+    }
+    if (pfd[0].revents) return Status::kOk;
+  }
+}
+
+}  // namespace
+
+std::optional<net::Endpoint> ParsePort(std::string_view arg) {
+  const auto parts = util::Split(arg, ',');
+  if (parts.size() != 6) return std::nullopt;
+  uint8_t v[6];
+  for (int i = 0; i < 6; ++i) {
+    auto o = util::ParseUnsigned<unsigned>(util::Trim(parts[i]), 255);
+    if (!o) return std::nullopt;
+    v[i] = static_cast<uint8_t>(*o);
+  }
+  net::Endpoint e;
+  e.addr.family = AF_INET;
+  for (int i = 0; i < 4; ++i) e.addr.bytes[i] = v[i];
+  e.port = static_cast<uint16_t>(v[4] * 256 + v[5]);
+  return e;
+}
+
+Result<net::Endpoint> ParseEprt(std::string_view arg) {
+  if (arg.size() < 7) return Error(ErrorCode::kInvalid, "EPRT argument too short");
+  const char d = arg[0];
+  if (d < 33 || d > 126) return Error(ErrorCode::kInvalid, "bad EPRT delimiter");
+  const auto parts = util::Split(arg, d);
+  // "|1|addr|port|" splits into "", "1", "addr", "port", "".
+  if (parts.size() != 5 || !parts[0].empty() || !parts[4].empty())
+    return Error(ErrorCode::kInvalid, "malformed EPRT argument");
+  auto proto = util::ParseUnsigned<unsigned>(parts[1], 65535);
+  if (!proto) return Error(ErrorCode::kInvalid, "bad EPRT network protocol");
+  if (*proto != 1 && *proto != 2) return Error(ErrorCode::kNotFound, "unsupported network protocol");
+  auto addr = net::IpAddress::Parse(parts[2]);
+  if (!addr || parts[2].find('[') != std::string_view::npos)
+    return Error(ErrorCode::kInvalid, "bad EPRT address");
+  const bool text_v6 = parts[2].find(':') != std::string_view::npos;
+  if ((*proto == 1) == text_v6) return Error(ErrorCode::kInvalid, "EPRT address does not match protocol");
+  auto port = util::ParseUnsigned<unsigned>(parts[3], 65535);
+  if (!port || *port == 0) return Error(ErrorCode::kInvalid, "bad EPRT port");
+  net::Endpoint e;
+  e.addr = *addr;
+  e.port = static_cast<uint16_t>(*port);
+  return e;
+}
+
+std::string FormatPasv(const net::IpAddress& addr, uint16_t port) {
+  std::string s = "Entering Passive Mode (";
+  for (int i = 0; i < 4; ++i) {
+    s += std::to_string(addr.bytes[i]);
+    s += ',';
+  }
+  s += std::to_string(port >> 8);
+  s += ',';
+  s += std::to_string(port & 0xff);
+  s += ").";
+  return s;
+}
+
+void ToAscii(std::string_view in, bool* prev_cr, std::string* out) {
+  out->clear();
+  out->reserve(in.size() + in.size() / 16 + 2);
+  bool cr = *prev_cr;
+  for (char c : in) {
+    if (c == '\n' && !cr) out->push_back('\r');
+    out->push_back(c);
+    cr = (c == '\r');
+  }
+  *prev_cr = cr;
+}
+
+void DataChannel::Reset() {
+  listen_fd_.reset();
+  active_ = false;
+}
+
+Result<uint16_t> DataChannel::Listen(const net::IpAddress& local, config::PortRange range) {
+  Reset();
+  const int family = local.is_v4() ? AF_INET : AF_INET6;
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return Error::FromErrno(errno, "socket");
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  net::Endpoint ep{local, 0};
+  sockaddr_storage ss;
+  if (range.low == 0) {
+    const unsigned len = ep.ToSockaddr(&ss);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0)
+      return Error::FromErrno(errno, "bind", ep.ToString());
+  } else {
+    // Start at a random port of the range so concurrent sessions rarely collide.
+    const unsigned span = range.high - range.low + 1u;
+    static std::minstd_rand rng(static_cast<unsigned>(::getpid() ^ util::MonotonicMs()));
+    const unsigned start = rng() % span;
+    bool bound = false;
+    for (unsigned i = 0; i < span && !bound; ++i) {
+      ep.port = static_cast<uint16_t>(range.low + (start + i) % span);
+      const unsigned len = ep.ToSockaddr(&ss);
+      bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0;
+    }
+    if (!bound) return Error(ErrorCode::kLimit, "no free port in PassivePorts range", EADDRINUSE);
+  }
+  if (::listen(fd.get(), 1) < 0) return Error::FromErrno(errno, "listen");
+  sockaddr_storage got;
+  socklen_t glen = sizeof got;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&got), &glen);
+  listen_fd_ = std::move(fd);
+  return net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&got)).port;
+}
+
+void DataChannel::SetActive(const net::Endpoint& target, const net::IpAddress& local) {
+  Reset();
+  active_ = true;
+  target_ = target;
+  local_ = local;
+}
+
+Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int timeout_ms,
+                         const Hooks& hooks, UniqueFd* out, std::string* detail) {
+  Hooks h = hooks;
+  bool ignored = false;
+  if (listen_fd_.valid()) {
+    UniqueFd lfd = std::move(listen_fd_);
+    Reset();
+    for (;;) {
+      const Status st = Wait(lfd.get(), POLLIN, h, timeout_ms, &ignored);
+      if (st == Status::kStalled) return Status::kTimeout;
+      if (st != Status::kOk) return st;
+      sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      UniqueFd c(::accept4(lfd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (!c) {
+        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
+        *detail = "accept failed";
+        return Status::kLocalError;
+      }
+      const auto from = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+      // SECURITY: the data peer must be the control peer (PASV port theft);
+      // AllowForeignAddress lifts this for FXP set-ups.
+      if (!allow_foreign && !(from.addr == peer)) {
+        *detail = from.addr.ToString();
+        return Status::kForeign;
+      }
+      *out = std::move(c);
+      return Status::kOk;
+    }
+  }
+  if (!active_) return Status::kNoData;
+  const net::Endpoint target = target_;
+  const net::IpAddress local = local_;
+  Reset();
+  UniqueFd c(::socket(target.addr.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!c) {
+    *detail = "socket failed";
+    return Status::kLocalError;
+  }
+  sockaddr_storage ss;
+  if (local.family == target.addr.family) {
+    // Connect from the server's address so the client sees the expected peer.
+    const unsigned llen = net::Endpoint{local, 0}.ToSockaddr(&ss);
+    (void)::bind(c.get(), reinterpret_cast<sockaddr*>(&ss), llen);
+  }
+  const unsigned len = target.ToSockaddr(&ss);
+  if (::connect(c.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    if (errno != EINPROGRESS) {
+      *detail = target.ToString();
+      return Status::kPeerClosed;
+    }
+    const Status st = Wait(c.get(), POLLOUT, h, timeout_ms, &ignored);
+    if (st == Status::kStalled) return Status::kTimeout;
+    if (st != Status::kOk) return st;
+    int err = 0;
+    socklen_t elen = sizeof err;
+    ::getsockopt(c.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
+    if (err != 0) {
+      *detail = target.ToString();
+      return Status::kPeerClosed;
+    }
+  }
+  *out = std::move(c);
+  return Status::kOk;
+}
+
+Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_sendfile,
+                const Hooks& hooks, uint64_t* sent) {
+  *sent = 0;
+  bool ignored = false;
+  std::string buf;
+  off_t off = static_cast<off_t>(offset);
+  size_t buf_pos = 0, buf_len = 0;
+  if (!use_sendfile) buf.resize(kCopyChunk);
+  while (static_cast<uint64_t>(off) < size || buf_pos < buf_len) {
+    ssize_t n;
+    if (use_sendfile) {
+      const uint64_t left = size - static_cast<uint64_t>(off);
+      n = ::sendfile(sock, file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
+      if (n == 0) break;  // file shrank under us
+    } else {
+      if (buf_pos == buf_len) {
+        const ssize_t r = ::pread(file_fd, buf.data(), buf.size(), off);
+        if (r < 0) {
+          if (errno == EINTR) continue;
+          return Status::kLocalError;
+        }
+        if (r == 0) break;
+        off += r;
+        buf_pos = 0;
+        buf_len = static_cast<size_t>(r);
+      }
+      n = ::send(sock, buf.data() + buf_pos, buf_len - buf_pos, MSG_NOSIGNAL);
+      if (n > 0) buf_pos += static_cast<size_t>(n);
+    }
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        const Status st = Wait(sock, POLLOUT, hooks, hooks.stall_timeout_ms, &ignored);
+        if (st != Status::kOk) return st;
+        continue;
+      }
+      if (errno == EINTR) {
+        if (hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
+        continue;
+      }
+      if (errno == EPIPE || errno == ECONNRESET) return Status::kPeerClosed;
+      return Status::kLocalError;
+    }
+    *sent += static_cast<uint64_t>(n);
+    if (hooks.progress) hooks.progress(*sent);
+  }
+  return Status::kOk;
+}
+
+Status SendBuffer(int sock, std::string_view data, const Hooks& hooks, uint64_t* sent) {
+  *sent = 0;
+  bool ignored = false;
+  while (!data.empty()) {
+    const ssize_t n = ::send(sock, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        const Status st = Wait(sock, POLLOUT, hooks, hooks.stall_timeout_ms, &ignored);
+        if (st != Status::kOk) return st;
+        continue;
+      }
+      if (errno == EINTR) {
+        if (hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
+        continue;
+      }
+      if (errno == EPIPE || errno == ECONNRESET) return Status::kPeerClosed;
+      return Status::kLocalError;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+    *sent += static_cast<uint64_t>(n);
+    if (hooks.progress) hooks.progress(*sent);
+  }
+  return Status::kOk;
+}
+
+Status SendAscii(int sock, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* sent) {
+  *sent = 0;
+  std::string in(64 * 1024, '\0'), out;
+  bool prev_cr = false;
+  off_t off = static_cast<off_t>(offset);
+  if (off > 0) {
+    char c;
+    if (::pread(file_fd, &c, 1, off - 1) == 1) prev_cr = (c == '\r');
+  }
+  for (;;) {
+    const ssize_t r = ::pread(file_fd, in.data(), in.size(), off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::kLocalError;
+    }
+    if (r == 0) return Status::kOk;
+    off += r;
+    ToAscii(std::string_view(in.data(), static_cast<size_t>(r)), &prev_cr, &out);
+    uint64_t n = 0;
+    Hooks h = hooks;
+    const uint64_t base = *sent;
+    if (hooks.progress) h.progress = [&](uint64_t b) { hooks.progress(base + b); };
+    const Status st = SendBuffer(sock, out, h, &n);
+    *sent += n;
+    if (st != Status::kOk) return st;
+  }
+}
+
+}  // namespace poolftpd::data

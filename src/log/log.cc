@@ -1,0 +1,200 @@
+#include "poolftpd/log/log.h"
+
+#include <fcntl.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "poolftpd/util/io.h"
+#include "poolftpd/util/strings.h"
+#include "poolftpd/util/unique_fd.h"
+
+namespace poolftpd::log {
+namespace {
+
+struct State {
+  int system_fd = -1;    // -1: stderr or syslog
+  int transfer_fd = -1;  // -1: no transfer log
+  bool foreground = true;
+  bool use_syslog = false;
+  int debug_level = 0;
+  std::string host;
+  std::string client_name;
+  std::string client_ip;
+};
+
+State& S() {
+  static State s;
+  return s;
+}
+
+const std::string& Host() {
+  if (S().host.empty()) {
+    char buf[256] = "";
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') std::snprintf(buf, sizeof buf, "localhost");
+    S().host = buf;
+  }
+  return S().host;
+}
+
+Result<int> OpenLog(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+  if (fd < 0) return Error::FromErrno(errno, "open", path);
+  return fd;
+}
+
+void Replace(int* slot, int fd) {
+  if (*slot >= 0) ::close(*slot);
+  *slot = fd;
+}
+
+}  // namespace
+
+Result<void> Logs::Open(const std::string& system_log, const std::string& transfer_log,
+                        bool foreground) {
+  S().foreground = foreground;
+  Host();
+  ::tzset();
+  S().use_syslog = system_log.empty() && !foreground;
+  if (S().use_syslog) ::openlog("poolftpd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+  return Reopen(system_log, transfer_log);
+}
+
+Result<void> Logs::Reopen(const std::string& system_log, const std::string& transfer_log) {
+  int sys_fd = -1, xfer_fd = -1;
+  if (!system_log.empty()) {
+    auto r = OpenLog(system_log);
+    if (!r) return r.error();
+    sys_fd = *r;
+  }
+  if (!transfer_log.empty()) {
+    auto r = OpenLog(transfer_log);
+    if (!r) {
+      if (sys_fd >= 0) ::close(sys_fd);
+      return r.error();
+    }
+    xfer_fd = *r;
+  }
+  Replace(&S().system_fd, sys_fd);
+  Replace(&S().transfer_fd, xfer_fd);
+  return Ok();
+}
+
+void Logs::SetDebugLevel(int level) { S().debug_level = level; }
+int Logs::debug_level() { return S().debug_level; }
+void Logs::SetClient(std::string_view name, std::string_view ip) {
+  S().client_name = util::EscapeControl(name);
+  S().client_ip = util::EscapeControl(ip);
+}
+void Logs::ClearClient() {
+  S().client_name.clear();
+  S().client_ip.clear();
+}
+int Logs::system_fd() { return S().system_fd; }
+int Logs::transfer_fd() { return S().transfer_fd; }
+
+std::string FormatSystemLine(int64_t now_ns, std::string_view host, int pid,
+                             std::string_view client_name, std::string_view client_ip,
+                             std::string_view message) {
+  const time_t secs = static_cast<time_t>(now_ns / 1000000000);
+  const int millis = static_cast<int>((now_ns / 1000000) % 1000);
+  struct tm tm;
+  ::localtime_r(&secs, &tm);
+  char stamp[64];
+  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d,%03d", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  std::string line;
+  line.reserve(96 + message.size());
+  line += stamp;
+  line += ' ';
+  line += host;
+  line += " poolftpd[";
+  line += std::to_string(pid);
+  line += ']';
+  // ProFTPD writes "host proftpd[pid] server (name[ip]): "; fail2ban's stock
+  // proftpd filter takes the word before "(" as a hostname, so our
+  // "poolftpd[pid]" sits there and the filter's daemon name need not match.
+  if (!client_ip.empty()) {
+    line += " (";
+    line += client_name.empty() ? client_ip : client_name;
+    line += '[';
+    line += client_ip;
+    line += "])";
+  }
+  line += ": ";
+  line += message;
+  line += '\n';
+  return line;
+}
+
+void Write(Level level, std::string_view message) {
+  State& s = S();
+  if (level == Level::kDebug && s.debug_level < 1) return;
+  if (s.use_syslog && s.system_fd < 0) {
+    const int prio = level == Level::kError ? LOG_ERR
+                     : level == Level::kWarn ? LOG_WARNING
+                     : level == Level::kInfo ? LOG_INFO
+                                             : LOG_DEBUG;
+    std::string m(message);
+    if (!s.client_ip.empty()) m = Host() + " (" + (s.client_name.empty() ? s.client_ip : s.client_name) + "[" + s.client_ip + "]): " + m;
+    ::syslog(prio, "%s", m.c_str());
+    return;
+  }
+  const std::string line = FormatSystemLine(util::RealtimeNs(), Host(), ::getpid(), s.client_name,
+                                            s.client_ip, message);
+  const int fd = s.system_fd >= 0 ? s.system_fd : STDERR_FILENO;
+  (void)util::WriteAll(fd, line);
+}
+
+void Debug(int level, std::string_view message) {
+  if (S().debug_level >= level) {
+    std::string m = "debug: ";
+    m += message;
+    Write(Level::kInfo, m);
+  }
+}
+
+std::string FormatXferLine(const XferRecord& r) {
+  const time_t t = static_cast<time_t>(r.now_s);
+  struct tm tm;
+  ::localtime_r(&t, &tm);
+  char stamp[64];
+  ::strftime(stamp, sizeof stamp, "%a %b %d %H:%M:%S %Y", &tm);
+  // xferlog fields are space-separated: spaces inside names become '_'
+  // (as wu-ftpd and ProFTPD do), control bytes '?'.
+  auto field = [](std::string_view v) {
+    std::string f = util::EscapeControl(v);
+    for (char& c : f)
+      if (c == ' ' || c == '\t') c = '_';
+    if (f.empty()) f = "*";
+    return f;
+  };
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s %lld ", stamp, static_cast<long long>(r.seconds));
+  std::string line = buf;
+  line += field(r.remote_host);
+  line += ' ';
+  line += std::to_string(r.bytes);
+  line += ' ';
+  line += field(r.filename);
+  line += r.ascii ? " a _ " : " b _ ";
+  line += r.direction;
+  line += ' ';
+  line += r.access_mode;
+  line += ' ';
+  line += field(r.username);
+  line += " ftp 0 * ";
+  line += r.complete ? 'c' : 'i';
+  line += '\n';
+  return line;
+}
+
+void WriteXfer(const XferRecord& r) {
+  if (S().transfer_fd < 0) return;
+  (void)util::WriteAll(S().transfer_fd, FormatXferLine(r));
+}
+
+}  // namespace poolftpd::log

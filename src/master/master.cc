@@ -1,0 +1,630 @@
+#include "poolftpd/master/master.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "poolftpd/log/log.h"
+#include "poolftpd/master/pidfile.h"
+#include "poolftpd/scoreboard/scoreboard.h"
+#include "poolftpd/util/io.h"
+#include "poolftpd/util/unique_fd.h"
+#include "poolftpd/worker/worker.h"
+
+namespace poolftpd::master {
+namespace {
+
+constexpr int kListenBacklog = 4096;
+constexpr int kMaxSpawnRate = 1024;       // workers per second at most
+constexpr int kInitialSpawnRate = 8;
+constexpr int kStopGraceMs = 3000;        // TERM -> KILL for stragglers
+constexpr int kCrashWindowMs = 10000;     // crashes counted over this window
+constexpr int kCrashLimit = 10;           // ... before spawning backs off
+
+struct Listener {
+  net::Endpoint ep;
+  bool dual_stack = false;  // [::] accepting IPv4 too
+  UniqueFd fd;
+};
+
+struct Child {
+  pid_t pid = 0;
+  uint32_t generation = 0;
+  bool leaving = false;  // told to leave (USR1) or TERMed
+};
+
+Result<UniqueFd> OpenListener(const net::Endpoint& ep, bool dual_stack) {
+  const int family = ep.addr.is_v4() ? AF_INET : AF_INET6;
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return Error::FromErrno(errno, "socket", ep.ToString());
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) {
+    const int v6only = dual_stack ? 0 : 1;
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+  }
+  sockaddr_storage ss;
+  const unsigned len = ep.ToSockaddr(&ss);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return Error::FromErrno(errno, "bind", ep.ToString());
+  if (::listen(fd.get(), kListenBacklog) != 0) return Error::FromErrno(errno, "listen", ep.ToString());
+  return fd;
+}
+
+// The endpoints a config asks for.
+std::vector<std::pair<net::Endpoint, bool>> WantedEndpoints(const config::Config& cfg) {
+  std::vector<std::pair<net::Endpoint, bool>> out;
+  if (cfg.default_addresses.empty()) {
+    net::Endpoint any;
+    any.addr = *net::IpAddress::Parse("::");
+    any.port = cfg.port;
+    out.push_back({any, true});
+    return out;
+  }
+  for (const auto& a : cfg.default_addresses) out.push_back({net::Endpoint{a, cfg.port}, false});
+  return out;
+}
+
+Result<worker::Identity> ResolveIdentity(const config::Config& cfg) {
+  worker::Identity id;
+  if (::geteuid() != 0) return id;  // unprivileged: same code, no switch
+  id.switch_user = true;
+  std::string user = cfg.user, group_name = cfg.group;
+  if (cfg.anonymous) {
+    user = cfg.anonymous->user;
+    group_name = cfg.anonymous->group;
+    id.chroot_dir = cfg.anonymous->root;
+  }
+  if (user.empty()) user = "nobody";
+  if (group_name.empty()) group_name = "nogroup";
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) return Error(ErrorCode::kInvalid, "User \"" + user + "\": no such user on this system");
+  const struct group* gr = ::getgrnam(group_name.c_str());
+  if (gr == nullptr) return Error(ErrorCode::kInvalid, "Group \"" + group_name + "\": no such group on this system");
+  // SECURITY: workers parse network input; they never run as root.
+  if (pw->pw_uid == 0) return Error(ErrorCode::kInvalid, "User \"" + user + "\" is root: refusing to run workers as root");
+  id.uid = pw->pw_uid;
+  id.gid = gr->gr_gid;
+  return id;
+}
+
+bool IsBusy(sb::SlotState s) {
+  return s == sb::SlotState::kConnected || s == sb::SlotState::kLoggedIn || s == sb::SlotState::kIdle ||
+         s == sb::SlotState::kTransferring || s == sb::SlotState::kClosing;
+}
+
+class Master {
+ public:
+  Master(const Options& opts, std::shared_ptr<const config::Config> cfg)
+      : opts_(opts), cfg_(std::move(cfg)) {}
+  int Run(int ready_fd);
+
+ private:
+  Result<void> Setup();
+  Result<std::vector<Listener>> Reconcile(const config::Config& cfg);
+  void Loop();
+  void DrainSignals();
+  void Reap();
+  void Maintain();
+  void SpawnOne();
+  void Reload();
+  void ReopenLogs();
+  void Stop();
+  void SetFullListening(bool on);
+  void RefuseFull();
+  void Tell(size_t slot, int signo);
+  std::vector<int> ListenFds() const;
+
+  Options opts_;
+  std::shared_ptr<const config::Config> cfg_;
+  worker::Identity identity_;
+  std::vector<Listener> listeners_;
+  std::optional<sb::Scoreboard> board_opt_;
+  sb::Scoreboard* board_ = nullptr;
+  PidFile pidfile_;
+  UniqueFd sigfd_, epfd_, timerfd_, notify_rd_, notify_wr_;
+  std::vector<Child> children_;  // by slot
+  std::unordered_map<pid_t, size_t> by_pid_;
+  uint32_t generation_ = 1;
+  bool full_listening_ = false;
+  // Spawn policy.
+  int spawn_rate_ = kInitialSpawnRate;
+  int spawned_this_tick_ = 0;
+  bool short_this_tick_ = false;
+  int64_t backoff_until_ms_ = 0;
+  int backoff_ms_ = 0;
+  std::vector<int64_t> crashes_;
+  // Pending orders from signals.
+  bool stop_ = false, graceful_ = false, reload_ = false, reopen_ = false, reap_ = false;
+};
+
+// Epoll tags.
+constexpr uint64_t kTagSignal = 1, kTagTimer = 2, kTagNotify = 3, kTagListenBase = 100;
+
+Result<void> Master::Setup() {
+  auto id = ResolveIdentity(*cfg_);
+  if (!id) return id.error();
+  identity_ = *id;
+
+  auto ls = Reconcile(*cfg_);
+  if (!ls) return ls.error();
+  listeners_ = std::move(*ls);
+
+  const uint32_t slots = static_cast<uint32_t>(cfg_->max_clients + cfg_->max_spare_servers);
+  auto board = sb::Scoreboard::Create(cfg_->scoreboard_file, slots, cfg_->server_name,
+                                      static_cast<uint32_t>(cfg_->max_clients));
+  if (!board) return Error(board.error().code(), "ScoreboardFile " + board.error().message());
+  board_opt_.emplace(std::move(*board));
+  board_ = &*board_opt_;
+  board_->SetGeneration(generation_);
+  children_.assign(slots, Child{});
+
+  if (auto p = pidfile_.Write(cfg_->pid_file); !p) return Error(p.error().code(), "PidFile " + p.error().message());
+
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
+  sigfd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigfd_) return Error::FromErrno(errno, "signalfd");
+  epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  timerfd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  int pipefd[2];
+  if (!epfd_ || !timerfd_ || ::pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0)
+    return Error::FromErrno(errno, "epoll/timerfd/pipe");
+  notify_rd_.reset(pipefd[0]);
+  notify_wr_.reset(pipefd[1]);
+  itimerspec its{};
+  its.it_interval.tv_sec = 1;
+  its.it_value.tv_sec = 1;
+  ::timerfd_settime(timerfd_.get(), 0, &its, nullptr);
+  auto add = [&](int fd, uint64_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag;
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev);
+  };
+  add(sigfd_.get(), kTagSignal);
+  add(timerfd_.get(), kTagTimer);
+  add(notify_rd_.get(), kTagNotify);
+  return Ok();
+}
+
+Result<std::vector<Listener>> Master::Reconcile(const config::Config& cfg) {
+  std::vector<Listener> out;
+  for (const auto& [ep, dual] : WantedEndpoints(cfg)) {
+    // An unchanged listener keeps its socket (and its backlog of clients).
+    auto it = std::find_if(listeners_.begin(), listeners_.end(), [&](const Listener& l) {
+      return l.fd.valid() && l.ep.port == ep.port && l.ep.addr == ep.addr && l.dual_stack == dual;
+    });
+    if (it != listeners_.end()) {
+      Listener l;
+      l.ep = it->ep;
+      l.dual_stack = dual;
+      l.fd.reset(::fcntl(it->fd.get(), F_DUPFD_CLOEXEC, 3));
+      out.push_back(std::move(l));
+      continue;
+    }
+    auto fd = OpenListener(ep, dual);
+    if (!fd && dual && fd.error().sys_errno() == EAFNOSUPPORT) {
+      // No IPv6 on this host: fall back to IPv4 only.
+      net::Endpoint v4{*net::IpAddress::Parse("0.0.0.0"), ep.port};
+      fd = OpenListener(v4, false);
+      if (fd) {
+        out.push_back(Listener{v4, false, std::move(*fd)});
+        continue;
+      }
+    }
+    if (!fd) return fd.error();
+    out.push_back(Listener{ep, dual, std::move(*fd)});
+  }
+  return out;
+}
+
+std::vector<int> Master::ListenFds() const {
+  std::vector<int> fds;
+  for (const auto& l : listeners_) fds.push_back(l.fd.get());
+  return fds;
+}
+
+void Master::SpawnOne() {
+  size_t slot = children_.size();
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (children_[i].pid == 0) {
+      slot = i;
+      break;
+    }
+  }
+  if (slot == children_.size()) return;
+  // The master writes the slot before fork and after reap; the worker in between.
+  sb::SlotRecord rec;
+  rec.generation = generation_;
+  rec.state = sb::SlotState::kStarting;
+  board_->Clear(slot);
+  board_->Publish(slot, rec);
+
+  worker::ChildSpec spec;
+  spec.config = cfg_.get();
+  spec.scoreboard = board_;
+  spec.slot = slot;
+  spec.generation = generation_;
+  spec.master_pid = ::getpid();
+  spec.listen_fds = ListenFds();
+  spec.notify_fd = notify_wr_.get();
+  spec.keep_fds = {log::Logs::system_fd(), log::Logs::transfer_fd()};
+  spec.identity = identity_;
+  const pid_t pid = ::fork();
+  if (pid == 0) worker::RunChild(spec);  // [[noreturn]]
+  if (pid < 0) {
+    log::Error(Error::FromErrno(errno, "fork").message());
+    board_->Clear(slot);
+    backoff_ms_ = std::min(std::max(backoff_ms_ * 2, 1000), 60000);
+    backoff_until_ms_ = util::MonotonicMs() + backoff_ms_;
+    return;
+  }
+  children_[slot] = Child{pid, generation_, false};
+  by_pid_[pid] = slot;
+  ++spawned_this_tick_;
+}
+
+void Master::Tell(size_t slot, int signo) {
+  Child& c = children_[slot];
+  if (c.pid > 0) ::kill(c.pid, signo);  // a PID from our own table only
+}
+
+void Master::Reap() {
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    auto it = by_pid_.find(pid);
+    if (it == by_pid_.end()) continue;
+    const size_t slot = it->second;
+    by_pid_.erase(it);
+    const Child c = children_[slot];
+    children_[slot] = Child{};
+    board_->Clear(slot);
+    const bool signalled = WIFSIGNALED(status);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const bool expected = (code == static_cast<int>(worker::WorkerExit::kOk)) ||
+                          (c.leaving && signalled && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL));
+    if (!expected) {
+      const std::string how = signalled ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                                        : "exited with status " + std::to_string(code);
+      log::Warn("worker " + std::to_string(pid) + " " + how + "; slot cleared, replacing it");
+      if (c.generation == generation_) {
+        const int64_t now = util::MonotonicMs();
+        crashes_.push_back(now);
+        crashes_.erase(std::remove_if(crashes_.begin(), crashes_.end(),
+                                      [&](int64_t t) { return now - t > kCrashWindowMs; }),
+                       crashes_.end());
+        if (static_cast<int>(crashes_.size()) >= kCrashLimit ||
+            code == static_cast<int>(worker::WorkerExit::kFatal)) {
+          backoff_ms_ = std::min(std::max(backoff_ms_ * 2, 1000), 60000);
+          backoff_until_ms_ = now + backoff_ms_;
+          log::Error("workers are dying repeatedly; spawning paused for " + std::to_string(backoff_ms_ / 1000) +
+                     " s");
+        }
+        if (code == static_cast<int>(worker::WorkerExit::kSick)) spawn_rate_ = 1;
+      }
+    }
+  }
+}
+
+void Master::Maintain() {
+  if (stop_ || graceful_) return;
+  int idle = 0, busy = 0, live = 0;
+  for (size_t i = 0; i < children_.size(); ++i) {
+    const Child& c = children_[i];
+    if (c.pid == 0) continue;
+    ++live;
+    const sb::SlotState s = board_->PeekState(i);
+    if (IsBusy(s)) ++busy;
+    else if (c.generation == generation_ && !c.leaving) ++idle;
+  }
+  const int max_clients = cfg_->max_clients;
+  // Never more workers than MaxClients can use: busy ones of every
+  // generation plus the current generation's idle ones.
+  int room = max_clients - busy - idle;
+  int want = cfg_->min_spare_servers - idle;
+  if (want > 0 && room > 0 && util::MonotonicMs() >= backoff_until_ms_) {
+    short_this_tick_ = true;
+    int n = std::min({want, room, spawn_rate_ - spawned_this_tick_});
+    for (int i = 0; i < n; ++i) SpawnOne();
+  }
+  if (idle > cfg_->max_spare_servers) {
+    int extra = idle - cfg_->max_spare_servers;
+    for (size_t i = 0; i < children_.size() && extra > 0; ++i) {
+      Child& c = children_[i];
+      if (c.pid == 0 || c.leaving || c.generation != generation_) continue;
+      if (board_->PeekState(i) != sb::SlotState::kReady) continue;
+      c.leaving = true;
+      Tell(i, SIGUSR1);
+      --extra;
+    }
+  }
+  SetFullListening(busy >= max_clients);
+}
+
+void Master::SetFullListening(bool on) {
+  if (on == full_listening_) return;
+  full_listening_ = on;
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTagListenBase + i;
+    ::epoll_ctl(epfd_.get(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listeners_[i].fd.get(), on ? &ev : nullptr);
+  }
+}
+
+void Master::RefuseFull() {
+  // Re-check: a worker may have become free since the wake-up.
+  int busy = 0;
+  for (size_t i = 0; i < children_.size(); ++i)
+    if (children_[i].pid != 0 && IsBusy(board_->PeekState(i))) ++busy;
+  if (busy < cfg_->max_clients) {
+    SetFullListening(false);
+    return;
+  }
+  const std::string msg = "421 Sorry, the maximum number of clients (" + std::to_string(cfg_->max_clients) +
+                          ") for this server are already connected.\r\n";
+  for (const auto& l : listeners_) {
+    for (int n = 0; n < 64; ++n) {
+      sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      UniqueFd c(::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (!c) break;
+      const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+      const std::string ip = peer.addr.ToString();
+      log::Logs::SetClient(ip, ip);
+      log::Info("Connection refused (MaxClients " + std::to_string(cfg_->max_clients) + ")");
+      log::Logs::ClearClient();
+      (void)::send(c.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+  }
+}
+
+void Master::DrainSignals() {
+  signalfd_siginfo si;
+  while (::read(sigfd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    switch (si.ssi_signo) {
+      case SIGTERM:
+      case SIGINT:
+        stop_ = true;
+        break;
+      case SIGQUIT:
+        graceful_ = true;
+        break;
+      case SIGHUP:
+        reload_ = true;
+        break;
+      case SIGUSR1:
+        reopen_ = true;
+        break;
+      case SIGCHLD:
+        reap_ = true;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void Master::ReopenLogs() {
+  if (auto r = log::Logs::Reopen(cfg_->system_log, cfg_->transfer_log); !r)
+    log::Error("reopening logs failed: " + r.error().message() + "; still writing to the old files");
+}
+
+void Master::Reload() {
+  log::Info("received SIGHUP -- master server reparsing configuration file");
+  auto loaded = config::Load(opts_.config_file, opts_.defines);
+  if (!loaded) {
+    log::Error(loaded.error().message() + " (reload failed; still running on the old configuration)");
+    return;
+  }
+  std::shared_ptr<const config::Config> next = *loaded;
+  if (next->server_type != config::ServerType::kStandalone) {
+    log::Error(opts_.config_file + ": ServerType inetd is not supported (reload failed; still running on the old configuration)");
+    return;
+  }
+  auto id = ResolveIdentity(*next);
+  if (!id) {
+    log::Error(id.error().message() + " (reload failed; still running on the old configuration)");
+    return;
+  }
+  auto ls = Reconcile(*next);
+  if (!ls) {
+    log::Error(ls.error().message() + " (reload failed; still running on the old configuration)");
+    return;
+  }
+  if (next->scoreboard_file != cfg_->scoreboard_file || next->pid_file != cfg_->pid_file)
+    log::Warn("ScoreboardFile/PidFile changes take effect at the next restart");
+  const int slots = static_cast<int>(children_.size());
+  if (next->max_clients + next->max_spare_servers > slots)
+    log::Warn("MaxClients + MaxSpareServers above " + std::to_string(slots) +
+              " needs a restart; the pool stays within the current scoreboard");
+  const bool was_full = full_listening_;
+  SetFullListening(false);
+  listeners_ = std::move(*ls);
+  cfg_ = std::move(next);
+  identity_ = *id;
+  ReopenLogs();
+  ++generation_;
+  board_->SetGeneration(generation_);
+  board_->SetMaxClients(static_cast<uint32_t>(cfg_->max_clients));
+  board_->SetServerName(cfg_->server_name);
+  // Idle old-generation workers leave at once; busy ones after their session.
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (children_[i].pid != 0 && children_[i].generation != generation_) {
+      children_[i].leaving = true;
+      Tell(i, SIGUSR1);
+    }
+  }
+  (void)was_full;
+  spawn_rate_ = kMaxSpawnRate;  // replace the pool at once
+  log::Info("configuration reloaded (generation " + std::to_string(generation_) + ")");
+}
+
+void Master::Stop() {
+  SetFullListening(false);
+  listeners_.clear();
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (children_[i].pid == 0) continue;
+    children_[i].leaving = true;
+    Tell(i, SIGTERM);
+  }
+  const int64_t deadline = util::MonotonicMs() + kStopGraceMs;
+  while (!by_pid_.empty()) {
+    Reap();
+    if (by_pid_.empty()) break;
+    if (util::MonotonicMs() >= deadline) {
+      for (size_t i = 0; i < children_.size(); ++i)
+        if (children_[i].pid != 0) Tell(i, SIGKILL);
+      while (!by_pid_.empty()) {
+        int status;
+        const pid_t pid = ::waitpid(-1, &status, 0);
+        if (pid < 0) break;
+        auto it = by_pid_.find(pid);
+        if (it != by_pid_.end()) {
+          board_->Clear(it->second);
+          children_[it->second] = Child{};
+          by_pid_.erase(it);
+        }
+      }
+      break;
+    }
+    timespec ts{0, 10 * 1000000};
+    ::nanosleep(&ts, nullptr);
+  }
+}
+
+void Master::Loop() {
+  while (!stop_) {
+    epoll_event evs[16];
+    const int n = ::epoll_wait(epfd_.get(), evs, 16, 1000);
+    bool refuse = false;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = evs[i].data.u64;
+      if (tag == kTagSignal) {
+        DrainSignals();
+      } else if (tag == kTagTimer) {
+        uint64_t ticks;
+        (void)!::read(timerfd_.get(), &ticks, sizeof ticks);
+        // Spawn rate doubles each second we stayed short (httpd prefork).
+        spawn_rate_ = short_this_tick_ ? std::min(spawn_rate_ * 2, kMaxSpawnRate) : kInitialSpawnRate;
+        short_this_tick_ = false;
+        spawned_this_tick_ = 0;
+      } else if (tag == kTagNotify) {
+        char buf[4096];
+        while (::read(notify_rd_.get(), buf, sizeof buf) > 0) {
+        }
+      } else if (tag >= kTagListenBase) {
+        refuse = true;
+      }
+    }
+    if (reap_) {
+      reap_ = false;
+      Reap();
+    }
+    if (stop_) break;
+    if (reload_) {
+      reload_ = false;
+      Reload();
+    }
+    if (reopen_) {
+      reopen_ = false;
+      log::Info("received SIGUSR1 -- reopening logs");
+      ReopenLogs();
+      // Workers write through inherited fds: replace them gracefully.
+      for (size_t i = 0; i < children_.size(); ++i) {
+        if (children_[i].pid != 0) {
+          children_[i].leaving = true;
+          Tell(i, SIGUSR1);
+        }
+      }
+    }
+    if (graceful_) {
+      // Stop accepting; sessions finish; then exit.
+      if (!listeners_.empty()) {
+        log::Info("received SIGQUIT -- graceful stop: waiting for sessions to finish");
+        SetFullListening(false);
+        listeners_.clear();
+        for (size_t i = 0; i < children_.size(); ++i) {
+          if (children_[i].pid != 0) {
+            children_[i].leaving = true;
+            Tell(i, SIGUSR1);
+          }
+        }
+      }
+      if (by_pid_.empty()) break;
+      continue;
+    }
+    Maintain();
+    if (refuse) RefuseFull();
+  }
+}
+
+int Master::Run(int ready_fd) {
+  auto report = [&](const std::string& msg) {
+    if (ready_fd >= 0) {
+      (void)util::WriteAll(ready_fd, msg);
+      ::close(ready_fd);
+      ready_fd = -1;
+    } else if (msg != "OK\n") {
+      (void)util::WriteAll(STDERR_FILENO, msg);
+    }
+  };
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (auto r = log::Logs::Open(cfg_->system_log, cfg_->transfer_log, opts_.foreground); !r) {
+    report("poolftpd: " + r.error().message() + "\n");
+    return 1;
+  }
+  log::Logs::SetDebugLevel(opts_.debug_level);
+  if (auto r = Setup(); !r) {
+    log::Error("fatal: " + r.error().message());
+    if (ready_fd >= 0 || log::Logs::system_fd() >= 0) report("poolftpd: " + r.error().message() + "\n");
+    return 1;
+  }
+  // Initial pool.
+  const int start = std::min(cfg_->start_servers, cfg_->max_clients);
+  for (int i = 0; i < start; ++i) SpawnOne();
+  std::string where;
+  for (const auto& l : listeners_) where += (where.empty() ? "" : ", ") + l.ep.ToString();
+  log::Info("poolftpd " POOLFTPD_VERSION " (" + cfg_->server_name + ") standalone mode STARTUP, listening on " + where);
+  report("OK\n");
+  Loop();
+  if (stop_) log::Info("received SIGTERM -- stopping");
+  Stop();
+  board_->ClearMaster();
+  pidfile_.Remove();
+  log::Info("poolftpd " POOLFTPD_VERSION " standalone mode SHUTDOWN");
+  return 0;
+}
+
+}  // namespace
+
+int Run(const Options& opts, std::shared_ptr<const config::Config> cfg, int ready_fd) {
+  Master m(opts, std::move(cfg));
+  return m.Run(ready_fd);
+}
+
+}  // namespace poolftpd::master

@@ -1,0 +1,81 @@
+#include "poolftpd/protocol/line_reader.h"
+
+#include "poolftpd/util/limits.h"
+
+namespace poolftpd::protocol {
+namespace {
+constexpr unsigned char kIac = 255, kDont = 254, kWill = 251, kSb = 250, kSe = 240;
+}  // namespace
+
+void LineReader::Feed(std::string_view bytes) {
+  Compact();
+  for (char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (tstate_) {
+      case Telnet::kData:
+        if (c == kIac) {
+          tstate_ = Telnet::kIac;
+          continue;
+        }
+        break;
+      case Telnet::kIac:
+        if (c == kIac) {  // escaped 0xFF data byte
+          tstate_ = Telnet::kData;
+          break;
+        }
+        if (c >= kWill && c <= kDont) tstate_ = Telnet::kOption;
+        else if (c == kSb) tstate_ = Telnet::kSub;
+        else tstate_ = Telnet::kData;  // IP, DM, AO, AYT, ... : dropped
+        continue;
+      case Telnet::kOption:
+        tstate_ = Telnet::kData;  // the option byte
+        continue;
+      case Telnet::kSub:
+        if (c == kIac) tstate_ = Telnet::kSubIac;
+        continue;
+      case Telnet::kSubIac:
+        tstate_ = (c == kSe) ? Telnet::kData : Telnet::kSub;
+        continue;
+    }
+    if (discarding_) {
+      if (ch == '\n') {
+        discarding_ = false;
+        too_long_at_.push_back(buf_.size());
+      }
+      continue;
+    }
+    buf_.push_back(ch);
+    if (ch == '\n') {
+      cur_len_ = 0;
+    } else if (++cur_len_ > limits::kMaxCommandLine) {
+      buf_.resize(buf_.size() - cur_len_);
+      cur_len_ = 0;
+      discarding_ = true;
+    }
+  }
+}
+
+void LineReader::Compact() {
+  if (pos_ == 0 || pos_ != buf_.size()) return;
+  for (auto& at : too_long_at_) at -= pos_;
+  buf_.clear();
+  pos_ = 0;
+}
+
+LineReader::Next LineReader::Pop(std::string* line) {
+  if (!too_long_at_.empty() && too_long_at_.front() == pos_) {
+    too_long_at_.erase(too_long_at_.begin());
+    return Next::kTooLong;
+  }
+  const size_t nl = buf_.find('\n', pos_);
+  if (nl == std::string::npos) return Next::kNeedMore;
+  size_t end = nl;
+  if (end > pos_ && buf_[end - 1] == '\r') --end;
+  line->assign(buf_, pos_, end - pos_);
+  pos_ = nl + 1;
+  // Keep an overlong-line marker sitting at the end valid across Compact().
+  if (too_long_at_.empty()) Compact();
+  return Next::kLine;
+}
+
+}  // namespace poolftpd::protocol

@@ -1,0 +1,59 @@
+#include "poolftpd/protocol/reply.h"
+
+#include <vector>
+
+namespace poolftpd::protocol {
+namespace {
+
+void AppendClean(std::string* out, std::string_view line) {
+  for (char c : line) out->push_back((c == '\r' || c == '\n' || c == '\0') ? ' ' : c);
+}
+
+}  // namespace
+
+std::string FormatReply(int code, std::string_view text) {
+  const std::string num = std::to_string(code);
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  for (;;) {
+    const size_t nl = text.find('\n', start);
+    lines.push_back(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  std::string out;
+  out.reserve(text.size() + lines.size() * 6 + 8);
+  if (lines.size() == 1) {
+    out += num;
+    out += ' ';
+    AppendClean(&out, lines[0]);
+    out += "\r\n";
+    return out;
+  }
+  out += num;
+  out += '-';
+  AppendClean(&out, lines.front());
+  out += "\r\n";
+  for (size_t i = 1; i + 1 < lines.size(); ++i) {
+    out += ' ';
+    AppendClean(&out, lines[i]);
+    out += "\r\n";
+  }
+  out += num;
+  out += ' ';
+  AppendClean(&out, lines.back());
+  out += "\r\n";
+  return out;
+}
+
+std::string QuotePath(std::string_view path) {
+  std::string out = "\"";
+  for (char c : path) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace poolftpd::protocol

@@ -1,0 +1,1096 @@
+#include "poolftpd/protocol/session.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "poolftpd/auth/auth.h"
+#include "poolftpd/log/log.h"
+#include "poolftpd/protocol/reply.h"
+#include "poolftpd/util/io.h"
+#include "poolftpd/util/limits.h"
+#include "poolftpd/util/strings.h"
+
+namespace poolftpd::protocol {
+namespace {
+
+// How long a client may take to open the data connection after 150.
+constexpr int kDataConnectTimeoutMs = 30000;
+// Delay after a failed login, to slow password guessing.
+constexpr int kFailedLoginDelayMs = 500;
+// DisplayLogin files are shown up to this size.
+constexpr size_t kMaxDisplayFile = 16 * 1024;
+
+using S = Session;
+
+// The command table: one gate (Dispatch) applies the flags; handlers assume them.
+constexpr std::array kCommands = {
+    CommandSpec{"USER", &S::DoUser, kPreLogin | kNeedsArg, "<sp> username"},
+    CommandSpec{"PASS", &S::DoPass, kPreLogin | kSecret, "<sp> password"},
+    CommandSpec{"ACCT", &S::DoAcct, kNeedsArg, "<sp> account"},
+    CommandSpec{"QUIT", &S::DoQuit, kPreLogin, "(quit)"},
+    CommandSpec{"NOOP", &S::DoNoop, kNoArg, "(no operation)"},
+    CommandSpec{"SYST", &S::DoSyst, kPreLogin | kNoArg, "(get type of operating system)"},
+    CommandSpec{"FEAT", &S::DoFeat, kPreLogin | kNoArg, "(list features)"},
+    CommandSpec{"OPTS", &S::DoOpts, kNeedsArg, "<sp> command [<sp> options]"},
+    CommandSpec{"HELP", &S::DoHelp, kPreLogin, "[<sp> command]"},
+    CommandSpec{"STAT", &S::DoStat, 0, "[<sp> pathname]"},
+    CommandSpec{"PWD", &S::DoPwd, kNoArg, "(return current directory)"},
+    CommandSpec{"XPWD", &S::DoPwd, kNoArg, "(return current directory)"},
+    CommandSpec{"CWD", &S::DoCwd, 0, "[<sp> directory-name]"},
+    CommandSpec{"XCWD", &S::DoCwd, 0, "[<sp> directory-name]"},
+    CommandSpec{"CDUP", &S::DoCdup, kNoArg, "(change to parent directory)"},
+    CommandSpec{"XCUP", &S::DoCdup, kNoArg, "(change to parent directory)"},
+    CommandSpec{"TYPE", &S::DoType, kNeedsArg, "<sp> type-code (A, I or L 8)"},
+    CommandSpec{"MODE", &S::DoMode, kNeedsArg, "<sp> mode-code (S)"},
+    CommandSpec{"STRU", &S::DoStru, kNeedsArg, "<sp> structure-code (F)"},
+    CommandSpec{"PASV", &S::DoPasv, kNoArg, "(set server in passive mode)"},
+    CommandSpec{"EPSV", &S::DoEpsv, 0, "[<sp> af|ALL]"},
+    CommandSpec{"PORT", &S::DoPort, kNeedsArg, "<sp> h1,h2,h3,h4,p1,p2"},
+    CommandSpec{"EPRT", &S::DoEprt, kNeedsArg, "<sp> |af|addr|port|"},
+    CommandSpec{"LIST", &S::DoList, 0, "[<sp> pathname]"},
+    CommandSpec{"NLST", &S::DoNlst, 0, "[<sp> pathname]"},
+    CommandSpec{"MLSD", &S::DoMlsd, 0, "[<sp> pathname]"},
+    CommandSpec{"MLST", &S::DoMlst, 0, "[<sp> pathname]"},
+    CommandSpec{"SIZE", &S::DoSize, kNeedsArg, "<sp> pathname"},
+    CommandSpec{"MDTM", &S::DoMdtm, kNeedsArg, "<sp> pathname"},
+    CommandSpec{"REST", &S::DoRest, kNeedsArg, "<sp> byte-count"},
+    CommandSpec{"RETR", &S::DoRetr, kNeedsArg, "<sp> pathname"},
+    CommandSpec{"ABOR", &S::DoAbor, kNoArg, "(abort operation)"},
+    CommandSpec{"ALLO", &S::DoAllo, kNeedsArg, "<sp> size"},
+    CommandSpec{"AUTH", &S::DoAuth, kPreLogin | kNeedsArg, "<sp> mechanism"},
+    CommandSpec{"PBSZ", &S::DoAuth, kPreLogin | kNeedsArg, "<sp> size"},
+    CommandSpec{"PROT", &S::DoAuth, kPreLogin | kNeedsArg, "<sp> level"},
+    CommandSpec{"CCC", &S::DoAuth, kPreLogin | kNoArg, "(clear command channel)"},
+    CommandSpec{"STOR", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"STOU", &S::DoWrite, kWrite, "(store unique)"},
+    CommandSpec{"APPE", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"DELE", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"MKD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"XMKD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"RMD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"XRMD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"RNFR", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"RNTO", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
+    CommandSpec{"SITE", &S::DoWrite, kWrite | kNeedsArg, "<sp> site-command"},
+    CommandSpec{"REIN", &S::DoNotImpl, kNoArg, "(reinitialize)"},
+    CommandSpec{"SMNT", &S::DoNotImpl, kNeedsArg, "<sp> pathname"},
+};
+
+std::string Timestamp14(time_t t) {
+  struct tm tm;
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+}  // namespace
+
+std::span<const CommandSpec> Commands() { return kCommands; }
+
+const CommandSpec* FindCommand(std::string_view verb) {
+  for (const auto& c : kCommands)
+    if (c.verb == verb) return &c;
+  return nullptr;
+}
+
+Session::Session(const SessionEnv& env, UniqueFd control, const net::Endpoint& local,
+                 const net::Endpoint& peer, std::string peer_name)
+    : env_(env),
+      cfg_(*env.config),
+      ctl_(std::move(control)),
+      local_(local),
+      peer_(peer),
+      peer_name_(std::move(peer_name)) {}
+
+void Session::Refuse(int fd, int code, std::string_view text) {
+  const std::string r = FormatReply(code, text);
+  (void)::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+void Session::Publish(sb::SlotState state) {
+  if (env_.record == nullptr) return;
+  env_.record->state = state;
+  env_.record->last_activity_ns = util::RealtimeNs();
+  if (env_.scoreboard) env_.scoreboard->Publish(env_.slot, *env_.record);
+}
+
+void Session::SetCommand(std::string_view verb, std::string_view arg) {
+  if (env_.record == nullptr) return;
+  util::CopyTruncated(env_.record->cmd, sizeof env_.record->cmd, verb);
+  util::CopyTruncated(env_.record->arg, sizeof env_.record->arg, util::EscapeControl(arg));
+}
+
+void Session::Reply(int code, std::string_view text) {
+  const std::string r = FormatReply(code, text);
+  std::string_view left = r;
+  while (!left.empty() && ctl_.valid()) {
+    const ssize_t n = ::send(ctl_.get(), left.data(), left.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      left.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      pollfd p{ctl_.get(), POLLOUT, 0};
+      timespec ts{cfg_.timeout_idle > 0 ? cfg_.timeout_idle : 600, 0};
+      const int rc = ::ppoll(&p, 1, &ts, env_.wait_mask);
+      if (rc > 0 || (rc < 0 && errno == EINTR && !(env_.stop_requested && env_.stop_requested()))) continue;
+    }
+    // The client stopped reading or vanished: the session is over.
+    done_ = true;
+    end_ = SessionEnd::kClientGone;
+    return;
+  }
+}
+
+Session::Read Session::ReadLine(std::string* line) {
+  if (!pending_.empty()) {
+    *line = std::move(pending_.front());
+    pending_.pop_front();
+    return Read::kLine;
+  }
+  for (;;) {
+    switch (reader_.Pop(line)) {
+      case LineReader::Next::kLine:
+        return Read::kLine;
+      case LineReader::Next::kTooLong:
+        return Read::kTooLong;
+      case LineReader::Next::kNeedMore:
+        break;
+    }
+    // The nearest timeout decides how long we may wait.
+    const int64_t now = util::MonotonicMs();
+    int64_t deadline = 0;
+    auto consider = [&](int seconds, int64_t since) {
+      if (seconds <= 0) return;
+      const int64_t d = since + static_cast<int64_t>(seconds) * 1000;
+      if (deadline == 0 || d < deadline) deadline = d;
+    };
+    if (!logged_in_) consider(cfg_.timeout_login, start_ms_);
+    consider(cfg_.timeout_idle, last_command_ms_);
+    if (logged_in_) consider(cfg_.timeout_no_transfer, last_transfer_ms_);
+    timespec ts{}, *tsp = nullptr;
+    if (deadline) {
+      const int64_t left = deadline - now;
+      if (left <= 0) return Read::kTimeout;
+      ts.tv_sec = left / 1000;
+      ts.tv_nsec = (left % 1000) * 1000000;
+      tsp = &ts;
+    }
+    pollfd p{ctl_.get(), POLLIN, 0};
+    const int rc = ::ppoll(&p, 1, tsp, env_.wait_mask);
+    if (rc < 0) {
+      if (errno == EINTR) {
+        if (env_.stop_requested && env_.stop_requested()) return Read::kStop;
+        continue;
+      }
+      return Read::kEof;
+    }
+    if (rc == 0) continue;  // re-evaluated above: returns kTimeout
+    char buf[4096];
+    const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
+    if (n == 0) return Read::kEof;
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      return Read::kEof;
+    }
+    reader_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+  }
+}
+
+void Session::EndWith(SessionEnd how, int code, std::string_view text) {
+  if (code) Reply(code, text);
+  done_ = true;
+  end_ = how;
+}
+
+SessionEnd Session::Run() {
+  (void)util::SetNonBlocking(ctl_.get(), true);
+  const int one = 1;
+  // Urgent data (Telnet Synch before ABOR) stays in band; the reader drops IAC DM.
+  ::setsockopt(ctl_.get(), SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
+  start_ms_ = last_command_ms_ = last_transfer_ms_ = util::MonotonicMs();
+  Publish(sb::SlotState::kConnected);
+  log::Info("FTP session opened.");
+
+  std::string greeting;
+  if (!cfg_.server_ident_on) {
+    greeting = local_.addr.ToString() + " FTP server ready";
+  } else if (!cfg_.server_ident_text.empty()) {
+    greeting = cfg_.server_ident_text;
+  } else {
+    greeting = "poolftpd " POOLFTPD_VERSION " Server (" + cfg_.server_name + ") [" +
+               local_.addr.ToString() + "]";
+  }
+  Reply(220, greeting);
+
+  std::string line;
+  while (!done_) {
+    Publish(logged_in_ ? sb::SlotState::kIdle : sb::SlotState::kConnected);
+    switch (ReadLine(&line)) {
+      case Read::kLine:
+        last_command_ms_ = util::MonotonicMs();
+        Dispatch(line);
+        break;
+      case Read::kTooLong:
+        last_command_ms_ = util::MonotonicMs();
+        log::Warn("command line too long (over " + std::to_string(limits::kMaxCommandLine) +
+                  " bytes), discarded");
+        Reply(500, "Command line too long");
+        break;
+      case Read::kEof:
+        done_ = true;
+        end_ = SessionEnd::kClientGone;
+        break;
+      case Read::kStop:
+        EndWith(SessionEnd::kStopped, 421, "Service not available, closing control connection");
+        log::Info("session terminated by the server");
+        break;
+      case Read::kTimeout: {
+        const int64_t now = util::MonotonicMs();
+        std::string msg;
+        if (!logged_in_ && cfg_.timeout_login > 0 && now - start_ms_ >= cfg_.timeout_login * 1000LL)
+          msg = "Login timeout (" + std::to_string(cfg_.timeout_login) + " seconds)";
+        else if (cfg_.timeout_idle > 0 && now - last_command_ms_ >= cfg_.timeout_idle * 1000LL)
+          msg = "Idle timeout (" + std::to_string(cfg_.timeout_idle) + " seconds)";
+        else
+          msg = "No transfer timeout (" + std::to_string(cfg_.timeout_no_transfer) + " seconds)";
+        log::Info(msg + ", disconnected");
+        EndWith(SessionEnd::kTimeout, 421, msg + ": closing control connection");
+        break;
+      }
+    }
+  }
+  Publish(sb::SlotState::kClosing);
+  data_.Reset();
+  ctl_.reset();
+  log::Info("FTP session closed.");
+  return end_;
+}
+
+void Session::Dispatch(const std::string& line) {
+  std::string_view l = line;
+  const size_t sp = l.find(' ');
+  const std::string verb = util::ToUpper(l.substr(0, sp));
+  std::string_view arg = sp == std::string_view::npos ? std::string_view() : l.substr(sp + 1);
+  const CommandSpec* spec = FindCommand(verb);
+  if (verb.empty() || spec == nullptr) {
+    Reply(500, util::EscapeControl(verb.substr(0, 32)) + " not understood");
+    return;
+  }
+  if (!logged_in_ && !(spec->flags & kPreLogin)) {
+    Reply(530, "Please login with USER and PASS");
+    return;
+  }
+  if (!logged_in_ && (arg.size() > limits::kMaxUserName + limits::kMaxPassword)) {
+    Reply(501, "Argument too long");
+    return;
+  }
+  if ((spec->flags & kNeedsArg) && arg.empty()) {
+    Reply(501, verb + ": Invalid number of parameters");
+    return;
+  }
+  if ((spec->flags & kNoArg) && !util::Trim(arg).empty() && verb != "HELP") {
+    Reply(501, verb + ": Invalid number of parameters");
+    return;
+  }
+  SetCommand(verb, (spec->flags & kSecret) ? std::string_view("(hidden)") : arg);
+  if (logged_in_) {
+    Publish(sb::SlotState::kLoggedIn);
+    // SECURITY: <Limit> blocks are the operator's per-command access policy.
+    if (!auth::CommandAllowed(cfg_, anon_, verb, peer_.addr)) {
+      log::Info(verb + " denied by <Limit>");
+      Reply(550, verb + ": Permission denied");
+      return;
+    }
+  }
+  if (spec->flags & kWrite) {
+    // SECURITY: anonymous sessions are read-only whatever the file modes say.
+    Reply(550, verb + ": Permission denied");
+    return;
+  }
+  (this->*(spec->handler))(arg);
+}
+
+// --- login -----------------------------------------------------------------
+
+void Session::DoUser(std::string_view arg) {
+  if (logged_in_) {
+    Reply(503, "You are already logged in");
+    return;
+  }
+  if (arg.size() > limits::kMaxUserName) {
+    Reply(501, "User name too long");
+    return;
+  }
+  user_ = std::string(arg);
+  user_given_ = true;
+  util::CopyTruncated(env_.record->user, sizeof env_.record->user, util::EscapeControl(user_));
+  if (auth::IsAnonymousName(cfg_, user_))
+    Reply(331, "Anonymous login ok, send your complete email address as your password");
+  else
+    Reply(331, "Password required for " + util::EscapeControl(user_));
+}
+
+void Session::LoginFailed(std::string_view user, std::string_view log_text) {
+  log::Info(log_text);
+  ++failed_logins_;
+  user_given_ = false;
+  util::CopyTruncated(env_.record->user, sizeof env_.record->user, "");
+  // Slow down guessing; the wait still honours TERM.
+  timespec ts{0, kFailedLoginDelayMs * 1000000L};
+  ::ppoll(nullptr, 0, &ts, env_.wait_mask);
+  (void)user;
+  if (cfg_.max_login_attempts > 0 && failed_logins_ >= cfg_.max_login_attempts) {
+    log::Info("Maximum login attempts (" + std::to_string(cfg_.max_login_attempts) + ") exceeded");
+    EndWith(SessionEnd::kLoginFailures, 530, "Login incorrect.");
+    return;
+  }
+  Reply(530, "Login incorrect.");
+}
+
+void Session::DoPass(std::string_view arg) {
+  if (logged_in_) {
+    Reply(503, "You are already logged in");
+    return;
+  }
+  if (!user_given_) {
+    Reply(503, "Login with USER first");
+    return;
+  }
+  const std::string user = util::EscapeControl(user_);
+  const auto d = auth::CheckLogin(cfg_, user_, peer_.addr);
+  switch (d.result) {
+    case auth::LoginResult::kNoSuchUser:
+      LoginFailed(user_, "USER " + user + ": no such user found from " +
+                             (peer_name_.empty() ? peer_.addr.ToString() : peer_name_) + " [" +
+                             peer_.addr.ToString() + "] to " + local_.ToString());
+      return;
+    case auth::LoginResult::kLimitDenied:
+      LoginFailed(user_, "USER " + user + " (Login failed): Limit access denies login");
+      return;
+    case auth::LoginResult::kAnonymous:
+      break;
+  }
+  if (env_.anon_root == nullptr || !env_.anon_root->valid()) {
+    LoginFailed(user_, "USER " + user + " (Login failed): anonymous root unavailable");
+    return;
+  }
+  anon_ = d.anonymous;
+  anon_pass_ = util::EscapeControl(arg.substr(0, limits::kMaxPassword));
+  logged_in_ = true;
+  cwd_ = "/";
+  last_transfer_ms_ = util::MonotonicMs();
+  util::CopyTruncated(env_.record->cwd, sizeof env_.record->cwd, cwd_);
+  log::Info("ANON " + user + ": Login successful.");
+
+  std::string text;
+  const std::string& display = !anon_->display_login.empty() ? anon_->display_login : cfg_.display_login;
+  if (!display.empty()) {
+    auto fd = env_.anon_root->Open(display, O_RDONLY);
+    if (fd) {
+      std::string buf(kMaxDisplayFile, '\0');
+      const ssize_t n = ::read(fd->get(), buf.data(), buf.size());
+      if (n > 0) {
+        buf.resize(static_cast<size_t>(n));
+        while (!buf.empty() && (buf.back() == '\n' || buf.back() == '\r')) buf.pop_back();
+        for (char& c : buf)
+          if (c == '\r') c = ' ';
+        text = buf + "\n";
+      }
+    }
+  }
+  text += "Anonymous access granted, restrictions apply";
+  Reply(230, text);
+}
+
+void Session::DoAcct(std::string_view) { Reply(202, "ACCT command ignored: not needed at this site"); }
+
+void Session::DoQuit(std::string_view) {
+  EndWith(SessionEnd::kQuit, 221, "Goodbye.");
+}
+
+void Session::DoNoop(std::string_view) { Reply(200, "NOOP command successful"); }
+void Session::DoSyst(std::string_view) { Reply(215, "UNIX Type: L8"); }
+
+void Session::DoFeat(std::string_view) {
+  std::string t = "Features:\n";
+  t += "EPRT\nEPSV\nMDTM\n";
+  t += "MLST " + fs::FeatFactList(mlst_facts_) + "\n";
+  t += "REST STREAM\nSIZE\nTVFS\nUTF8\n";
+  t += "End";
+  Reply(211, t);
+}
+
+void Session::DoOpts(std::string_view arg) {
+  const size_t sp = arg.find(' ');
+  const std::string what = util::ToUpper(arg.substr(0, sp));
+  const std::string_view rest = sp == std::string_view::npos ? std::string_view() : arg.substr(sp + 1);
+  if (what == "UTF8") {
+    const std::string v = util::ToUpper(util::Trim(rest));
+    if (v == "ON" || v.empty()) Reply(200, "UTF8 set to on");
+    else if (v == "OFF") Reply(200, "UTF8 set to off");
+    else Reply(501, "OPTS UTF8: invalid option");
+    return;
+  }
+  if (what == "MLST") {
+    mlst_facts_ = fs::ParseFactList(util::Trim(rest));
+    std::string list = fs::FeatFactList(mlst_facts_);
+    // Reply with the enabled facts only, without stars (RFC 3659 7.9).
+    std::string enabled;
+    for (auto f : util::Split(list, ';'))
+      if (!f.empty() && f.back() == '*') {
+        enabled += f.substr(0, f.size() - 1);
+        enabled += ';';
+      }
+    Reply(200, "MLST OPTS " + enabled);
+    return;
+  }
+  Reply(501, "OPTS " + util::EscapeControl(what.substr(0, 32)) + " not understood");
+}
+
+void Session::DoHelp(std::string_view arg) {
+  const std::string verb = util::ToUpper(util::Trim(arg));
+  if (!verb.empty()) {
+    const CommandSpec* c = FindCommand(verb);
+    if (c == nullptr) {
+      Reply(502, "Unknown command " + util::EscapeControl(verb.substr(0, 32)));
+      return;
+    }
+    Reply(214, "Syntax: " + std::string(c->verb) + " " + std::string(c->help));
+    return;
+  }
+  std::string t = "The following commands are recognized (* =>'s unimplemented):\n";
+  int col = 0;
+  for (const auto& c : kCommands) {
+    std::string v(c.verb);
+    if (c.handler == &S::DoNotImpl) v += '*';
+    v.resize(8, ' ');
+    t += v;
+    if (++col == 8) {
+      t += '\n';
+      col = 0;
+    }
+  }
+  if (col) t += '\n';
+  t += "Direct comments to the server administrator";
+  Reply(214, t);
+}
+
+// --- navigation ---------------------------------------------------------------
+
+bool Session::Resolve(std::string_view arg, std::string* vpath) {
+  auto p = fs::Normalize(cwd_, arg);
+  if (!p) {
+    Reply(550, util::EscapeControl(arg.substr(0, 256)) + ": Invalid path");
+    return false;
+  }
+  *vpath = std::move(*p);
+  return true;
+}
+
+int Session::ErrnoReply(int) const { return 550; }
+
+std::string Session::ErrnoText(std::string_view what, int err) const {
+  std::string t = util::EscapeControl(what.substr(0, 512));
+  t += ": ";
+  // SECURITY: EXDEV/ELOOP from RESOLVE_IN_ROOT mean "escapes the root";
+  // the client just sees "No such file or directory".
+  if (err == EXDEV || err == ELOOP || err == ENOENT || err == ENOTDIR)
+    t += "No such file or directory";
+  else if (err == EACCES || err == EPERM)
+    t += "Permission denied";
+  else
+    t += std::strerror(err);
+  return t;
+}
+
+void Session::DoPwd(std::string_view) { Reply(257, QuotePath(cwd_) + " is the current directory"); }
+
+void Session::DoCwd(std::string_view arg) {
+  std::string vpath;
+  if (!Resolve(arg.empty() ? std::string_view("/") : arg, &vpath)) return;
+  auto fd = env_.anon_root->Open(vpath, O_RDONLY | O_DIRECTORY);
+  if (!fd) {
+    const int err = fd.error().sys_errno();
+    Reply(550, ErrnoText(arg, err == ENOTDIR ? ENOTDIR : err));
+    return;
+  }
+  cwd_ = vpath;
+  util::CopyTruncated(env_.record->cwd, sizeof env_.record->cwd, util::EscapeControl(cwd_));
+  Reply(250, "CWD command successful");
+}
+
+void Session::DoCdup(std::string_view) { DoCwd(".."); }
+
+void Session::DoType(std::string_view arg) {
+  const std::string a = util::ToUpper(util::Trim(arg));
+  if (a == "I" || a == "L 8" || a == "L8") {
+    ascii_ = false;
+    Reply(200, a == "I" ? "Type set to I" : "Type set to L (byte size 8)");
+  } else if (a == "A" || a == "A N") {
+    ascii_ = true;
+    Reply(200, "Type set to A");
+  } else if (a == "A T" || a == "A C" || a == "E" || a.rfind("E ", 0) == 0 || a.rfind("L ", 0) == 0) {
+    Reply(504, "TYPE " + util::EscapeControl(a) + " not implemented for that parameter");
+  } else {
+    Reply(501, "TYPE: Invalid argument");
+  }
+}
+
+void Session::DoMode(std::string_view arg) {
+  const std::string a = util::ToUpper(util::Trim(arg));
+  if (a == "S") Reply(200, "Mode set to S");
+  else if (a == "B" || a == "C" || a == "Z") Reply(504, "MODE " + a + " not implemented");
+  else Reply(501, "MODE: Invalid argument");
+}
+
+void Session::DoStru(std::string_view arg) {
+  const std::string a = util::ToUpper(util::Trim(arg));
+  if (a == "F") Reply(200, "Structure set to F");
+  else if (a == "R" || a == "P") Reply(504, "STRU " + a + " not implemented");
+  else Reply(501, "STRU: Invalid argument");
+}
+
+// --- data connection set-up --------------------------------------------------
+
+void Session::DoPasv(std::string_view) {
+  if (epsv_all_) {
+    Reply(501, "PASV not allowed after EPSV ALL");
+    return;
+  }
+  if (!local_.addr.is_v4()) {
+    Reply(501, "PASV not possible over IPv6: use EPSV");
+    return;
+  }
+  auto port = data_.Listen(local_.addr, cfg_.passive_ports);
+  if (!port) {
+    log::Warn("PASV: " + port.error().message());
+    Reply(425, "Unable to build data connection: no free port");
+    return;
+  }
+  net::IpAddress shown = local_.addr;
+  if (cfg_.masquerade_address && cfg_.masquerade_address->is_v4()) shown = *cfg_.masquerade_address;
+  Reply(227, data::FormatPasv(shown, *port));
+}
+
+void Session::DoEpsv(std::string_view arg) {
+  const std::string a = util::ToUpper(util::Trim(arg));
+  if (a == "ALL") {
+    epsv_all_ = true;
+    Reply(200, "EPSV ALL command successful");
+    return;
+  }
+  if (!a.empty()) {
+    const bool want_v4 = a == "1", want_v6 = a == "2";
+    if (!want_v4 && !want_v6) {
+      Reply(522, "Network protocol not supported, use (1,2)");
+      return;
+    }
+    if (want_v4 != local_.addr.is_v4()) {
+      Reply(522, std::string("Network protocol not supported, use (") + (local_.addr.is_v4() ? "1" : "2") + ")");
+      return;
+    }
+  }
+  auto port = data_.Listen(local_.addr, cfg_.passive_ports);
+  if (!port) {
+    log::Warn("EPSV: " + port.error().message());
+    Reply(425, "Unable to build data connection: no free port");
+    return;
+  }
+  Reply(229, "Entering Extended Passive Mode (|||" + std::to_string(*port) + "|)");
+}
+
+void Session::DoPort(std::string_view arg) {
+  if (epsv_all_) {
+    Reply(501, "PORT not allowed after EPSV ALL");
+    return;
+  }
+  auto ep = data::ParsePort(util::Trim(arg));
+  if (!ep) {
+    Reply(501, "Illegal PORT command");
+    return;
+  }
+  // SECURITY: the target must be the client itself (no FTP bounce) and not a
+  // privileged port; the client controls every byte of the argument.
+  if (!(ep->addr == peer_.addr) || ep->port < 1024) {
+    log::Warn("Refused PORT " + ep->ToString() + " (address or port not allowed)");
+    Reply(500, "Illegal PORT command");
+    return;
+  }
+  data_.SetActive(*ep, local_.addr);
+  Reply(200, "PORT command successful");
+}
+
+void Session::DoEprt(std::string_view arg) {
+  if (epsv_all_) {
+    Reply(501, "EPRT not allowed after EPSV ALL");
+    return;
+  }
+  auto ep = data::ParseEprt(util::Trim(arg));
+  if (!ep) {
+    if (ep.error().code() == ErrorCode::kNotFound)
+      Reply(522, "Network protocol not supported, use (1,2)");
+    else
+      Reply(501, "Illegal EPRT command");
+    return;
+  }
+  // SECURITY: as for PORT.
+  if (!(ep->addr == peer_.addr) || ep->port < 1024) {
+    log::Warn("Refused EPRT " + ep->ToString() + " (address or port not allowed)");
+    Reply(500, "Illegal EPRT command");
+    return;
+  }
+  data_.SetActive(*ep, local_.addr);
+  Reply(200, "EPRT command successful");
+}
+
+// --- transfers -------------------------------------------------------------
+
+data::ControlAction Session::OnControlDuringTransfer() {
+  char buf[4096];
+  const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
+  if (n == 0) {
+    done_ = true;
+    end_ = SessionEnd::kClientGone;
+    return data::ControlAction::kAbort;
+  }
+  if (n < 0) return (errno == EAGAIN || errno == EINTR) ? data::ControlAction::kContinue : data::ControlAction::kAbort;
+  reader_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+  std::string line;
+  for (;;) {
+    const auto next = reader_.Pop(&line);
+    if (next == LineReader::Next::kNeedMore) break;
+    if (next == LineReader::Next::kTooLong) {
+      Reply(500, "Command line too long");
+      continue;
+    }
+    const std::string verb = util::ToUpper(util::Trim(line).substr(0, line.find(' ')));
+    if (verb == "ABOR") {
+      abort_seen_ = true;
+      return data::ControlAction::kAbort;
+    }
+    if (verb == "STAT" && util::Trim(line).size() == 4) {
+      const uint64_t done = env_.record ? env_.record->xfer_size : 0;
+      (void)done;
+      Reply(213, "Status: transfer of " + util::EscapeControl(env_.record ? env_.record->xfer_path : "") +
+                     " in progress");
+      continue;
+    }
+    if (verb == "NOOP") {
+      Reply(200, "NOOP command successful");
+      continue;
+    }
+    pending_.push_back(line);
+    if (pending_.size() >= limits::kMaxPendingLines) return data::ControlAction::kIgnore;
+  }
+  return reader_.full() ? data::ControlAction::kIgnore : data::ControlAction::kContinue;
+}
+
+data::Hooks Session::MakeHooks() {
+  data::Hooks h;
+  h.control_fd = ctl_.get();
+  h.wait_mask = env_.wait_mask;
+  h.stop_requested = env_.stop_requested;
+  h.on_control = [this] { return OnControlDuringTransfer(); };
+  h.stall_timeout_ms = cfg_.timeout_stalled > 0 ? cfg_.timeout_stalled * 1000 : 0;
+  return h;
+}
+
+bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath,
+                          uint64_t size, const SendFn& send, uint64_t* sent, data::Status* status) {
+  *sent = 0;
+  if (!data_.configured()) {
+    Reply(425, "Unable to build data connection: use PORT, EPRT, PASV or EPSV first");
+    *status = data::Status::kNoData;
+    return false;
+  }
+  Reply(150, opening);
+  in_transfer_ = true;
+  abort_seen_ = false;
+  auto* rec = env_.record;
+  rec->xfer_dir = dir;
+  util::CopyTruncated(rec->xfer_path, sizeof rec->xfer_path, util::EscapeControl(vpath));
+  rec->xfer_size = size;
+  rec->xfer_offset = dir == sb::XferDir::kRetr ? rest_ : 0;
+  rec->xfer_start_ns = util::RealtimeNs();
+  if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, 0);
+  Publish(sb::SlotState::kTransferring);
+
+  data::Hooks hooks = MakeHooks();
+  UniqueFd sock;
+  std::string detail;
+  data::Status st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
+  if (st == data::Status::kOk) {
+    hooks.progress = [this](uint64_t b) {
+      if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, b);
+    };
+    st = send(sock.get(), hooks, sent);
+    if (st == data::Status::kOk) {
+      // Orderly close so the client reads to EOF.
+      ::shutdown(sock.get(), SHUT_WR);
+    }
+    sock.reset();
+  }
+  if (env_.scoreboard) env_.scoreboard->AddTotalBytes(*sent);
+  in_transfer_ = false;
+  rec->xfer_dir = sb::XferDir::kNone;
+  rec->xfer_path[0] = '\0';
+  rec->xfer_size = 0;
+  last_transfer_ms_ = util::MonotonicMs();
+  *status = st;
+  switch (st) {
+    case data::Status::kOk:
+      Reply(226, "Transfer complete");
+      return true;
+    case data::Status::kAborted:
+      if (done_) return false;  // control connection gone
+      Reply(426, "Transfer aborted. Data connection closed.");
+      Reply(226, "Abort successful");
+      return false;
+    case data::Status::kForeign:
+      log::Warn("SECURITY VIOLATION: data connection from foreign address " + detail + " refused");
+      Reply(425, "Unable to build data connection: connection from foreign address refused");
+      return false;
+    case data::Status::kTimeout:
+      Reply(425, "Unable to build data connection: Connection timed out");
+      return false;
+    case data::Status::kNoData:
+      Reply(425, "Unable to build data connection");
+      return false;
+    case data::Status::kPeerClosed:
+      Reply(426, "Data connection closed; transfer aborted");
+      return false;
+    case data::Status::kLocalError:
+      Reply(451, "Transfer aborted: local error in processing");
+      return false;
+    case data::Status::kStalled:
+      log::Info("Data transfer stall timeout: " + std::to_string(cfg_.timeout_stalled) + " seconds");
+      EndWith(SessionEnd::kTimeout, 421,
+              "Data transfer stall timeout: " + std::to_string(cfg_.timeout_stalled) + " seconds");
+      return false;
+    case data::Status::kStopped:
+      EndWith(SessionEnd::kStopped, 421, "Service not available, closing control connection");
+      return false;
+  }
+  return false;
+}
+
+void Session::DoRetr(std::string_view arg) {
+  const uint64_t offset = rest_;
+  rest_ = 0;
+  std::string vpath;
+  if (!Resolve(arg, &vpath)) return;
+  auto fd = env_.anon_root->Open(vpath, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if (!fd) {
+    Reply(550, ErrnoText(arg, fd.error().sys_errno()));
+    return;
+  }
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    Reply(550, util::EscapeControl(arg.substr(0, 512)) + ": Not a regular file");
+    return;
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (offset > size) {
+    Reply(554, "Invalid REST parameter: offset " + std::to_string(offset) + " beyond file size " + std::to_string(size));
+    return;
+  }
+  ::posix_fadvise(fd->get(), static_cast<off_t>(offset), 0, POSIX_FADV_SEQUENTIAL);
+  const std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") +
+                              " mode data connection for " + util::EscapeControl(arg.substr(0, 512)) +
+                              " (" + std::to_string(size - offset) + " bytes)";
+  const int file_fd = fd->get();
+  const bool ascii = ascii_;
+  const bool use_sendfile = cfg_.use_sendfile;
+  uint64_t sent = 0;
+  data::Status status;
+  const int64_t t0 = util::MonotonicMs();
+  RunTransfer(opening, sb::XferDir::kRetr, vpath, size,
+              [&](int sock, const data::Hooks& h, uint64_t* n) {
+                return ascii ? data::SendAscii(sock, file_fd, offset, h, n)
+                             : data::SendFile(sock, file_fd, offset, size, use_sendfile, h, n);
+              },
+              &sent, &status);
+  if (status == data::Status::kNoData) return;
+  log::XferRecord x;
+  x.now_s = util::RealtimeNs() / 1000000000;
+  const int64_t ms = util::MonotonicMs() - t0;
+  x.seconds = (ms + 500) / 1000;
+  if (x.seconds == 0 && sent > 0) x.seconds = 1;
+  x.remote_host = peer_name_.empty() ? peer_.addr.ToString() : peer_name_;
+  x.bytes = sent;
+  x.filename = env_.anon_real_root == "/" ? vpath : env_.anon_real_root + vpath;
+  x.ascii = ascii;
+  x.direction = 'o';
+  x.access_mode = 'a';
+  x.username = anon_pass_.empty() ? user_ : anon_pass_;
+  x.complete = status == data::Status::kOk;
+  log::WriteXfer(x);
+}
+
+std::string Session::LsLines(const std::vector<fs::Entry>& entries) const {
+  std::string out;
+  out.reserve(entries.size() * 72);
+  const std::time_t now = std::time(nullptr);
+  for (const auto& e : entries) {
+    out += fs::FormatLsLine(e, now, env_.names);
+    out += "\r\n";
+  }
+  return out;
+}
+
+bool Session::SendListing(std::string_view what, const std::string& text, std::string_view vpath) {
+  uint64_t sent = 0;
+  data::Status status;
+  return RunTransfer(std::string("Opening ASCII mode data connection for ") + std::string(what),
+                     sb::XferDir::kList, vpath, text.size(),
+                     [&](int sock, const data::Hooks& h, uint64_t* n) { return data::SendBuffer(sock, text, h, n); },
+                     &sent, &status);
+}
+
+void Session::DoList(std::string_view arg) {
+  rest_ = 0;
+  fs::ListOptions opts;
+  opts.long_form = true;
+  std::string path;
+  fs::ParseListArgs(arg, &opts, &path);
+  std::string pattern;
+  std::string vpath;
+  if (!Resolve(path, &vpath)) return;
+  auto target = fs::StatEntry(*env_.anon_root, vpath);
+  if (!target && fs::HasGlob(path)) {
+    // A wildcard in the last component: list matching names of its directory.
+    const size_t slash = vpath.rfind('/');
+    pattern = vpath.substr(slash + 1);
+    vpath = slash == 0 ? "/" : vpath.substr(0, slash);
+    target = fs::StatEntry(*env_.anon_root, vpath);
+  }
+  if (!target) {
+    Reply(550, ErrnoText(path.empty() ? "." : path, target.error().sys_errno()));
+    return;
+  }
+  std::string text;
+  const bool is_dir = S_ISDIR(target->st.st_mode) ||
+                      (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
+  if (!is_dir || opts.directory) {
+    if (opts.long_form) text = LsLines({*target});
+    else text = (path.empty() ? target->name : path) + "\r\n";
+  } else {
+    auto entries = fs::ReadDir(*env_.anon_root, vpath, opts.all, pattern);
+    if (!entries) {
+      Reply(550, ErrnoText(path.empty() ? "." : path, entries.error().sys_errno()));
+      return;
+    }
+    if (opts.long_form) {
+      text = LsLines(*entries);
+    } else {
+      text.reserve(entries->size() * 16);
+      for (const auto& e : *entries) {
+        text += e.name;
+        text += "\r\n";
+      }
+    }
+  }
+  SendListing(opts.long_form ? "file list" : "file list", text, vpath);
+}
+
+void Session::DoNlst(std::string_view arg) {
+  rest_ = 0;
+  fs::ListOptions opts;
+  opts.long_form = false;
+  std::string path;
+  fs::ParseListArgs(arg, &opts, &path);
+  std::string vpath;
+  if (!Resolve(path, &vpath)) return;
+  std::string pattern;
+  auto target = fs::StatEntry(*env_.anon_root, vpath);
+  if (!target && fs::HasGlob(path)) {
+    const size_t slash = vpath.rfind('/');
+    pattern = vpath.substr(slash + 1);
+    vpath = slash == 0 ? "/" : vpath.substr(0, slash);
+    target = fs::StatEntry(*env_.anon_root, vpath);
+  }
+  if (!target) {
+    Reply(550, ErrnoText(path.empty() ? "." : path, target.error().sys_errno()));
+    return;
+  }
+  std::string text;
+  const bool is_dir = S_ISDIR(target->st.st_mode) ||
+                      (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
+  if (!is_dir) {
+    text = (opts.long_form ? LsLines({*target}) : path + "\r\n");
+  } else {
+    auto entries = fs::ReadDir(*env_.anon_root, vpath, opts.all, pattern);
+    if (!entries) {
+      Reply(550, ErrnoText(path.empty() ? "." : path, entries.error().sys_errno()));
+      return;
+    }
+    if (opts.long_form) {
+      text = LsLines(*entries);
+    } else {
+      text.reserve(entries->size() * 16);
+      for (const auto& e : *entries) {
+        if (e.name == "." || e.name == "..") continue;
+        text += e.name;
+        text += "\r\n";
+      }
+    }
+  }
+  SendListing("file list", text, vpath);
+}
+
+void Session::DoMlsd(std::string_view arg) {
+  rest_ = 0;
+  std::string vpath;
+  if (!Resolve(arg, &vpath)) return;
+  auto target = fs::StatEntry(*env_.anon_root, vpath);
+  if (!target) {
+    Reply(550, ErrnoText(arg.empty() ? "." : arg, target.error().sys_errno()));
+    return;
+  }
+  const bool is_dir = S_ISDIR(target->st.st_mode) ||
+                      (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
+  if (!is_dir) {
+    Reply(501, util::EscapeControl(arg.substr(0, 512)) + ": Not a directory");
+    return;
+  }
+  auto entries = fs::ReadDir(*env_.anon_root, vpath, true);
+  if (!entries) {
+    Reply(550, ErrnoText(arg.empty() ? "." : arg, entries.error().sys_errno()));
+    return;
+  }
+  std::string text;
+  text.reserve(entries->size() * 110);
+  for (const auto& e : *entries) {
+    std::string_view kind;
+    if (e.name == ".") kind = "cdir";
+    else if (e.name == "..") kind = "pdir";
+    text += fs::FormatFacts(e, mlst_facts_, kind);
+    text += "\r\n";
+  }
+  SendListing("MLSD", text, vpath);
+}
+
+void Session::DoMlst(std::string_view arg) {
+  std::string vpath;
+  if (!Resolve(arg, &vpath)) return;
+  auto e = fs::StatEntry(*env_.anon_root, vpath);
+  if (!e) {
+    Reply(550, ErrnoText(arg.empty() ? "." : arg, e.error().sys_errno()));
+    return;
+  }
+  e->name = vpath;
+  Reply(250, "Start of list for " + util::EscapeControl(vpath) + "\n" + fs::FormatFacts(*e, mlst_facts_) +
+                 "\nEnd of list");
+}
+
+void Session::DoStat(std::string_view arg) {
+  if (arg.empty()) {
+    std::string t = "Status of '" + cfg_.server_name + "'\n";
+    t += "Connected from " + peer_.addr.ToString() + " (" + peer_.addr.ToString() + ")\n";
+    t += "Logged in as " + util::EscapeControl(user_) + "\n";
+    t += std::string("TYPE: ") + (ascii_ ? "ASCII" : "BINARY") + ", STRUcture: File, Mode: Stream\n";
+    t += data_.configured() ? "Data connection ready\n" : "No data connection\n";
+    t += "End of status";
+    Reply(211, t);
+    return;
+  }
+  fs::ListOptions opts;
+  std::string path;
+  fs::ParseListArgs(arg, &opts, &path);
+  std::string vpath;
+  if (!Resolve(path, &vpath)) return;
+  auto target = fs::StatEntry(*env_.anon_root, vpath);
+  if (!target) {
+    Reply(550, ErrnoText(path, target.error().sys_errno()));
+    return;
+  }
+  std::string lines;
+  if (S_ISDIR(target->st.st_mode) && !opts.directory) {
+    auto entries = fs::ReadDir(*env_.anon_root, vpath, opts.all);
+    if (!entries) {
+      Reply(550, ErrnoText(path, entries.error().sys_errno()));
+      return;
+    }
+    lines = LsLines(*entries);
+  } else {
+    lines = LsLines({*target});
+  }
+  // Multi-line reply: one ls line per reply line.
+  std::string t = "Status of " + util::EscapeControl(path) + ":\n";
+  for (size_t pos = 0; pos < lines.size();) {
+    const size_t nl = lines.find("\r\n", pos);
+    t += lines.substr(pos, nl - pos);
+    t += '\n';
+    pos = nl + 2;
+  }
+  t += "End of status";
+  Reply(213, t);
+}
+
+void Session::DoSize(std::string_view arg) {
+  std::string vpath;
+  if (!Resolve(arg, &vpath)) return;
+  auto st = env_.anon_root->Stat(vpath);
+  if (!st) {
+    Reply(550, ErrnoText(arg, st.error().sys_errno()));
+    return;
+  }
+  if (!S_ISREG(st->st_mode)) {
+    Reply(550, util::EscapeControl(arg.substr(0, 512)) + ": not a regular file");
+    return;
+  }
+  if (ascii_) {
+    Reply(550, "SIZE not allowed in ASCII mode");
+    return;
+  }
+  Reply(213, std::to_string(st->st_size));
+}
+
+void Session::DoMdtm(std::string_view arg) {
+  std::string vpath;
+  if (!Resolve(arg, &vpath)) return;
+  auto st = env_.anon_root->Stat(vpath);
+  if (!st) {
+    Reply(550, ErrnoText(arg, st.error().sys_errno()));
+    return;
+  }
+  Reply(213, Timestamp14(st->st_mtime));
+}
+
+void Session::DoRest(std::string_view arg) {
+  auto v = util::ParseUnsigned<uint64_t>(util::Trim(arg), UINT64_MAX / 2);
+  if (!v) {
+    Reply(501, "REST requires a non-negative byte count");
+    return;
+  }
+  rest_ = *v;
+  Reply(350, "Restarting at " + std::to_string(*v) + ". Send STORE or RETRIEVE to initiate transfer");
+}
+
+void Session::DoAbor(std::string_view) {
+  data_.Reset();
+  rest_ = 0;
+  Reply(226, "ABOR command successful");
+}
+
+void Session::DoAllo(std::string_view) { Reply(202, "No storage allocation necessary"); }
+
+void Session::DoAuth(std::string_view) { Reply(502, "TLS is not available on this server"); }
+
+void Session::DoWrite(std::string_view) { Reply(550, "Permission denied"); }
+
+void Session::DoNotImpl(std::string_view) { Reply(502, "Command not implemented"); }
+
+}  // namespace poolftpd::protocol

@@ -1,0 +1,937 @@
+// Unit tests of libscoreboard: layout against FORMAT.md, Create/Open and the
+// master lock across processes, stale takeover, every Open error, reader
+// validation of corrupt slots, and the seqlock under a forked writer.
+#include "poolftpd/scoreboard/scoreboard.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "poolftpd/scoreboard/layout.h"
+
+namespace poolftpd::sb {
+namespace {
+
+// A fresh private directory, removed by the process that made it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/sbtest.XXXXXX";
+    char* p = ::mkdtemp(tmpl.data());
+    if (p == nullptr) std::abort();
+    path_ = p;
+    owner_ = ::getpid();
+  }
+  ~TempDir() {
+    if (::getpid() == owner_) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  pid_t owner_;
+};
+
+// Runs `fn` in a forked child; returns its exit status (or 128+signal).
+// The child never returns into gtest's frames.
+template <class Fn>
+int InChild(Fn&& fn) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int rc = 99;
+    try {
+      rc = fn();
+    } catch (...) {
+      rc = 98;
+    }
+    ::_exit(rc);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+void WriteAt(const std::string& path, off_t off, const void* data, size_t len) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(::pwrite(fd, data, len, off), static_cast<ssize_t>(len));
+  ::close(fd);
+}
+template <class T>
+void WriteValue(const std::string& path, off_t off, T v) {
+  WriteAt(path, off, &v, sizeof v);
+}
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+off_t SlotOffset(size_t i) { return static_cast<off_t>(sizeof(Header) + i * sizeof(Slot)); }
+
+SlotRecord SessionRecord(int32_t pid) {
+  SlotRecord r;
+  r.pid = pid;
+  r.generation = 3;
+  r.state = SlotState::kTransferring;
+  r.xfer_dir = XferDir::kRetr;
+  r.session_start_ns = 1'700'000'000'000'000'000;
+  r.last_activity_ns = 1'700'000'010'000'000'000;
+  r.xfer_start_ns = 1'700'000'005'000'000'000;
+  r.xfer_size = 1 << 20;
+  r.xfer_offset = 4096;
+  r.sessions_served = 7;
+  SetText(r.user, "alice");
+  SetText(r.client_addr, "client.example[192.0.2.7]");
+  SetText(r.server_addr, "192.0.2.1:21");
+  SetText(r.protocol, "ftps");
+  SetText(r.cwd, "/pub");
+  SetText(r.cmd, "RETR");
+  SetText(r.arg, "big.iso");
+  SetText(r.xfer_path, "/pub/big.iso");
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// Layout
+
+struct Field {
+  size_t offset;
+  size_t size;
+};
+
+#define SB_FIELD(T, f) {#f, {offsetof(T, f), sizeof(T::f)}}
+
+std::map<std::string, Field> HeaderFields() {
+  return {SB_FIELD(Header, magic),          SB_FIELD(Header, layout_version),
+          SB_FIELD(Header, header_size),    SB_FIELD(Header, slot_size),
+          SB_FIELD(Header, slot_count),     SB_FIELD(Header, master_pid),
+          SB_FIELD(Header, generation),     SB_FIELD(Header, master_start_ticks),
+          SB_FIELD(Header, start_time_ns),  SB_FIELD(Header, max_clients),
+          SB_FIELD(Header, name_seq),       SB_FIELD(Header, total_sessions),
+          SB_FIELD(Header, total_bytes),    SB_FIELD(Header, active_sessions),
+          SB_FIELD(Header, shutdown_seq),   SB_FIELD(Header, reserved0),
+          SB_FIELD(Header, shutdown_time),  SB_FIELD(Header, deny_time),
+          SB_FIELD(Header, disconnect_time), SB_FIELD(Header, server_type),
+          SB_FIELD(Header, server_name),    SB_FIELD(Header, shutdown_msg),
+          SB_FIELD(Header, reserved)};
+}
+
+std::map<std::string, Field> SlotFields() {
+  return {SB_FIELD(Slot, seq),           SB_FIELD(Slot, pid),
+          SB_FIELD(Slot, generation),    SB_FIELD(Slot, state),
+          SB_FIELD(Slot, xfer_dir),      SB_FIELD(Slot, reserved0),
+          SB_FIELD(Slot, session_start_ns), SB_FIELD(Slot, last_activity_ns),
+          SB_FIELD(Slot, xfer_start_ns), SB_FIELD(Slot, xfer_size),
+          SB_FIELD(Slot, xfer_offset),   SB_FIELD(Slot, sessions_served),
+          SB_FIELD(Slot, bytes_done),    SB_FIELD(Slot, client_key),
+          SB_FIELD(Slot, user),          SB_FIELD(Slot, client_addr),
+          SB_FIELD(Slot, server_addr),   SB_FIELD(Slot, protocol),
+          SB_FIELD(Slot, cmd),           SB_FIELD(Slot, cwd),
+          SB_FIELD(Slot, arg),           SB_FIELD(Slot, xfer_path),
+          SB_FIELD(Slot, reserved1)};
+}
+#undef SB_FIELD
+
+std::string FindFormatMd() {
+  // Tests run from the top of the tree (make unit); fall back to __FILE__.
+  for (const std::string& p :
+       {std::string("scoreboard/FORMAT.md"),
+        std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string() +
+            "/scoreboard/FORMAT.md"}) {
+    if (std::filesystem::exists(p)) return p;
+  }
+  return {};
+}
+
+// "| 24 | 4 | i32 | master_pid | ..." rows under "## Header" / "## Slot".
+std::map<std::string, std::map<std::string, Field>> ParseFormatMd(const std::string& path) {
+  std::map<std::string, std::map<std::string, Field>> tables;
+  std::ifstream in(path);
+  std::string line, section;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) {
+      section = line.substr(3);
+      continue;
+    }
+    if (line.rfind("| ", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream ss(line.substr(1));
+    std::string cell;
+    while (std::getline(ss, cell, '|')) {
+      const size_t b = cell.find_first_not_of(' ');
+      const size_t e = cell.find_last_not_of(' ');
+      cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+    }
+    if (cells.size() < 4 || cells[0].empty() || !std::isdigit(cells[0][0])) continue;
+    tables[section][cells[3]] = Field{std::stoul(cells[0]), std::stoul(cells[1])};
+  }
+  return tables;
+}
+
+void ExpectSameFields(const std::map<std::string, Field>& doc,
+                      const std::map<std::string, Field>& code, const char* what) {
+  EXPECT_EQ(doc.size(), code.size()) << what << ": FORMAT.md and layout.h list different fields";
+  for (const auto& [name, f] : code) {
+    auto it = doc.find(name);
+    if (it == doc.end()) {
+      ADD_FAILURE() << what << "." << name << " is missing from FORMAT.md";
+      continue;
+    }
+    EXPECT_EQ(it->second.offset, f.offset) << what << "." << name << " offset";
+    EXPECT_EQ(it->second.size, f.size) << what << "." << name << " size";
+  }
+}
+
+TEST(Layout, MatchesFormatMd) {
+  const std::string path = FindFormatMd();
+  ASSERT_FALSE(path.empty()) << "scoreboard/FORMAT.md not found (run from the source tree)";
+  auto tables = ParseFormatMd(path);
+  ExpectSameFields(tables["Header"], HeaderFields(), "Header");
+  ExpectSameFields(tables["Slot"], SlotFields(), "Slot");
+}
+
+TEST(Layout, FieldsTileTheStructsWithoutGaps) {
+  for (const auto& [fields, total] : {std::pair{HeaderFields(), sizeof(Header)},
+                                      std::pair{SlotFields(), sizeof(Slot)}}) {
+    std::map<size_t, size_t> by_offset;
+    for (const auto& [name, f] : fields) by_offset[f.offset] = f.size;
+    size_t next = 0;
+    for (const auto& [off, size] : by_offset) {
+      EXPECT_EQ(off, next) << "gap or overlap at offset " << off;
+      next = off + size;
+    }
+    EXPECT_EQ(next, total);
+  }
+  EXPECT_EQ(sizeof(Header) % 64, 0u);
+  EXPECT_EQ(sizeof(Slot) % 64, 0u);
+}
+
+TEST(Text, StoreAndLoadTruncateAndTerminate) {
+  std::atomic<uint64_t> words[2] = {};
+  char out[16];
+  StoreText(words, "0123456789abcdefXYZ");
+  LoadText(words, out);
+  EXPECT_STREQ(out, "0123456789abcde");  // 15 bytes + NUL
+  StoreText(words, std::string_view("ab\0cd", 5));
+  LoadText(words, out);
+  EXPECT_STREQ(out, "ab");
+  EXPECT_EQ(out[3], '\0');
+  // Garbage without a NUL still loads as a terminated string, zero-padded.
+  words[0].store(0x4141414141414141ULL);
+  words[1].store(0x0041414141414141ULL | (0x42ULL << 56));
+  LoadText(words, out);
+  EXPECT_EQ(std::strlen(out), 15u);
+}
+
+TEST(Text, SetTextFillsRecordFields) {
+  SlotRecord r;
+  SetText(r.cmd, "AVERYLONGCOMMANDNAME");
+  EXPECT_STREQ(r.cmd, "AVERYLONGCOMMAN");
+  SetText(r.cmd, "RETR");
+  EXPECT_STREQ(r.cmd, "RETR");
+  EXPECT_EQ(r.cmd[5], '\0');
+}
+
+// ---------------------------------------------------------------------------
+// Create / Open
+
+TEST(Create, RoundTripThroughOpen) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 8, "Test Server", 5);
+  ASSERT_TRUE(master) << master.error().message();
+  EXPECT_EQ(master->slot_count(), 8u);
+  EXPECT_TRUE(master->writable());
+  EXPECT_EQ(master->path(), path);
+
+  struct stat st = {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), sizeof(Header) + 8 * sizeof(Slot));
+
+  master->Publish(2, SessionRecord(4242));
+  master->SetBytesDone(2, 12345);
+  master->SetGeneration(3);
+  master->SetMaxClients(6);
+  master->SetServerName("Renamed Server");
+
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool) << tool.error().message();
+  EXPECT_FALSE(tool->writable());
+  EXPECT_TRUE(tool->MasterAlive());
+  const HeaderView h = tool->ReadHeader();
+  EXPECT_EQ(h.layout_version, kLayoutVersion);
+  EXPECT_EQ(h.slot_count, 8u);
+  EXPECT_EQ(h.master_pid, ::getpid());
+  EXPECT_EQ(h.master_start_ticks, ProcessStartTicks(::getpid()));
+  EXPECT_GT(h.start_time_ns, 0);
+  EXPECT_EQ(h.generation, 3u);
+  EXPECT_EQ(h.max_clients, 6u);
+  EXPECT_STREQ(h.server_name, "Renamed Server");
+  EXPECT_STREQ(h.server_type, "standalone");
+  EXPECT_EQ(h.shutdown_time, 0);
+
+  const SlotView v = tool->Read(2);
+  EXPECT_FALSE(v.updating);
+  EXPECT_EQ(v.index, 2u);
+  EXPECT_EQ(v.bytes_done, 12345u);
+  const SlotRecord want = SessionRecord(4242);
+  EXPECT_EQ(v.rec.pid, 4242);
+  EXPECT_EQ(v.rec.generation, 3u);
+  EXPECT_EQ(v.rec.state, SlotState::kTransferring);
+  EXPECT_EQ(v.rec.xfer_dir, XferDir::kRetr);
+  EXPECT_EQ(v.rec.session_start_ns, want.session_start_ns);
+  EXPECT_EQ(v.rec.last_activity_ns, want.last_activity_ns);
+  EXPECT_EQ(v.rec.xfer_start_ns, want.xfer_start_ns);
+  EXPECT_EQ(v.rec.xfer_size, want.xfer_size);
+  EXPECT_EQ(v.rec.xfer_offset, want.xfer_offset);
+  EXPECT_EQ(v.rec.sessions_served, 7u);
+  EXPECT_STREQ(v.rec.user, "alice");
+  EXPECT_STREQ(v.rec.client_addr, "client.example[192.0.2.7]");
+  EXPECT_STREQ(v.rec.server_addr, "192.0.2.1:21");
+  EXPECT_STREQ(v.rec.protocol, "ftps");
+  EXPECT_STREQ(v.rec.cwd, "/pub");
+  EXPECT_STREQ(v.rec.cmd, "RETR");
+  EXPECT_STREQ(v.rec.arg, "big.iso");
+  EXPECT_STREQ(v.rec.xfer_path, "/pub/big.iso");
+
+  EXPECT_EQ(tool->PeekState(2), SlotState::kTransferring);
+  EXPECT_EQ(tool->PeekGeneration(2), 3u);
+  EXPECT_EQ(tool->PeekState(0), SlotState::kEmpty);
+
+  auto all = tool->ReadAll();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].index, 2u);
+
+  master->Clear(2);
+  const SlotView cleared = tool->Read(2);
+  EXPECT_EQ(cleared.rec.state, SlotState::kEmpty);
+  EXPECT_EQ(cleared.rec.pid, 0);
+  EXPECT_EQ(cleared.bytes_done, 0u);
+  EXPECT_STREQ(cleared.rec.user, "");
+  EXPECT_TRUE(tool->ReadAll().empty());
+}
+
+TEST(Create, LongStringsAreTruncatedNotOverflowed) {
+  TempDir dir;
+  auto sb = Scoreboard::Create(dir.File("sb"), 2, std::string(500, 'n'), 1);
+  ASSERT_TRUE(sb);
+  SlotRecord r = SessionRecord(1);
+  std::memset(r.arg, 'a', sizeof r.arg);  // no NUL at all
+  sb->Publish(0, r);
+  const SlotView v = sb->Read(0);
+  EXPECT_EQ(std::strlen(v.rec.arg), kArgLen - 1);
+  EXPECT_EQ(std::strlen(sb->ReadHeader().server_name), kServerNameLen - 1);
+}
+
+TEST(Create, MissingDirectoryIsNotFound) {
+  TempDir dir;
+  const std::string path = dir.File("no/such/dir/sb");
+  auto sb = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_FALSE(sb);
+  EXPECT_EQ(sb.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(sb.error().message().find(path), std::string::npos) << sb.error().message();
+}
+
+TEST(Create, BadSlotCountIsRefused) {
+  TempDir dir;
+  auto zero = Scoreboard::Create(dir.File("sb"), 0, "x", 1);
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().code(), ErrorCode::kLimit);
+  auto huge = Scoreboard::Create(dir.File("sb"), kMaxSlots + 1, "x", 1);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().code(), ErrorCode::kLimit);
+}
+
+TEST(Create, RefusesSymlink) {
+  TempDir dir;
+  const std::string target = dir.File("target");
+  WriteFile(target, "");
+  ASSERT_EQ(::symlink(target.c_str(), dir.File("sb").c_str()), 0);
+  auto sb = Scoreboard::Create(dir.File("sb"), 4, "x", 1);
+  ASSERT_FALSE(sb);
+  EXPECT_EQ(sb.error().code(), ErrorCode::kPermission);
+  EXPECT_NE(sb.error().message().find("symbolic link"), std::string::npos);
+}
+
+TEST(Create, HoldsExactlyOneCloexecFd) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto sb = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_TRUE(sb);
+  struct stat want = {};
+  ASSERT_EQ(::stat(path.c_str(), &want), 0);
+  int count = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  ASSERT_NE(d, nullptr);
+  while (dirent* e = ::readdir(d)) {
+    const int fd = std::atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd == ::dirfd(d)) continue;
+    struct stat st = {};
+    if (::fstat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino) {
+      ++count;
+      EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC) << "fd " << fd << " lacks FD_CLOEXEC";
+    }
+  }
+  ::closedir(d);
+  EXPECT_EQ(count, 1);
+}
+
+// The lock is per process: the live holder is this test process, the second
+// master a forked child.
+TEST(Create, SecondMasterInAnotherProcessGetsExists) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_TRUE(master);
+  master->Publish(1, SessionRecord(77));
+
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  const int rc = InChild([&] {
+    ::close(pipefd[0]);
+    auto second = Scoreboard::Create(path, 4, "y", 1);
+    if (second) return 1;
+    const std::string msg = second.error().message();
+    (void)!::write(pipefd[1], msg.data(), msg.size());
+    return second.error().code() == ErrorCode::kExists ? 0 : 2;
+  });
+  ::close(pipefd[1]);
+  char buf[512] = {};
+  (void)!::read(pipefd[0], buf, sizeof buf - 1);
+  ::close(pipefd[0]);
+  EXPECT_EQ(rc, 0) << buf;
+  const std::string msg = buf;
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("pid " + std::to_string(::getpid())), std::string::npos) << msg;
+  // The refused master touched nothing.
+  EXPECT_EQ(master->Read(1).rec.pid, 77);
+}
+
+int ChildCreateCode(const std::string& path) {
+  return InChild([&] {
+    auto sb = Scoreboard::Create(path, 4, "child", 1);
+    if (sb) return 0;
+    return sb.error().code() == ErrorCode::kExists ? 17 : 1;
+  });
+}
+
+TEST(Create, SecondCreateInSameProcessIsRefusedAndKeepsTheLock) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_TRUE(master);
+  master->Publish(0, SessionRecord(5));
+  {
+    auto again = Scoreboard::Create(path, 4, "x", 1);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code(), ErrorCode::kExists);
+  }
+  EXPECT_EQ(master->Read(0).rec.pid, 5);       // not truncated
+  EXPECT_EQ(ChildCreateCode(path), 17);        // still locked
+}
+
+TEST(Create, OpenAndCloseInTheMasterProcessKeepsTheLock) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_TRUE(master);
+  for (int i = 0; i < 3; ++i) {
+    auto tool = Scoreboard::Open(path, i == 1);
+    ASSERT_TRUE(tool) << tool.error().message();
+  }  // each closes its fd here: must not release the master's fcntl lock
+  EXPECT_EQ(ChildCreateCode(path), 17);
+}
+
+TEST(Create, LockIsReleasedWhenTheMasterObjectGoes) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  {
+    auto master = Scoreboard::Create(path, 4, "x", 1);
+    ASSERT_TRUE(master);
+    EXPECT_EQ(ChildCreateCode(path), 17);
+  }
+  EXPECT_EQ(ChildCreateCode(path), 0);
+}
+
+TEST(Create, MovedScoreboardKeepsTheLock) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto created = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_TRUE(created);
+  Scoreboard moved = std::move(created.value());
+  EXPECT_EQ(ChildCreateCode(path), 17);
+  EXPECT_EQ(moved.slot_count(), 4u);
+}
+
+TEST(Create, StaleScoreboardIsTakenOver) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  pid_t dead_pid = 0;
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  // A master that dies without clearing anything.
+  const int rc = InChild([&] {
+    auto sb = Scoreboard::Create(path, 4, "old", 1);
+    if (!sb) return 1;
+    sb->Publish(3, SessionRecord(999));
+    const pid_t self = ::getpid();
+    (void)!::write(pipefd[1], &self, sizeof self);
+    ::_exit(0);  // no destructors, no ClearMaster: a crash
+  });
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(::read(pipefd[0], &dead_pid, sizeof dead_pid), static_cast<ssize_t>(sizeof dead_pid));
+  ::close(pipefd[0]);
+  ::close(pipefd[1]);
+
+  {
+    auto tool = Scoreboard::Open(path);
+    ASSERT_TRUE(tool);
+    EXPECT_EQ(tool->ReadHeader().master_pid, dead_pid);
+    EXPECT_FALSE(tool->MasterAlive());
+    EXPECT_EQ(tool->Read(3).rec.pid, 999);
+  }
+  auto master = Scoreboard::Create(path, 6, "new", 2);
+  ASSERT_TRUE(master) << master.error().message();
+  const HeaderView h = master->ReadHeader();
+  EXPECT_EQ(h.master_pid, ::getpid());
+  EXPECT_EQ(h.slot_count, 6u);
+  EXPECT_STREQ(h.server_name, "new");
+  EXPECT_TRUE(master->ReadAll().empty()) << "the old slots must be gone";
+  EXPECT_TRUE(master->MasterAlive());
+}
+
+TEST(MasterAlive, ClearMasterAndPidReuse) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 2, "x", 1);
+  ASSERT_TRUE(master);
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool);
+  EXPECT_TRUE(tool->MasterAlive());
+
+  // Same PID, other start time: a reused PID, not our master.
+  const uint64_t ticks = tool->ReadHeader().master_start_ticks;
+  WriteValue<uint64_t>(path, offsetof(Header, master_start_ticks), ticks + 1);
+  EXPECT_FALSE(tool->MasterAlive());
+  WriteValue<uint64_t>(path, offsetof(Header, master_start_ticks), ticks);
+  EXPECT_TRUE(tool->MasterAlive());
+
+  master->ClearMaster();
+  EXPECT_EQ(tool->ReadHeader().master_pid, 0);
+  EXPECT_FALSE(tool->MasterAlive());
+}
+
+TEST(ProcessStartTicks, LiveAndGone) {
+  EXPECT_GT(ProcessStartTicks(::getpid()), 0u);
+  EXPECT_EQ(ProcessStartTicks(0), 0u);
+  EXPECT_EQ(ProcessStartTicks(-5), 0u);
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status;
+  ::waitpid(child, &status, 0);
+  EXPECT_EQ(ProcessStartTicks(child), 0u);
+}
+
+// ---------------------------------------------------------------------------
+// Open errors
+
+class OpenErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.File("sb");
+    // A valid file left by a master that has gone.
+    ASSERT_EQ(InChild([&] { return Scoreboard::Create(path_, 4, "x", 1) ? 0 : 1; }), 0);
+  }
+  Error OpenError() {
+    auto sb = Scoreboard::Open(path_);
+    EXPECT_FALSE(sb) << "opened a corrupt scoreboard";
+    return sb ? Error() : sb.error();
+  }
+  TempDir dir_;
+  std::string path_;
+};
+
+TEST_F(OpenErrors, ValidFileOpens) { EXPECT_TRUE(Scoreboard::Open(path_)); }
+
+TEST_F(OpenErrors, MissingFileIsNotFound) {
+  const std::string missing = dir_.File("missing");
+  auto sb = Scoreboard::Open(missing);
+  ASSERT_FALSE(sb);
+  EXPECT_EQ(sb.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(sb.error().context().find(missing), std::string::npos) << sb.error().message();
+}
+
+TEST_F(OpenErrors, WrongMagic) {
+  WriteValue<uint64_t>(path_, 0, 0x0123456789abcdefULL);
+  const Error e = OpenError();
+  EXPECT_EQ(e.code(), ErrorCode::kInvalid);
+  EXPECT_NE(e.message().find("not a poolftpd scoreboard"), std::string::npos) << e.message();
+  EXPECT_NE(e.message().find(path_), std::string::npos);
+}
+
+TEST_F(OpenErrors, ZeroMagic) {
+  WriteValue<uint64_t>(path_, 0, 0);
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+}
+
+TEST_F(OpenErrors, OtherLayoutVersion) {
+  WriteValue<uint32_t>(path_, offsetof(Header, layout_version), 7);
+  const Error e = OpenError();
+  EXPECT_EQ(e.code(), ErrorCode::kVersion);
+  EXPECT_NE(e.message().find("version 7"), std::string::npos) << e.message();
+  EXPECT_NE(e.message().find("version 1"), std::string::npos) << e.message();
+}
+
+TEST_F(OpenErrors, TruncatedFile) {
+  ASSERT_EQ(::truncate(path_.c_str(), sizeof(Header) + sizeof(Slot) * 2 + 100), 0);
+  const Error e = OpenError();
+  EXPECT_EQ(e.code(), ErrorCode::kInvalid);
+  EXPECT_NE(e.message().find("truncated"), std::string::npos) << e.message();
+}
+
+TEST_F(OpenErrors, ShorterThanHeader) {
+  WriteFile(path_, "PFTPDSB1 but nothing more");
+  const Error e = OpenError();
+  EXPECT_EQ(e.code(), ErrorCode::kInvalid);
+  EXPECT_NE(e.message().find("shorter"), std::string::npos) << e.message();
+}
+
+TEST_F(OpenErrors, EmptyFile) {
+  WriteFile(path_, "");
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+}
+
+TEST_F(OpenErrors, SlotCountDisagreesWithSize) {
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_count), 1000);
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_count), 0);
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_count), 0xffffffffu);
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+}
+
+TEST_F(OpenErrors, WrongSlotOrHeaderSize) {
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_size), 1024);
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_size), sizeof(Slot));
+  WriteValue<uint32_t>(path_, offsetof(Header, header_size), 64);
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+}
+
+TEST_F(OpenErrors, DirectoryIsNotAScoreboard) {
+  auto sb = Scoreboard::Open(dir_.path());
+  EXPECT_FALSE(sb);
+}
+
+TEST_F(OpenErrors, RandomBytes) {
+  std::string junk(sizeof(Header) + 4 * sizeof(Slot), '\0');
+  unsigned x = 12345;
+  for (char& c : junk) c = static_cast<char>((x = x * 1103515245 + 12345) >> 16);
+  WriteFile(path_, junk);
+  EXPECT_EQ(OpenError().code(), ErrorCode::kInvalid);
+}
+
+// ---------------------------------------------------------------------------
+// Reader validation of slots a dead or hostile writer left behind
+
+TEST_F(OpenErrors, OddSeqIsReportedAsUpdatingWithoutHanging) {
+  auto writer = Scoreboard::Open(path_, true);
+  ASSERT_TRUE(writer);
+  writer->Publish(1, SessionRecord(321));
+  WriteValue<uint32_t>(path_, SlotOffset(1) + offsetof(Slot, seq), 7);  // died mid-write
+
+  auto tool = Scoreboard::Open(path_);
+  ASSERT_TRUE(tool);
+  const SlotView v = tool->Read(1);
+  EXPECT_TRUE(v.updating);
+  EXPECT_EQ(v.rec.pid, 321);  // best-effort copy, validated
+  auto all = tool->ReadAll();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0].updating);
+
+  // The master's Clear() at reap repairs the slot.
+  writer->Clear(1);
+  const SlotView fixed = tool->Read(1);
+  EXPECT_FALSE(fixed.updating);
+  EXPECT_EQ(fixed.rec.state, SlotState::kEmpty);
+  EXPECT_TRUE(tool->ReadAll().empty());
+  // And the next Publish works normally.
+  writer->Publish(1, SessionRecord(322));
+  EXPECT_FALSE(tool->Read(1).updating);
+  EXPECT_EQ(tool->Read(1).rec.pid, 322);
+}
+
+TEST_F(OpenErrors, GarbageSlotIsValidated) {
+  std::string junk(sizeof(Slot), '\xff');
+  std::memset(junk.data(), 0, 4);  // even seq
+  WriteAt(path_, SlotOffset(2), junk.data(), junk.size());
+  auto tool = Scoreboard::Open(path_);
+  ASSERT_TRUE(tool);
+  const SlotView v = tool->Read(2);
+  EXPECT_TRUE(v.updating);
+  EXPECT_EQ(v.rec.state, SlotState::kEmpty);
+  EXPECT_EQ(v.rec.xfer_dir, XferDir::kNone);
+  EXPECT_EQ(v.rec.pid, 0);  // -1 clamped
+  EXPECT_EQ(v.rec.session_start_ns, 0);
+  EXPECT_EQ(std::strlen(v.rec.user), kUserLen - 1);
+  EXPECT_EQ(std::strlen(v.rec.arg), kArgLen - 1);
+  EXPECT_EQ(std::strlen(v.rec.protocol), kProtoLen - 1);
+  EXPECT_EQ(tool->PeekState(2), SlotState::kEmpty);
+  EXPECT_EQ(tool->ReadAll().size(), 1u);
+}
+
+TEST_F(OpenErrors, UnknownEnumValuesAreRejected) {
+  auto writer = Scoreboard::Open(path_, true);
+  ASSERT_TRUE(writer);
+  writer->Publish(0, SessionRecord(10));
+  WriteValue<uint8_t>(path_, SlotOffset(0) + offsetof(Slot, xfer_dir), 9);
+  SlotView v = writer->Read(0);
+  EXPECT_TRUE(v.updating);
+  EXPECT_EQ(v.rec.state, SlotState::kEmpty);
+  EXPECT_EQ(v.rec.xfer_dir, XferDir::kNone);
+
+  writer->Publish(0, SessionRecord(10));
+  WriteValue<uint8_t>(path_, SlotOffset(0) + offsetof(Slot, state), 8);
+  v = writer->Read(0);
+  EXPECT_TRUE(v.updating);
+  EXPECT_EQ(v.rec.state, SlotState::kEmpty);
+}
+
+TEST_F(OpenErrors, ReadOnlyOpenIgnoresWriters) {
+  auto tool = Scoreboard::Open(path_);
+  ASSERT_TRUE(tool);
+  // On a PROT_READ mapping these would fault if they wrote.
+  tool->Publish(0, SessionRecord(1));
+  tool->Clear(0);
+  tool->SetBytesDone(0, 1);
+  tool->SetClientKey(0, 1);
+  tool->AddTotalBytes(1);
+  tool->CountSession();
+  EXPECT_EQ(tool->AddActiveSessions(1), 0);
+  tool->SetGeneration(9);
+  tool->SetServerName("n");
+  tool->SetShutdown(1, 2, 3, "m");
+  tool->ClearMaster();
+  EXPECT_EQ(tool->Read(0).rec.state, SlotState::kEmpty);
+}
+
+TEST_F(OpenErrors, OutOfRangeIndexIsHarmless) {
+  auto writer = Scoreboard::Open(path_, true);
+  ASSERT_TRUE(writer);
+  writer->Publish(4, SessionRecord(1));
+  writer->Clear(1000);
+  writer->SetBytesDone(99, 5);
+  const SlotView v = writer->Read(4);
+  EXPECT_EQ(v.rec.state, SlotState::kEmpty);
+  EXPECT_EQ(writer->PeekState(4), SlotState::kEmpty);
+  EXPECT_TRUE(writer->ReadAll().empty());
+}
+
+// ---------------------------------------------------------------------------
+// Counters and client keys
+
+TEST(Counters, ActiveSessionsTotalsAndShutdown) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_TRUE(master);
+  EXPECT_EQ(master->AddActiveSessions(1), 0);
+  EXPECT_EQ(master->AddActiveSessions(1), 1);
+  EXPECT_EQ(master->AddActiveSessions(-1), 2);
+  master->CountSession();
+  master->CountSession();
+  master->AddTotalBytes(1000);
+  master->AddTotalBytes(24);
+  master->SetShutdown(1700000000, 1699999400, 1699999700, "maintenance\tat noon");
+
+  // Another process (a worker) adds through the inherited mapping.
+  ASSERT_EQ(InChild([&] {
+              master->CountSession();
+              return master->AddActiveSessions(1) == 1 ? 0 : 1;
+            }),
+            0);
+
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool);
+  const HeaderView h = tool->ReadHeader();
+  EXPECT_EQ(h.active_sessions, 2);
+  EXPECT_EQ(h.total_sessions, 3u);
+  EXPECT_EQ(h.total_bytes, 1024u);
+  EXPECT_EQ(h.shutdown_time, 1700000000);
+  EXPECT_EQ(h.deny_time, 1699999400);
+  EXPECT_EQ(h.disconnect_time, 1699999700);
+  EXPECT_STREQ(h.shutdown_msg, "maintenance\tat noon");
+
+  auto writer = Scoreboard::Open(path, true);
+  ASSERT_TRUE(writer);
+  writer->SetShutdown(0, 0, 0, "");
+  EXPECT_EQ(tool->ReadHeader().shutdown_time, 0);
+  EXPECT_STREQ(tool->ReadHeader().shutdown_msg, "");
+}
+
+TEST(Counters, StuckHeaderSeqlockIsOvertaken) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 1, "before", 1);
+  ASSERT_TRUE(master);
+  WriteValue<uint32_t>(path, offsetof(Header, name_seq), 3);  // a writer died
+  EXPECT_STREQ(master->ReadHeader().server_name, "before");   // best effort, no hang
+  master->SetServerName("after");
+  EXPECT_STREQ(master->ReadHeader().server_name, "after");
+}
+
+TEST(ClientKey, CountsNonEmptySlotsWithThatKey) {
+  TempDir dir;
+  auto sb = Scoreboard::Create(dir.File("sb"), 6, "x", 6);
+  ASSERT_TRUE(sb);
+  SlotRecord r = SessionRecord(1);
+  for (size_t i = 0; i < 5; ++i) sb->Publish(i, r);
+  sb->SetClientKey(0, 0xabc);
+  sb->SetClientKey(1, 0xabc);
+  sb->SetClientKey(2, 0xdef);
+  sb->SetClientKey(3, 0xabc);
+  sb->SetClientKey(5, 0xabc);  // slot 5 is empty: not counted
+  EXPECT_EQ(sb->CountClientKey(0xabc), 3u);
+  EXPECT_EQ(sb->CountClientKey(0xdef), 1u);
+  EXPECT_EQ(sb->CountClientKey(0x123), 0u);
+  EXPECT_EQ(sb->CountClientKey(0), 0u);
+  sb->Clear(3);  // reaped: key gone
+  EXPECT_EQ(sb->CountClientKey(0xabc), 2u);
+}
+
+TEST(States, NamesAndSessionPredicate) {
+  EXPECT_STREQ(SlotStateName(SlotState::kLoggedIn), "logged_in");
+  EXPECT_STREQ(SlotStateName(SlotState::kTransferring), "transferring");
+  EXPECT_STREQ(XferDirName(XferDir::kStor), "upload");
+  EXPECT_FALSE(IsSessionState(SlotState::kReady));
+  EXPECT_FALSE(IsSessionState(SlotState::kStarting));
+  EXPECT_TRUE(IsSessionState(SlotState::kConnected));
+  EXPECT_TRUE(IsSessionState(SlotState::kClosing));
+}
+
+// ---------------------------------------------------------------------------
+// The seqlock under a hammering writer in another process
+
+// Every field is a function of one counter, so any mix of two records shows.
+SlotRecord RecordFor(uint32_t c) {
+  SlotRecord r;
+  r.pid = static_cast<int32_t>(c & 0x7fffffff);
+  r.generation = c;
+  r.state = static_cast<SlotState>(3 + c % 5);
+  r.xfer_dir = static_cast<XferDir>(c % 4);
+  r.session_start_ns = static_cast<int64_t>(c) * 3;
+  r.last_activity_ns = static_cast<int64_t>(c) * 5;
+  r.xfer_start_ns = static_cast<int64_t>(c) * 7;
+  r.xfer_size = uint64_t{c} * 11;
+  r.xfer_offset = uint64_t{c} * 13;
+  r.sessions_served = uint64_t{c} * 17;
+  char tag[16];
+  std::snprintf(tag, sizeof tag, "%08x", c);
+  auto fill = [&](auto& field) {
+    std::string s;
+    const size_t len = (c % (sizeof field - 1)) + 1;  // lengths vary too
+    while (s.size() < len) s += tag;
+    s.resize(len);
+    SetText(field, s);
+  };
+  fill(r.user);
+  fill(r.client_addr);
+  fill(r.server_addr);
+  fill(r.protocol);
+  fill(r.cmd);
+  fill(r.cwd);
+  fill(r.arg);
+  fill(r.xfer_path);
+  return r;
+}
+
+bool SameRecord(const SlotRecord& a, const SlotRecord& b) {
+  return a.pid == b.pid && a.generation == b.generation && a.state == b.state &&
+         a.xfer_dir == b.xfer_dir && a.session_start_ns == b.session_start_ns &&
+         a.last_activity_ns == b.last_activity_ns && a.xfer_start_ns == b.xfer_start_ns &&
+         a.xfer_size == b.xfer_size && a.xfer_offset == b.xfer_offset &&
+         a.sessions_served == b.sessions_served && std::strcmp(a.user, b.user) == 0 &&
+         std::strcmp(a.client_addr, b.client_addr) == 0 &&
+         std::strcmp(a.server_addr, b.server_addr) == 0 &&
+         std::strcmp(a.protocol, b.protocol) == 0 && std::strcmp(a.cmd, b.cmd) == 0 &&
+         std::strcmp(a.cwd, b.cwd) == 0 && std::strcmp(a.arg, b.arg) == 0 &&
+         std::strcmp(a.xfer_path, b.xfer_path) == 0;
+}
+
+TEST(Seqlock, ForkedWriterNeverYieldsATornRecord) {
+  TempDir dir;
+  auto sb = Scoreboard::Create(dir.File("sb"), 2, "x", 1);
+  ASSERT_TRUE(sb);
+  sb->Publish(1, RecordFor(1));
+
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t writer = ::fork();
+  if (writer == 0) {  // the worker: owns slot 1 from now on
+    ::close(ready[0]);
+    for (uint32_t c = 2;; ++c) {
+      sb->Publish(1, RecordFor(c));
+      sb->SetBytesDone(1, c);
+      if (c == 1000) (void)!::write(ready[1], "x", 1);
+    }
+  }
+  ASSERT_GT(writer, 0);
+  ::close(ready[1]);
+  char byte;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+
+  // Bounded by iterations and a deadline; asserts correctness, not speed.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  uint64_t reads = 0, torn = 0, updating = 0;
+  std::set<uint32_t> seen;
+  while (reads < 5'000'000 && std::chrono::steady_clock::now() < deadline) {
+    for (int i = 0; i < 100; ++i, ++reads) {
+      const SlotView v = sb->Read(1);
+      if (v.updating) {
+        ++updating;
+        continue;
+      }
+      if (!SameRecord(v.rec, RecordFor(v.rec.generation))) {
+        if (++torn < 5) ADD_FAILURE() << "torn record at generation " << v.rec.generation;
+      }
+      if (seen.size() < 100000) seen.insert(v.rec.generation);
+    }
+  }
+  ::kill(writer, SIGKILL);
+  int status;
+  ::waitpid(writer, &status, 0);
+  EXPECT_EQ(torn, 0u) << "out of " << reads << " reads";
+  EXPECT_GT(seen.size(), 1u) << "the reader never saw the writer progress";
+  RecordProperty("reads", std::to_string(reads));
+  RecordProperty("distinct", std::to_string(seen.size()));
+  RecordProperty("updating", std::to_string(updating));
+}
+
+}  // namespace
+}  // namespace poolftpd::sb

@@ -1,0 +1,96 @@
+// Output of ftpwho and ftpcount: pure functions from a scoreboard snapshot
+// (HeaderView + SlotViews from ReadAll() + the current time) to text or
+// JSON, plus the escaping every tool applies to client-supplied strings.
+// Used by the tools only; no I/O, no clock, no scoreboard access here, so
+// tests/unit/tools_test.cc drives them with hand-made snapshots.
+//
+// Sessions are slots in a session state (sb::IsSessionState) that read
+// consistently; idle pool workers (empty/starting/ready) are not listed, and
+// slots read as `updating` are only counted.
+//
+// ftpwho JSON (one object, one line, UTF-8; strings from clients are
+// JSON-escaped, invalid UTF-8 bytes become U+FFFD):
+//   {"server": {"pid": int, "started": epoch seconds, "generation": int,
+//               "type": "standalone", "uptime": seconds, "name": ServerName,
+//               "max_clients": int, "slots": int, "idle_workers": int,
+//               "updating_slots": int, "total_sessions": int,
+//               "total_bytes": int,
+//               "shutdown": null | {"time": s, "deny": s, "disconnect": s,
+//                                   "message": str}},
+//    "connections": [
+//      {"pid": int, "user": str ("" before USER), "state": "connected" |
+//       "logged_in" | "idle" | "transferring" | "closing", "generation": int,
+//       "command": str, "argument": str, "client": str, "server": str,
+//       "protocol": str, "cwd": str, "session_start": epoch seconds,
+//       "idle_seconds": int,
+//       "transfer": null | {"direction": "download" | "upload" | "list",
+//                           "path": str, "size": int (0 = unknown),
+//                           "offset": int, "bytes_done": int,
+//                           "percent": number | null (size unknown),
+//                           "rate_bytes_per_sec": int}}]}
+//
+// ftpcount JSON:
+//   {"master_pid": int, "servers": [{"name": str, "sessions": int,
+//    "users": int}], "sessions": int, "users": int}
+// where users counts distinct user names of logged-in sessions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "poolftpd/scoreboard/scoreboard.h"
+
+namespace poolftpd::tools {
+
+// Makes client text safe for a terminal: control characters (C0, DEL, C1)
+// and bidirectional-override code points become visible escapes (\t, \x1b,
+// \u009b, \u202e), invalid UTF-8 bytes become \xHH, a backslash becomes \\.
+std::string EscapeText(std::string_view text);
+
+// A JSON string literal (with the quotes) for `text`.
+std::string JsonString(std::string_view text);
+
+// ProFTPD's elapsed-time look: "0m5s", "59m59s", "1h13m"; "-" when unknown
+// (start time 0). Negative spans (clock steps) count as 0.
+std::string FormatElapsed(int64_t start_ns, int64_t now_ns);
+
+// "13 min", " 1 hr 13 min", "2 days,  1 hr 05 min".
+std::string FormatUptime(int64_t seconds);
+
+// Transfer progress as ProFTPD prints it: "0" (nothing moved), "Inf" (size
+// unknown), "100", else the floor of the percentage.
+std::string PercentComplete(uint64_t size, uint64_t done);
+
+// Bytes moved per second since the transfer started, 0 if unknown.
+uint64_t TransferRate(const sb::SlotView& slot, int64_t now_ns);
+
+// Whether ftpwho/ftpcount list this slot as a session.
+bool IsListedSession(const sb::SlotView& slot);
+
+struct WhoOptions {
+  bool verbose = false;  // -v: rate, client, server, protocol, location
+  bool oneline = false;  // -o oneline: the -v details on the session's line
+};
+
+// ftpwho's default, -v and -o oneline output.
+std::string FormatWho(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                      int64_t now_ns, const WhoOptions& options);
+// ftpwho --json / -o json.
+std::string FormatWhoJson(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                          int64_t now_ns);
+
+struct CountOptions {
+  std::optional<std::string> server;  // -S NAME: only this ServerName
+};
+
+// ftpcount's output.
+std::string FormatCount(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                        const CountOptions& options);
+// ftpcount --json.
+std::string FormatCountJson(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                            const CountOptions& options);
+
+}  // namespace poolftpd::tools

@@ -1,0 +1,142 @@
+// Scoreboard lookup and loading for the tools; see source.h.
+#include "source.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <strings.h>
+
+#include "poolftpd/util/limits.h"
+#include "poolftpd/util/unique_fd.h"
+
+#ifndef POOLFTPD_CONFIG_FILE
+#define POOLFTPD_CONFIG_FILE "/usr/local/etc/poolftpd.conf"
+#endif
+#ifndef POOLFTPD_SCOREBOARD_FILE
+#define POOLFTPD_SCOREBOARD_FILE "/run/poolftpd/poolftpd.scoreboard"
+#endif
+
+namespace poolftpd::tools {
+
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<std::string> ParseScoreboardDirective(std::string_view line) {
+  line = Trim(line);
+  if (line.empty() || line.front() == '#') return std::nullopt;
+  constexpr std::string_view kName = "ScoreboardFile";
+  if (line.size() <= kName.size() || !IsSpace(line[kName.size()]) ||
+      ::strncasecmp(line.data(), kName.data(), kName.size()) != 0) {
+    return std::nullopt;
+  }
+  std::string_view rest = Trim(line.substr(kName.size()));
+  std::string value;
+  if (!rest.empty() && rest.front() == '"') {
+    for (size_t i = 1; i < rest.size(); ++i) {
+      if (rest[i] == '"') break;
+      if (rest[i] == '\\' && i + 1 < rest.size()) ++i;
+      value += rest[i];
+    }
+  } else {
+    size_t end = 0;
+    while (end < rest.size() && !IsSpace(rest[end])) ++end;
+    value = std::string(rest.substr(0, end));
+  }
+  if (value.empty()) return std::nullopt;
+  return value;
+}
+
+Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& config_path) {
+  UniqueFd fd(::open(config_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return Error(ErrorCode::kNotFound, "cannot read config " + config_path, err);
+    }
+    return Error(ErrorCode::kSystem, "cannot read config " + config_path, err);
+  }
+  struct stat st = {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Error(ErrorCode::kInvalid, "cannot read config " + config_path, EISDIR);
+  }
+  // Read at most the config size limit, scanning line by line.
+  std::string pending;
+  char buf[8192];
+  size_t total = 0;
+  while (total < limits::kMaxConfigFileSize) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error(ErrorCode::kSystem, "cannot read config " + config_path, errno);
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
+    pending.append(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      if (auto v = ParseScoreboardDirective(std::string_view(pending).substr(start, nl - start))) {
+        return std::optional<std::string>(std::move(*v));
+      }
+    }
+    pending.erase(0, start);
+  }
+  if (auto v = ParseScoreboardDirective(pending)) return std::optional<std::string>(std::move(*v));
+  return std::optional<std::string>();
+}
+
+Result<std::string> ResolveScoreboardPath(const std::optional<std::string>& file_opt,
+                                          const std::optional<std::string>& config_opt) {
+  if (file_opt) return *file_opt;
+  if (config_opt) {
+    auto found = ScanConfigForScoreboard(*config_opt);
+    if (!found) return found.error();
+    return found->value_or(POOLFTPD_SCOREBOARD_FILE);
+  }
+  auto installed = ScanConfigForScoreboard(POOLFTPD_CONFIG_FILE);
+  if (installed && installed->has_value()) return **installed;
+  return std::string(POOLFTPD_SCOREBOARD_FILE);
+}
+
+Result<Snapshot> LoadSnapshot(const std::string& path) {
+  auto board = sb::Scoreboard::Open(path);
+  if (!board) {
+    if (board.error().code() == ErrorCode::kNotFound) {
+      return Error(ErrorCode::kNotFound,
+                   "no scoreboard at " + path + ": is poolftpd running? (use -f FILE)");
+    }
+    return board.error();
+  }
+  Snapshot snap;
+  snap.path = path;
+  snap.header = board->ReadHeader();
+  if (!board->MasterAlive()) {
+    if (snap.header.master_pid == 0) {
+      return Error(ErrorCode::kStale,
+                   path + ": poolftpd is not running (its master exited and left the scoreboard)");
+    }
+    return Error(ErrorCode::kStale, path + ": master process " +
+                                        std::to_string(snap.header.master_pid) +
+                                        " is not running (stale scoreboard)");
+  }
+  snap.slots = board->ReadAll();
+  snap.now_ns = NowNs();
+  return snap;
+}
+
+}  // namespace poolftpd::tools
