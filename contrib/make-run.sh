@@ -19,7 +19,8 @@ This is the poolftpd demo tree, created by `make run`.
 MSG
 [ -f "$ROOT/pub/random-1MiB.bin" ] || head -c 1048576 /dev/urandom > "$ROOT/pub/random-1MiB.bin"
 printf 'line one\nline two\nline three\n' > "$ROOT/pub/docs/unix-text.txt"
-printf 'caf\303\251 cr\303\250me br\303\273l\303\251e\n' > "$ROOT/pub/docs/h\303\251llo.txt"
+utf8_name=$(printf 'h\303\251llo w\303\266rld.txt')
+printf 'caf\303\251 cr\303\250me br\303\273l\303\251e\n' > "$ROOT/pub/docs/$utf8_name"
 ( cd "$ROOT/pub" && sha256sum README.txt random-1MiB.bin > SHA256SUMS )
 chmod -R a+rX "$ROOT"
 

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/file_mapping.hpp>
+#include <boost/interprocess/mapped_region.hpp>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -20,10 +23,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/file_mapping.hpp>
-#include <boost/interprocess/mapped_region.hpp>
 
 #include "poolftpd/scoreboard/layout.h"
 #include "poolftpd/util/unique_fd.h"
@@ -186,8 +185,7 @@ void SlotWriteEnd(Slot& s, uint32_t odd) { s.seq.store(odd + 1, std::memory_orde
 uint32_t HeaderWriteBegin(std::atomic<uint32_t>& seq) {
   for (int i = 0; i < kReadRetries; ++i) {
     uint32_t s = seq.load(std::memory_order_relaxed);
-    if ((s & 1u) == 0 &&
-        seq.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) {
+    if ((s & 1u) == 0 && seq.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) {
       std::atomic_thread_fence(std::memory_order_release);
       return s + 1;
     }
@@ -239,24 +237,36 @@ Error FromBoost(const bip::interprocess_exception& e, const std::string& path) {
 
 const char* SlotStateName(SlotState state) {
   switch (state) {
-    case SlotState::kEmpty: return "empty";
-    case SlotState::kStarting: return "starting";
-    case SlotState::kReady: return "ready";
-    case SlotState::kConnected: return "connected";
-    case SlotState::kLoggedIn: return "logged_in";
-    case SlotState::kIdle: return "idle";
-    case SlotState::kTransferring: return "transferring";
-    case SlotState::kClosing: return "closing";
+    case SlotState::kEmpty:
+      return "empty";
+    case SlotState::kStarting:
+      return "starting";
+    case SlotState::kReady:
+      return "ready";
+    case SlotState::kConnected:
+      return "connected";
+    case SlotState::kLoggedIn:
+      return "logged_in";
+    case SlotState::kIdle:
+      return "idle";
+    case SlotState::kTransferring:
+      return "transferring";
+    case SlotState::kClosing:
+      return "closing";
   }
   return "invalid";
 }
 
 const char* XferDirName(XferDir dir) {
   switch (dir) {
-    case XferDir::kNone: return "none";
-    case XferDir::kRetr: return "download";
-    case XferDir::kStor: return "upload";
-    case XferDir::kList: return "list";
+    case XferDir::kNone:
+      return "none";
+    case XferDir::kRetr:
+      return "download";
+    case XferDir::kStor:
+      return "upload";
+    case XferDir::kList:
+      return "list";
   }
   return "invalid";
 }
@@ -390,10 +400,10 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
       return Error(ErrorCode::kInvalid, "scoreboard " + path + " is not a regular file");
     }
     if (st.st_uid != ::geteuid()) {
-      return Error(ErrorCode::kPermission,
-                   "refusing scoreboard " + path + ": owned by uid " + ToString(st.st_uid) +
-                       ", not by this process (uid " + ToString(::geteuid()) +
-                       "); remove it if it is stale");
+      return Error(ErrorCode::kPermission, "refusing scoreboard " + path + ": owned by uid " +
+                                               ToString(st.st_uid) + ", not by this process (uid " +
+                                               ToString(::geteuid()) +
+                                               "); remove it if it is stale");
     }
 
     // The lock first: only then may the file be truncated. This is the
@@ -418,8 +428,8 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     if (::fchmod(fd.get(), 0644) != 0) return SystemError(errno, "fchmod", path);
 
     auto impl = std::make_unique<Impl>();
-    impl->region = bip::mapped_region(FdMappable(fd.get(), bip::read_write), bip::read_write, 0,
-                                      size);
+    impl->region =
+        bip::mapped_region(FdMappable(fd.get(), bip::read_write), bip::read_write, 0, size);
     void* base = impl->region.get_address();
     impl->header = new (base) Header();
     impl->slots = reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header));
@@ -486,10 +496,10 @@ Result<Scoreboard> Scoreboard::Open(const std::string& path, bool writable) {
     }
     const auto file_size = static_cast<uint64_t>(st.st_size);
     if (file_size < sizeof(Header)) {
-      return Error(ErrorCode::kInvalid, path + " is not a poolftpd scoreboard: " +
-                                            ToString(static_cast<int64_t>(file_size)) +
-                                            " bytes, shorter than the " +
-                                            ToString(sizeof(Header)) + "-byte header");
+      return Error(
+          ErrorCode::kInvalid,
+          path + " is not a poolftpd scoreboard: " + ToString(static_cast<int64_t>(file_size)) +
+              " bytes, shorter than the " + ToString(sizeof(Header)) + "-byte header");
     }
 
     impl->region = bip::mapped_region(impl->file, mode, 0, static_cast<size_t>(file_size));
@@ -503,8 +513,9 @@ Result<Scoreboard> Scoreboard::Open(const std::string& path, bool writable) {
     if (magic != kMagic) {
       if (magic == 0) {
         return Error(ErrorCode::kInvalid,
-                     path + " has no scoreboard header (a master may be starting up, "
-                            "or the file is not a poolftpd scoreboard)");
+                     path +
+                         " has no scoreboard header (a master may be starting up, "
+                         "or the file is not a poolftpd scoreboard)");
       }
       char hex[24];
       std::snprintf(hex, sizeof hex, "0x%016" PRIx64, magic);
@@ -528,15 +539,14 @@ Result<Scoreboard> Scoreboard::Open(const std::string& path, bool writable) {
     }
     const uint32_t count = h.slot_count.load(std::memory_order_relaxed);
     if (count == 0 || count > kMaxSlots) {
-      return Error(ErrorCode::kInvalid,
-                   path + " is corrupt: slot count " + ToString(count) + " (must be 1.." +
-                       ToString(kMaxSlots) + ")");
+      return Error(ErrorCode::kInvalid, path + " is corrupt: slot count " + ToString(count) +
+                                            " (must be 1.." + ToString(kMaxSlots) + ")");
     }
     if (FileSizeFor(count) != file_size) {
       return Error(ErrorCode::kInvalid,
-                   path + " is corrupt or truncated: " +
-                       ToString(static_cast<int64_t>(file_size)) + " bytes, but its header says " +
-                       ToString(count) + " slots (" + ToString(FileSizeFor(count)) + " bytes)");
+                   path + " is corrupt or truncated: " + ToString(static_cast<int64_t>(file_size)) +
+                       " bytes, but its header says " + ToString(count) + " slots (" +
+                       ToString(FileSizeFor(count)) + " bytes)");
     }
     impl->slots = std::launder(reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header)));
     impl->slot_count = count;
@@ -664,7 +674,8 @@ void Scoreboard::Publish(size_t index, const SlotRecord& rec) {
             std::string_view(rec.client_addr, strnlen(rec.client_addr, sizeof rec.client_addr)));
   StoreText(s->server_addr,
             std::string_view(rec.server_addr, strnlen(rec.server_addr, sizeof rec.server_addr)));
-  StoreText(s->protocol, std::string_view(rec.protocol, strnlen(rec.protocol, sizeof rec.protocol)));
+  StoreText(s->protocol,
+            std::string_view(rec.protocol, strnlen(rec.protocol, sizeof rec.protocol)));
   StoreText(s->cmd, std::string_view(rec.cmd, strnlen(rec.cmd, sizeof rec.cmd)));
   StoreText(s->cwd, std::string_view(rec.cwd, strnlen(rec.cwd, sizeof rec.cwd)));
   StoreText(s->arg, std::string_view(rec.arg, strnlen(rec.arg, sizeof rec.arg)));

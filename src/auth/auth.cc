@@ -1,17 +1,34 @@
 #include "poolftpd/auth/auth.h"
 
 #include <array>
+#include <optional>
 
 namespace poolftpd::auth {
 namespace {
 
-// Searches one context's blocks: direct naming first, then groups.
-const config::Limit* FindLimit(const std::vector<config::Limit>& limits, std::string_view verb) {
-  for (const auto& l : limits)
-    if (l.CoversDirectly(verb)) return &l;
-  for (const auto& l : limits)
-    if (l.Covers(verb)) return &l;
-  return nullptr;
+// ProFTPD's precedence within one context: a block naming the verb beats a
+// group (READ, DIRS...), which beats ALL. Returns the first explicit verdict,
+// else records the first implicit one in *implicit.
+std::optional<bool> Decide(const std::vector<config::Limit>& limits, std::string_view verb,
+                           const net::IpAddress& client, std::optional<bool>* implicit) {
+  for (auto level : {config::LimitMatch::kDirect, config::LimitMatch::kGroup, config::LimitMatch::kAll}) {
+    for (const auto& l : limits) {
+      if (l.Match(verb) != level) continue;
+      switch (l.Evaluate(client)) {
+        case config::LimitVerdict::kExplicitAllow:
+          return true;
+        case config::LimitVerdict::kExplicitDeny:
+          return false;
+        case config::LimitVerdict::kImplicitAllow:
+          if (!implicit->has_value()) *implicit = true;
+          break;
+        case config::LimitVerdict::kImplicitDeny:
+          if (!implicit->has_value()) *implicit = false;
+          break;
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -23,9 +40,7 @@ bool IsAnonymousName(const config::Config& cfg, std::string_view user) {
 LoginDecision CheckLogin(const config::Config& cfg, std::string_view user,
                          const net::IpAddress& client) {
   LoginDecision d;
-  d.mapped_user = std::string(user);
-  for (const auto& a : cfg.user_aliases)
-    if (a.alias == user) d.mapped_user = a.user;
+  d.mapped_user = std::string(cfg.ResolveUserAlias(user));
   d.anonymous = cfg.FindAnonymous(user);
   if (d.anonymous == nullptr) {
     d.result = LoginResult::kNoSuchUser;
@@ -41,11 +56,14 @@ LoginDecision CheckLogin(const config::Config& cfg, std::string_view user,
 
 bool CommandAllowed(const config::Config& cfg, const config::Anonymous* anon,
                     std::string_view verb, const net::IpAddress& client) {
+  // The most specific context first (<Anonymous>), then the server's; an
+  // explicit Allow/Deny decides, otherwise the first implicit verdict does.
+  std::optional<bool> implicit;
   if (anon != nullptr) {
-    if (const auto* l = FindLimit(anon->limits, verb)) return l->Permits(client);
+    if (auto d = Decide(anon->limits, verb, client, &implicit)) return *d;
   }
-  if (const auto* l = FindLimit(cfg.limits, verb)) return l->Permits(client);
-  return true;
+  if (auto d = Decide(cfg.limits, verb, client, &implicit)) return *d;
+  return implicit.value_or(true);
 }
 
 bool IsWriteCommand(std::string_view verb) {

@@ -220,33 +220,15 @@ Result<void> SetMaxClientsPerHost(SetterState& st, const Args& a) {
   return Ok();
 }
 
-// Plain integer directives, bound at compile time.
+// Plain integer directives: the field and bounds are bound at compile time,
+// the name for messages comes from the table row.
 template <int Config::*Field, long long Min, long long Max>
-Result<void> SetIntFieldNamed(std::string_view name, SetterState& st, const Args& a) {
-  auto v = ParseInt(name, a[0], Min, Max);
+Result<void> SetInt(SetterState& st, const Args& a) {
+  auto v = ParseInt(st.directive, a[0], Min, Max);
   if (!v) return v.error();
   st.config->*Field = *v;
   return Ok();
 }
-
-#define POOLFTPD_INT_SETTER(Func, Name, Field, Min, Max)            \
-  Result<void> Func(SetterState& st, const Args& a) {               \
-    return SetIntFieldNamed<&Config::Field, Min, Max>(Name, st, a); \
-  }
-
-POOLFTPD_INT_SETTER(SetMaxLoginAttempts, "MaxLoginAttempts", max_login_attempts, 1,
-                    kMaxLoginAttemptsLimit)
-POOLFTPD_INT_SETTER(SetStartServers, "StartServers", start_servers, 0, kMaxPoolSize)
-POOLFTPD_INT_SETTER(SetMinSpareServers, "MinSpareServers", min_spare_servers, 1, kMaxPoolSize)
-POOLFTPD_INT_SETTER(SetMaxSpareServers, "MaxSpareServers", max_spare_servers, 1, kMaxPoolSize)
-POOLFTPD_INT_SETTER(SetMaxSessionsPerWorker, "MaxSessionsPerWorker", max_sessions_per_worker, 0,
-                    kMaxSessionsLimit)
-POOLFTPD_INT_SETTER(SetTimeoutLogin, "TimeoutLogin", timeout_login, 0, kMaxTimeout)
-POOLFTPD_INT_SETTER(SetTimeoutIdle, "TimeoutIdle", timeout_idle, 0, kMaxTimeout)
-POOLFTPD_INT_SETTER(SetTimeoutNoTransfer, "TimeoutNoTransfer", timeout_no_transfer, 0, kMaxTimeout)
-POOLFTPD_INT_SETTER(SetTimeoutStalled, "TimeoutStalled", timeout_stalled, 0, kMaxTimeout)
-
-#undef POOLFTPD_INT_SETTER
 
 Result<void> SetPassivePorts(SetterState& st, const Args& a) {
   auto low = ParseNumber("PassivePorts", a[0], 1024, 65535);
@@ -395,10 +377,12 @@ constexpr DirectiveSpec kDirectives[] = {
     {"MasqueradeAddress", kServer, 1, 1, &SetMasqueradeAddress},
     {"MaxClients", kServer, 1, 2, &SetMaxClients},
     {"MaxClientsPerHost", kServer, 1, 2, &SetMaxClientsPerHost},
-    {"MaxLoginAttempts", kServer, 1, 1, &SetMaxLoginAttempts},
-    {"MaxSessionsPerWorker", kServer, 1, 1, &SetMaxSessionsPerWorker},
-    {"MaxSpareServers", kServer, 1, 1, &SetMaxSpareServers},
-    {"MinSpareServers", kServer, 1, 1, &SetMinSpareServers},
+    {"MaxLoginAttempts", kServer, 1, 1,
+     &SetInt<&Config::max_login_attempts, 1, kMaxLoginAttemptsLimit>},
+    {"MaxSessionsPerWorker", kServer, 1, 1,
+     &SetInt<&Config::max_sessions_per_worker, 0, kMaxSessionsLimit>},
+    {"MaxSpareServers", kServer, 1, 1, &SetInt<&Config::max_spare_servers, 1, kMaxPoolSize>},
+    {"MinSpareServers", kServer, 1, 1, &SetInt<&Config::min_spare_servers, 1, kMaxPoolSize>},
     {"Order", kLimitOnly, 1, 3, &SetOrder},
     {"PassivePorts", kServer, 2, 2, &SetPassivePorts},
     {"PidFile", kServer, 1, 1, &SetPidFile},
@@ -407,12 +391,12 @@ constexpr DirectiveSpec kDirectives[] = {
     {"ServerIdent", kServer, 1, 2, &SetServerIdent},
     {"ServerName", kServer, 1, 1, &SetServerName},
     {"ServerType", kServer, 1, 1, &SetServerType},
-    {"StartServers", kServer, 1, 1, &SetStartServers},
+    {"StartServers", kServer, 1, 1, &SetInt<&Config::start_servers, 0, kMaxPoolSize>},
     {"SystemLog", kServer, 1, 1, &SetSystemLog},
-    {"TimeoutIdle", kServer, 1, 1, &SetTimeoutIdle},
-    {"TimeoutLogin", kServer, 1, 1, &SetTimeoutLogin},
-    {"TimeoutNoTransfer", kServer, 1, 1, &SetTimeoutNoTransfer},
-    {"TimeoutStalled", kServer, 1, 1, &SetTimeoutStalled},
+    {"TimeoutIdle", kServer, 1, 1, &SetInt<&Config::timeout_idle, 0, kMaxTimeout>},
+    {"TimeoutLogin", kServer, 1, 1, &SetInt<&Config::timeout_login, 0, kMaxTimeout>},
+    {"TimeoutNoTransfer", kServer, 1, 1, &SetInt<&Config::timeout_no_transfer, 0, kMaxTimeout>},
+    {"TimeoutStalled", kServer, 1, 1, &SetInt<&Config::timeout_stalled, 0, kMaxTimeout>},
     {"TransferLog", kServer, 1, 1, &SetTransferLog},
     {"UseReverseDNS", kServer, 1, 1, &SetUseReverseDns},
     {"UseSendfile", kServer, 1, 1, &SetUseSendfile},

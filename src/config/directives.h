@@ -28,6 +28,7 @@ struct SetterState {
   Anonymous* anonymous = nullptr;  // innermost open <Anonymous>, or null
   Limit* limit = nullptr;          // innermost open <Limit>, or null
   ContextBits context = kServerContext;
+  std::string_view directive;  // canonical name of the directive being set
 };
 
 // A setter returns Error(kInvalid, "reason"); the parser adds "file:line: ".

@@ -173,8 +173,7 @@ Result<Tag> ParseTag(const std::vector<std::string>& words, bool closing) {
   }
   std::string& last = t.args.empty() ? first : t.args.back();
   if (last.empty() || last.back() != '>')
-    return Invalid(std::string(closing ? "</" : "<") + (first.empty() ? "" : first) +
-                   "> is missing its closing \">\"");
+    return Invalid(std::string(closing ? "</" : "<") + first + "> is missing its closing \">\"");
   last.pop_back();
   if (!t.args.empty() && t.args.back().empty()) t.args.pop_back();
   if (first.empty() || first.find('>') != std::string::npos)
@@ -427,6 +426,7 @@ Result<void> Parser::HandleDirective(FileContext& fc, const LogicalLine& line) {
   SetterState st;
   st.config = &config_;
   st.context = ctx;
+  st.directive = spec->name;
   if (Frame* anon = InnermostOf(FrameKind::kAnonymous)) st.anonymous = &anon->anonymous;
   if (Frame* limit = InnermostOf(FrameKind::kLimit)) st.limit = &limit->limit;
   auto r = spec->set(st, args);

@@ -103,6 +103,9 @@ Result<worker::Identity> ResolveIdentity(const config::Config& cfg) {
   return id;
 }
 
+// "SystemLog none" silences the log entirely.
+std::string SystemLogPath(const config::Config& cfg) { return cfg.system_log_none ? "/dev/null" : cfg.system_log; }
+
 bool IsBusy(sb::SlotState s) {
   return s == sb::SlotState::kConnected || s == sb::SlotState::kLoggedIn || s == sb::SlotState::kIdle ||
          s == sb::SlotState::kTransferring || s == sb::SlotState::kClosing;
@@ -168,13 +171,13 @@ Result<void> Master::Setup() {
   const uint32_t slots = static_cast<uint32_t>(cfg_->max_clients + cfg_->max_spare_servers);
   auto board = sb::Scoreboard::Create(cfg_->scoreboard_file, slots, cfg_->server_name,
                                       static_cast<uint32_t>(cfg_->max_clients));
-  if (!board) return Error(board.error().code(), "ScoreboardFile " + board.error().message());
+  if (!board) return Error(board.error().code(), "ScoreboardFile: " + board.error().message());
   board_opt_.emplace(std::move(*board));
   board_ = &*board_opt_;
   board_->SetGeneration(generation_);
   children_.assign(slots, Child{});
 
-  if (auto p = pidfile_.Write(cfg_->pid_file); !p) return Error(p.error().code(), "PidFile " + p.error().message());
+  if (auto p = pidfile_.Write(cfg_->pid_file); !p) return Error(p.error().code(), "PidFile: " + p.error().message());
 
   sigset_t set;
   sigemptyset(&set);
@@ -380,8 +383,12 @@ void Master::RefuseFull() {
     SetFullListening(false);
     return;
   }
-  const std::string msg = "421 Sorry, the maximum number of clients (" + std::to_string(cfg_->max_clients) +
-                          ") for this server are already connected.\r\n";
+  std::string text = cfg_->max_clients_message.empty()
+                         ? "Sorry, the maximum number of clients (%m) for this server are already connected."
+                         : cfg_->max_clients_message;
+  // ProFTPD's %m cookie: the limit itself.
+  for (size_t at; (at = text.find("%m")) != std::string::npos;) text.replace(at, 2, std::to_string(cfg_->max_clients));
+  const std::string msg = "421 " + text + "\r\n";
   for (const auto& l : listeners_) {
     for (int n = 0; n < 64; ++n) {
       sockaddr_storage ss;
@@ -425,7 +432,7 @@ void Master::DrainSignals() {
 }
 
 void Master::ReopenLogs() {
-  if (auto r = log::Logs::Reopen(cfg_->system_log, cfg_->transfer_log); !r)
+  if (auto r = log::Logs::Reopen(SystemLogPath(*cfg_), cfg_->transfer_log); !r)
     log::Error("reopening logs failed: " + r.error().message() + "; still writing to the old files");
 }
 
@@ -594,7 +601,7 @@ int Master::Run(int ready_fd) {
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  if (auto r = log::Logs::Open(cfg_->system_log, cfg_->transfer_log, opts_.foreground); !r) {
+  if (auto r = log::Logs::Open(SystemLogPath(*cfg_), cfg_->transfer_log, opts_.foreground); !r) {
     report("poolftpd: " + r.error().message() + "\n");
     return 1;
   }

@@ -991,8 +991,9 @@ void Session::DoMlst(std::string_view arg) {
     return;
   }
   e->name = vpath;
-  Reply(250, "Start of list for " + util::EscapeControl(vpath) + "\n" + fs::FormatFacts(*e, mlst_facts_) +
-                 "\nEnd of list");
+  // SECURITY: a file name with CR/LF must not forge reply lines.
+  Reply(250, "Start of list for " + util::EscapeControl(vpath) + "\n" +
+                 util::EscapeControl(fs::FormatFacts(*e, mlst_facts_)) + "\nEnd of list");
 }
 
 void Session::DoStat(std::string_view arg) {
@@ -1031,7 +1032,8 @@ void Session::DoStat(std::string_view arg) {
   std::string t = "Status of " + util::EscapeControl(path) + ":\n";
   for (size_t pos = 0; pos < lines.size();) {
     const size_t nl = lines.find("\r\n", pos);
-    t += lines.substr(pos, nl - pos);
+    // SECURITY: names are client-visible text here; no CR/LF from the disk.
+    t += util::EscapeControl(std::string_view(lines).substr(pos, nl - pos));
     t += '\n';
     pos = nl + 2;
   }

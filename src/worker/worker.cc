@@ -246,10 +246,12 @@ uint64_t ClientKey(const net::IpAddress& a) {
         board.SetClientKey(spec.slot, key);
         if (board.CountClientKey(key) > static_cast<uint32_t>(cfg.max_clients_per_host)) {
           log::Info("Connection refused (MaxClientsPerHost " + std::to_string(cfg.max_clients_per_host) + ")");
-          protocol::Session::Refuse(conn.get(), 421,
-                                    "Sorry, the maximum number of clients (" +
-                                        std::to_string(cfg.max_clients_per_host) +
-                                        ") from your host are already connected.");
+          std::string text = cfg.max_clients_per_host_message.empty()
+                                 ? "Sorry, the maximum number of clients (%m) from your host are already connected."
+                                 : cfg.max_clients_per_host_message;
+          for (size_t at; (at = text.find("%m")) != std::string::npos;)
+            text.replace(at, 2, std::to_string(cfg.max_clients_per_host));
+          protocol::Session::Refuse(conn.get(), 421, text);
           refused = true;
         }
       }

@@ -193,7 +193,7 @@ def kill_quietly(pid, sig=signal.SIGKILL):
 # ports
 # --------------------------------------------------------------------------
 
-_used_pasv_bases = set()
+_used_pasv_bases = set()   # bases of the ranges of running servers
 
 
 def free_port(host="127.0.0.1"):
@@ -211,9 +211,9 @@ def port_is_free(port, host="127.0.0.1"):
         return True
 
 
-def pick_pasv_range(width=100):
+def pick_pasv_range(width=50):
     """A PassivePorts range below the kernel's ephemeral range whose ends and a
-    few ports in between are free."""
+    few ports in between are free, not overlapping a running server's."""
     lo_eph = 32768
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
@@ -226,7 +226,6 @@ def pick_pasv_range(width=100):
         if any(abs(base - b) < width for b in _used_pasv_bases):
             continue
         if all(port_is_free(p) for p in (base, base + 1, base + width // 2, base + width - 1, base + width)):
-            _used_pasv_bases.add(base)
             return base, base + width
     raise RuntimeError("no free passive port range found")
 
@@ -584,6 +583,7 @@ class Server:
             ["-c", str(self.conf)] + list(args)
 
     def start(self, extra_args=(), daemon=False, wait=True):
+        _used_pasv_bases.add(self.pasv[0])
         out = open(self.stdout_path, "ab")
         err = open(self.stderr_path, "ab")
         try:
@@ -706,6 +706,7 @@ class Server:
         if self.stopped:
             return []
         self.stopped = True
+        _used_pasv_bases.discard(self.pasv[0])
         problems = []
         master = self.master_pid
         master_start = None

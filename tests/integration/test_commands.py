@@ -95,10 +95,12 @@ PRELOGIN_REFUSED = [
 
 
 @pytest.mark.parametrize("line", PRELOGIN_REFUSED)
-def test_refused_before_login(ctl, line):
+def test_refused_before_login(ctl, server, line):
     code, text = ctl.cmd(line)
     assert code == 530, f"{line} before login -> {text}"
     assert ctl.cmd("SYST")[0] == 215
+    ctl.login()
+    assert_alive(server, ctl)
 
 
 @pytest.mark.parametrize("line,codes", [
@@ -178,10 +180,10 @@ def test_unknown_command(logged, server):
 
 @pytest.mark.parametrize("verb", ["RETR", "SIZE", "MDTM", "REST", "TYPE", "MODE", "STRU",
                                   "PORT", "EPRT"])
-def test_missing_argument(logged, verb):
+def test_missing_argument(logged, server, verb):
     code, text = logged.cmd(verb)
     assert code == 501, f"{verb} without argument -> {text}"
-    assert logged.cmd("NOOP")[0] == 200
+    assert_alive(server, logged)
 
 
 # ---------------------------------------------------------------- TYPE MODE STRU
@@ -192,12 +194,13 @@ def test_missing_argument(logged, verb):
     ("MODE S", True), ("MODE B", False), ("MODE Z", False),
     ("STRU F", True), ("STRU R", False), ("STRU P", False),
 ])
-def test_type_mode_stru(logged, line, ok):
+def test_type_mode_stru(logged, server, line, ok):
     code, text = logged.cmd(line)
     if ok:
         assert code == 200, f"{line} -> {text}"
     else:
         assert code in (501, 504), f"{line} -> {text}"
+        assert_alive(server, logged)
 
 
 # ---------------------------------------------------------------- navigation
@@ -283,13 +286,13 @@ def test_epsv_all_locks_out_other_modes(logged):
     assert code == 229, text
 
 
-def test_rest(logged):
+def test_rest(logged, server):
     code, text = logged.cmd("REST 100")
     assert code == 350, text
-    for bad in ("REST abc", "REST -5"):
+    for bad in ("REST abc", "REST -5", "REST 99999999999999999999999999"):
         code, text = logged.cmd(bad)
         assert code == 501, f"{bad} -> {text}"
-    assert logged.cmd("NOOP")[0] == 200
+    assert_alive(server, logged)
 
 
 # ---------------------------------------------------------------- SIZE MDTM MLST
@@ -388,10 +391,20 @@ def test_line_too_long(server):
         other.close()
 
 
-def test_long_but_legal_line(logged):
+def test_long_but_legal_line(logged, server):
     code, text = logged.cmd("SIZE " + "a" * 3000)
     assert code == 550, text
-    assert logged.cmd("NOOP")[0] == 200
+    assert_alive(server, logged)
+
+
+def test_long_path_components(logged, server):
+    for arg in ("/".join(["x" * 255] * 12), "a" * 300):
+        code, text = logged.cmd(f"CWD {arg}")
+        assert code in (550, 501), f"CWD of {len(arg)} chars -> {text}"
+    code, text = logged.cmd("CWD " + "../" * 1000 + "sub")
+    assert code == 250, text
+    assert pwd_of(logged) == "/sub"
+    assert_alive(server, logged)
 
 
 def test_telnet_ip_dm_then_command(logged):
@@ -425,6 +438,13 @@ def test_invalid_utf8_path(logged, server):
     logged.send(b"SIZE \xc3\x28\xa0\xa1.txt\r\n")
     code, text = logged.reply()
     assert 500 <= code < 600, text
+    assert_alive(server, logged)
+
+
+def test_utf8_and_odd_arguments(logged, server):
+    for arg in ("ééé", "*", "?", "[", "-la", "~", "~root", "%s%s%n", "a\tb", " "):
+        code, text = logged.cmd(f"SIZE {arg}")
+        assert 500 <= code < 600, f"SIZE {arg!r} -> {text}"
     assert_alive(server, logged)
 
 

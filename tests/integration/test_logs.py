@@ -9,7 +9,10 @@ import pytest
 
 from helpers import ANON_PASS, Ctl, ftp_close, open_data, retr, wait_until
 
-HOST_PREFIX = r"\S+ \(\S*\[127\.0\.0\.1\]\) - "
+# ProFTPD's "SERVER (name[ip])" prefix, then ": " (SystemLog file) or " - "
+# (syslog), as fail2ban's proftpd filter expects: a host token (no brackets,
+# so not the "ident[pid]" part) before the parenthesis.
+HOST_PREFIX = r"(?<!\S)[^\s\[\]()]+ \(\S+\[127\.0\.0\.1\]\)(?:: | - )"
 
 
 @pytest.fixture
@@ -22,17 +25,22 @@ def log_lines_matching(s, pattern):
     return [l for l in s.syslog_text().splitlines() if rx.search(l)]
 
 
+def wait_log(s, pattern, what, timeout=5):
+    try:
+        return wait_until(lambda: log_lines_matching(s, pattern), timeout, what=what)
+    except AssertionError as exc:
+        tail = "\n".join(s.syslog_text().splitlines()[-12:])
+        raise AssertionError(f"{exc}\nSystemLog ends with:\n{tail}") from None
+
+
 def test_session_lines(srv):
     with Ctl(srv.port, read_greeting=True) as c:
         c.login()
         assert c.cmd("QUIT")[0] == 221
         c.wait_closed()
-    wait_until(lambda: log_lines_matching(srv, r"(?i)(session opened|\bconnect(ed|ion)?\b)"), 5,
-               what="a connect line in SystemLog")
-    wait_until(lambda: log_lines_matching(srv, r"(?i)(login successful|logged in|login as|\bANON\b)"),
-               5, what="a successful-login line in SystemLog")
-    wait_until(lambda: log_lines_matching(srv, r"(?i)(session closed|disconnect)"), 5,
-               what="a disconnect line in SystemLog")
+    wait_log(srv, r"(?i)(session opened|\bconnect(ed|ion)?\b)", "a connect line")
+    wait_log(srv, r"(?i)(login successful|logged in|login as|\bANON\b)", "a login line")
+    wait_log(srv, r"(?i)(session closed|disconnect)", "a disconnect line")
     for pat in (r"(?i)(session opened|\bconnect(ed|ion)?\b)", r"(?i)(session closed|disconnect)"):
         assert any("127.0.0.1" in l for l in log_lines_matching(srv, pat)), \
             f"no line matching {pat} names the client: {srv.syslog_text()}"
@@ -43,8 +51,7 @@ def test_failed_login_line(srv):
         assert c.cmd("USER bob")[0] == 331
         assert c.cmd("PASS secret")[0] == 530
     pat = HOST_PREFIX + r"USER bob(?: \(Login failed\):|: no such user found from)"
-    wait_until(lambda: log_lines_matching(srv, pat), 5,
-               what=f"a failed-login line /{pat}/ in SystemLog")
+    wait_log(srv, pat, f"a failed-login line /{pat}/")
     assert "secret" not in srv.syslog_text(), "the password was logged"
 
 
@@ -55,7 +62,7 @@ def test_max_login_attempts_line(srv):
             c.cmd("PASS wrong")
         c.wait_closed()
     pat = HOST_PREFIX + r"Maximum login attempts \(3\) exceeded"
-    wait_until(lambda: log_lines_matching(srv, pat), 5, what=f"/{pat}/ in SystemLog")
+    wait_log(srv, pat, f"/{pat}/")
 
 
 def parse_xferlog(line):

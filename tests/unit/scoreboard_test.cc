@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,8 +23,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "poolftpd/scoreboard/layout.h"
 
@@ -123,35 +122,49 @@ struct Field {
   size_t size;
 };
 
-#define SB_FIELD(T, f) {#f, {offsetof(T, f), sizeof(T::f)}}
+#define SB_FIELD(T, f)                   \
+  {                                      \
+#f, { offsetof(T, f), sizeof(T::f) } \
+  }
 
 std::map<std::string, Field> HeaderFields() {
-  return {SB_FIELD(Header, magic),          SB_FIELD(Header, layout_version),
-          SB_FIELD(Header, header_size),    SB_FIELD(Header, slot_size),
-          SB_FIELD(Header, slot_count),     SB_FIELD(Header, master_pid),
-          SB_FIELD(Header, generation),     SB_FIELD(Header, master_start_ticks),
-          SB_FIELD(Header, start_time_ns),  SB_FIELD(Header, max_clients),
-          SB_FIELD(Header, name_seq),       SB_FIELD(Header, total_sessions),
-          SB_FIELD(Header, total_bytes),    SB_FIELD(Header, active_sessions),
-          SB_FIELD(Header, shutdown_seq),   SB_FIELD(Header, reserved0),
-          SB_FIELD(Header, shutdown_time),  SB_FIELD(Header, deny_time),
+  return {SB_FIELD(Header, magic),           SB_FIELD(Header, layout_version),
+          SB_FIELD(Header, header_size),     SB_FIELD(Header, slot_size),
+          SB_FIELD(Header, slot_count),      SB_FIELD(Header, master_pid),
+          SB_FIELD(Header, generation),      SB_FIELD(Header, master_start_ticks),
+          SB_FIELD(Header, start_time_ns),   SB_FIELD(Header, max_clients),
+          SB_FIELD(Header, name_seq),        SB_FIELD(Header, total_sessions),
+          SB_FIELD(Header, total_bytes),     SB_FIELD(Header, active_sessions),
+          SB_FIELD(Header, shutdown_seq),    SB_FIELD(Header, reserved0),
+          SB_FIELD(Header, shutdown_time),   SB_FIELD(Header, deny_time),
           SB_FIELD(Header, disconnect_time), SB_FIELD(Header, server_type),
-          SB_FIELD(Header, server_name),    SB_FIELD(Header, shutdown_msg),
+          SB_FIELD(Header, server_name),     SB_FIELD(Header, shutdown_msg),
           SB_FIELD(Header, reserved)};
 }
 
 std::map<std::string, Field> SlotFields() {
-  return {SB_FIELD(Slot, seq),           SB_FIELD(Slot, pid),
-          SB_FIELD(Slot, generation),    SB_FIELD(Slot, state),
-          SB_FIELD(Slot, xfer_dir),      SB_FIELD(Slot, reserved0),
-          SB_FIELD(Slot, session_start_ns), SB_FIELD(Slot, last_activity_ns),
-          SB_FIELD(Slot, xfer_start_ns), SB_FIELD(Slot, xfer_size),
-          SB_FIELD(Slot, xfer_offset),   SB_FIELD(Slot, sessions_served),
-          SB_FIELD(Slot, bytes_done),    SB_FIELD(Slot, client_key),
-          SB_FIELD(Slot, user),          SB_FIELD(Slot, client_addr),
-          SB_FIELD(Slot, server_addr),   SB_FIELD(Slot, protocol),
-          SB_FIELD(Slot, cmd),           SB_FIELD(Slot, cwd),
-          SB_FIELD(Slot, arg),           SB_FIELD(Slot, xfer_path),
+  return {SB_FIELD(Slot, seq),
+          SB_FIELD(Slot, pid),
+          SB_FIELD(Slot, generation),
+          SB_FIELD(Slot, state),
+          SB_FIELD(Slot, xfer_dir),
+          SB_FIELD(Slot, reserved0),
+          SB_FIELD(Slot, session_start_ns),
+          SB_FIELD(Slot, last_activity_ns),
+          SB_FIELD(Slot, xfer_start_ns),
+          SB_FIELD(Slot, xfer_size),
+          SB_FIELD(Slot, xfer_offset),
+          SB_FIELD(Slot, sessions_served),
+          SB_FIELD(Slot, bytes_done),
+          SB_FIELD(Slot, client_key),
+          SB_FIELD(Slot, user),
+          SB_FIELD(Slot, client_addr),
+          SB_FIELD(Slot, server_addr),
+          SB_FIELD(Slot, protocol),
+          SB_FIELD(Slot, cmd),
+          SB_FIELD(Slot, cwd),
+          SB_FIELD(Slot, arg),
+          SB_FIELD(Slot, xfer_path),
           SB_FIELD(Slot, reserved1)};
 }
 #undef SB_FIELD
@@ -215,8 +228,8 @@ TEST(Layout, MatchesFormatMd) {
 }
 
 TEST(Layout, FieldsTileTheStructsWithoutGaps) {
-  for (const auto& [fields, total] : {std::pair{HeaderFields(), sizeof(Header)},
-                                      std::pair{SlotFields(), sizeof(Slot)}}) {
+  for (const auto& [fields, total] :
+       {std::pair{HeaderFields(), sizeof(Header)}, std::pair{SlotFields(), sizeof(Slot)}}) {
     std::map<size_t, size_t> by_offset;
     for (const auto& [name, f] : fields) by_offset[f.offset] = f.size;
     size_t next = 0;
@@ -451,8 +464,8 @@ TEST(Create, SecondCreateInSameProcessIsRefusedAndKeepsTheLock) {
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().code(), ErrorCode::kExists);
   }
-  EXPECT_EQ(master->Read(0).rec.pid, 5);       // not truncated
-  EXPECT_EQ(ChildCreateCode(path), 17);        // still locked
+  EXPECT_EQ(master->Read(0).rec.pid, 5);  // not truncated
+  EXPECT_EQ(ChildCreateCode(path), 17);   // still locked
 }
 
 TEST(Create, OpenAndCloseInTheMasterProcessKeepsTheLock) {

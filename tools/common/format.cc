@@ -194,13 +194,27 @@ std::string JsonString(std::string_view text) {
       continue;
     }
     switch (cp) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (IsDangerous(cp)) {
           Appendf(&out, "\\u%04x", cp);
@@ -384,9 +398,9 @@ std::string FormatWhoJson(const sb::HeaderView& header, const std::vector<sb::Sl
     out += ",\"protocol\":" + JsonString(r.protocol);
     out += ",\"cwd\":" + JsonString(r.cwd);
     out += ",\"session_start\":" + Num(r.session_start_ns / kNsPerSec);
-    out += ",\"idle_seconds\":" +
-           Num(r.state == sb::SlotState::kTransferring ? 0
-                                                       : SecondsBetween(r.last_activity_ns, now_ns));
+    out += ",\"idle_seconds\":" + Num(r.state == sb::SlotState::kTransferring
+                                          ? 0
+                                          : SecondsBetween(r.last_activity_ns, now_ns));
     out += ",\"transfer\":";
     if (IsTransfer(r)) {
       out += "{\"direction\":" + JsonString(sb::XferDirName(r.xfer_dir));

@@ -2,12 +2,12 @@
 #include "source.h"
 
 #include <fcntl.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <strings.h>
 
 #include "poolftpd/util/limits.h"
 #include "poolftpd/util/unique_fd.h"

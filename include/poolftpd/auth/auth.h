@@ -32,7 +32,8 @@ LoginDecision CheckLogin(const config::Config& cfg, std::string_view user,
 
 // <Limit> verdict for `verb` from `client`: the anonymous block's limits
 // first, then the server's; within each, a block naming the verb directly
-// beats one naming it through a group. No matching block: allowed.
+// beats a group, which beats ALL. The first explicit Allow/Deny decides;
+// failing that the first implicit verdict; no matching block: allowed.
 bool CommandAllowed(const config::Config& cfg, const config::Anonymous* anon,
                     std::string_view verb, const net::IpAddress& client);
 

@@ -26,26 +26,26 @@ inline constexpr size_t Words(size_t bytes) { return bytes / 8; }
 // The file starts with one Header. "master" below means the process that
 // called Create(); "ftpshut" any process with a writable Open().
 struct alignas(64) Header {
-  std::atomic<uint64_t> magic;               // master, written last at Create (release)
-  std::atomic<uint32_t> layout_version;      // master at Create: kLayoutVersion
-  std::atomic<uint32_t> header_size;         // master at Create: sizeof(Header)
-  std::atomic<uint32_t> slot_size;           // master at Create: sizeof(Slot)
-  std::atomic<uint32_t> slot_count;          // master at Create
-  std::atomic<int32_t> master_pid;           // master; 0 after ClearMaster()
-  std::atomic<uint32_t> generation;          // master at start and HUP
-  std::atomic<uint64_t> master_start_ticks;  // master at Create: /proc/PID/stat field 22
-  std::atomic<int64_t> start_time_ns;        // master at Create: CLOCK_REALTIME ns
-  std::atomic<uint32_t> max_clients;         // master at start and HUP
-  std::atomic<uint32_t> name_seq;            // seqlock over server_type/server_name
-  std::atomic<uint64_t> total_sessions;      // workers: += 1 per accepted session
-  std::atomic<uint64_t> total_bytes;         // workers: += data bytes moved
-  std::atomic<int64_t> active_sessions;      // workers/master: open sessions now
-  std::atomic<uint32_t> shutdown_seq;        // seqlock over the shutdown fields
-  std::atomic<uint32_t> reserved0;           // zero
-  std::atomic<int64_t> shutdown_time;        // ftpshut: seconds since epoch, 0 = none
-  std::atomic<int64_t> deny_time;            // ftpshut: new logins refused from then
-  std::atomic<int64_t> disconnect_time;      // ftpshut: sessions cut from then
-  std::atomic<uint64_t> server_type[Words(16)];                // master: "standalone"
+  std::atomic<uint64_t> magic;                   // master, written last at Create (release)
+  std::atomic<uint32_t> layout_version;          // master at Create: kLayoutVersion
+  std::atomic<uint32_t> header_size;             // master at Create: sizeof(Header)
+  std::atomic<uint32_t> slot_size;               // master at Create: sizeof(Slot)
+  std::atomic<uint32_t> slot_count;              // master at Create
+  std::atomic<int32_t> master_pid;               // master; 0 after ClearMaster()
+  std::atomic<uint32_t> generation;              // master at start and HUP
+  std::atomic<uint64_t> master_start_ticks;      // master at Create: /proc/PID/stat field 22
+  std::atomic<int64_t> start_time_ns;            // master at Create: CLOCK_REALTIME ns
+  std::atomic<uint32_t> max_clients;             // master at start and HUP
+  std::atomic<uint32_t> name_seq;                // seqlock over server_type/server_name
+  std::atomic<uint64_t> total_sessions;          // workers: += 1 per accepted session
+  std::atomic<uint64_t> total_bytes;             // workers: += data bytes moved
+  std::atomic<int64_t> active_sessions;          // workers/master: open sessions now
+  std::atomic<uint32_t> shutdown_seq;            // seqlock over the shutdown fields
+  std::atomic<uint32_t> reserved0;               // zero
+  std::atomic<int64_t> shutdown_time;            // ftpshut: seconds since epoch, 0 = none
+  std::atomic<int64_t> deny_time;                // ftpshut: new logins refused from then
+  std::atomic<int64_t> disconnect_time;          // ftpshut: sessions cut from then
+  std::atomic<uint64_t> server_type[Words(16)];  // master: "standalone"
   std::atomic<uint64_t> server_name[Words(kServerNameLen)];    // master: ServerName
   std::atomic<uint64_t> shutdown_msg[Words(kShutdownMsgLen)];  // ftpshut
   std::atomic<uint64_t> reserved[8];                           // zero, room to grow
@@ -54,20 +54,20 @@ struct alignas(64) Header {
 // Then slot_count Slots. Fields from pid to xfer_path form the record that
 // Publish() writes under `seq`; bytes_done and client_key live outside it.
 struct alignas(64) Slot {
-  std::atomic<uint32_t> seq;               // odd while the slot's writer writes
-  std::atomic<int32_t> pid;                // master at fork/reap, worker after
-  std::atomic<uint32_t> generation;        // config generation of that worker
-  std::atomic<uint8_t> state;              // SlotState; also read without seq (PeekState)
-  std::atomic<uint8_t> xfer_dir;           // XferDir
-  std::atomic<uint16_t> reserved0;         // zero
-  std::atomic<int64_t> session_start_ns;   // CLOCK_REALTIME ns, 0 = no session
-  std::atomic<int64_t> last_activity_ns;   // CLOCK_REALTIME ns
-  std::atomic<int64_t> xfer_start_ns;      // CLOCK_REALTIME ns
-  std::atomic<uint64_t> xfer_size;         // bytes, 0 = unknown
-  std::atomic<uint64_t> xfer_offset;       // REST offset, bytes
-  std::atomic<uint64_t> sessions_served;   // by this worker so far
-  std::atomic<uint64_t> bytes_done;        // worker, relaxed, outside the seqlock
-  std::atomic<uint64_t> client_key;        // worker, relaxed, outside the seqlock
+  std::atomic<uint32_t> seq;              // odd while the slot's writer writes
+  std::atomic<int32_t> pid;               // master at fork/reap, worker after
+  std::atomic<uint32_t> generation;       // config generation of that worker
+  std::atomic<uint8_t> state;             // SlotState; also read without seq (PeekState)
+  std::atomic<uint8_t> xfer_dir;          // XferDir
+  std::atomic<uint16_t> reserved0;        // zero
+  std::atomic<int64_t> session_start_ns;  // CLOCK_REALTIME ns, 0 = no session
+  std::atomic<int64_t> last_activity_ns;  // CLOCK_REALTIME ns
+  std::atomic<int64_t> xfer_start_ns;     // CLOCK_REALTIME ns
+  std::atomic<uint64_t> xfer_size;        // bytes, 0 = unknown
+  std::atomic<uint64_t> xfer_offset;      // REST offset, bytes
+  std::atomic<uint64_t> sessions_served;  // by this worker so far
+  std::atomic<uint64_t> bytes_done;       // worker, relaxed, outside the seqlock
+  std::atomic<uint64_t> client_key;       // worker, relaxed, outside the seqlock
   std::atomic<uint64_t> user[Words(kUserLen)];
   std::atomic<uint64_t> client_addr[Words(kAddrLen)];
   std::atomic<uint64_t> server_addr[Words(kAddrLen)];
@@ -76,7 +76,7 @@ struct alignas(64) Slot {
   std::atomic<uint64_t> cwd[Words(kPathLen)];
   std::atomic<uint64_t> arg[Words(kArgLen)];
   std::atomic<uint64_t> xfer_path[Words(kPathLen)];
-  std::atomic<uint64_t> reserved1[3];      // zero; explicit tail to 1088 bytes
+  std::atomic<uint64_t> reserved1[3];  // zero; explicit tail to 1088 bytes
 };
 
 // Shared memory holds only lock-free atomics (no lock can be left held by a

@@ -129,8 +129,17 @@ void SetText(char (&field)[N], std::string_view value) {
 struct Header;  // in-memory layout, see layout.h
 struct Slot;
 
+// One mapping of the scoreboard file. Never throws (Boost exceptions are
+// turned into Result errors inside). A moved-from object may only be
+// destroyed or assigned to. Every method is safe in a forked child that uses
+// the inherited object: the child holds no lock, and destroying the object
+// there only unmaps and closes the child's copies (workers _exit anyway).
+// Writers on a read-only Open() and out-of-range indexes are no-ops.
 class Scoreboard {
  public:
+  // Unmaps and closes. For the object Create() returned, in the creating
+  // process, this releases the master lock; it does NOT clear master_pid
+  // (call ClearMaster() at a clean exit first).
   ~Scoreboard();
   Scoreboard(Scoreboard&&) noexcept;
   Scoreboard& operator=(Scoreboard&&) noexcept;
@@ -140,15 +149,26 @@ class Scoreboard {
   // Master: create (or take over a stale) file at `path` with `slot_count`
   // slots, hold its file lock for the life of this object, fill the header.
   // kExists when a live master holds the lock (context names its PID).
+  // Details: the directory must exist (kNotFound); a symlink or a file owned
+  // by another uid is refused (kPermission); slot_count must be 1..kMaxSlots
+  // (kLimit). The file is opened once (O_CLOEXEC) and fcntl-locked before it
+  // is truncated, then zero-filled, mode 0644. A second Create() on the same
+  // file from the same process also gets kExists (the lock is per process),
+  // and an Open() of it in the master process is safe: its fd is kept open
+  // until the master object goes, so closing it cannot drop the lock.
   static Result<Scoreboard> Create(const std::string& path, uint32_t slot_count,
                                    const std::string& server_name, uint32_t max_clients);
 
   // Tools: map an existing file read-only (or read-write for ftpshut/ftpdctl).
   // kNotFound when missing, kVersion/kInvalid for another layout or garbage.
+  // kPermission when unreadable. Every context names the path. Does not check
+  // that the master is alive: call MasterAlive().
   static Result<Scoreboard> Open(const std::string& path, bool writable = false);
 
-  // Whether the master recorded in the header is alive (PID exists and its
-  // start time matches). Tools use it to call a scoreboard stale.
+  // Whether the master recorded in the header is alive (PID exists, is not a
+  // zombie, and its start time matches). Tools use it to call a scoreboard
+  // stale. False after ClearMaster(). Reads /proc; never signals anything
+  // (kill(pid, 0) only when /proc hides the PID).
   bool MasterAlive() const;
 
   // Master: rewrite the header after a HUP.
