@@ -302,21 +302,26 @@ struct Scoreboard::Impl {
 
 Scoreboard::Impl::~Impl() {
   region = bip::mapped_region();  // munmap first; closing fds does not affect it
-  // Fork-safe: only the creating process owns the lock and the registry entry.
-  std::lock_guard<std::mutex> g(RegistryMutex());
-  auto& held = Registry();
-  if (master && owner_pid == ::getpid()) {
-    // Closing our fd releases the lock; parked fds go with it.
-    held.erase(std::remove_if(held.begin(), held.end(),
-                              [&](const HeldLock& h) {
-                                return h.dev == dev && h.ino == ino && h.owner == owner_pid;
-                              }),
-               held.end());
-    return;
-  }
-  if (HeldLock* h = FindHeld(dev, ino)) {
-    if (fd) h->parked_fds.push_back(std::move(fd));
-    if (file.get_mapping_handle().handle >= 0) h->parked_files.push_back(std::move(file));
+  try {
+    // Fork-safe: only the creating process owns the lock and the registry entry.
+    std::lock_guard<std::mutex> g(RegistryMutex());
+    auto& held = Registry();
+    if (master && owner_pid == ::getpid()) {
+      // Closing our fd (after this body) releases the lock; parked fds go too.
+      held.erase(std::remove_if(held.begin(), held.end(),
+                                [&](const HeldLock& h) {
+                                  return h.dev == dev && h.ino == ino && h.owner == owner_pid;
+                                }),
+                 held.end());
+      return;
+    }
+    if (HeldLock* h = FindHeld(dev, ino)) {
+      if (fd) h->parked_fds.push_back(std::move(fd));
+      if (file.get_mapping_handle().handle >= 0) h->parked_files.push_back(std::move(file));
+    }
+  } catch (...) {
+    // Out of memory while parking: the fd closes with this object. Nothing
+    // may escape a destructor.
   }
 }
 
@@ -471,6 +476,8 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     return FromBoost(e, path);
   } catch (const std::bad_alloc&) {
     return Error(ErrorCode::kSystem, "scoreboard " + path + ": out of memory", ENOMEM);
+  } catch (const std::exception& e) {
+    return Error(ErrorCode::kInternal, "scoreboard " + path + ": " + e.what());
   }
 }
 
@@ -557,6 +564,8 @@ Result<Scoreboard> Scoreboard::Open(const std::string& path, bool writable) {
     return FromBoost(e, path);
   } catch (const std::bad_alloc&) {
     return Error(ErrorCode::kSystem, "scoreboard " + path + ": out of memory", ENOMEM);
+  } catch (const std::exception& e) {
+    return Error(ErrorCode::kInternal, "scoreboard " + path + ": " + e.what());
   }
 }
 

@@ -168,6 +168,14 @@ Result<void> Master::Setup() {
   if (!ls) return ls.error();
   listeners_ = std::move(*ls);
 
+  // /run is a tmpfs: create the run directory (one level) when missing.
+  for (const std::string* f : {&cfg_->scoreboard_file, &cfg_->pid_file}) {
+    const size_t slash = f->rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      const std::string dir = f->substr(0, slash);
+      if (::mkdir(dir.c_str(), 0755) == 0) log::Info("created directory " + dir);
+    }
+  }
   const uint32_t slots = static_cast<uint32_t>(cfg_->max_clients + cfg_->max_spare_servers);
   auto board = sb::Scoreboard::Create(cfg_->scoreboard_file, slots, cfg_->server_name,
                                       static_cast<uint32_t>(cfg_->max_clients));
