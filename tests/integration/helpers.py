@@ -664,7 +664,11 @@ class Server:
         return fam
 
     def worker_for(self, sock):
-        """PID of the worker serving the client socket `sock`."""
+        """PID of the worker serving the client socket `sock`: the process
+        holding the server end of the connection (/proc/PID/fd). Workers may
+        be non-dumpable, so an unprivileged test cannot read their fds; then
+        the only session in ftpwho --json is taken (tests that need this
+        open one session at a time)."""
         client = sock.getsockname()
         server = sock.getpeername()
 
@@ -673,7 +677,16 @@ class Server:
             if inode is None:
                 return None
             cands = list(self.children()) + ([self.master_pid] if self.master_pid else [])
-            return pid_holding_socket(inode, cands)
+            pid = pid_holding_socket(inode, cands)
+            if pid is None and not IS_ROOT:
+                r = run_tool(FTPWHO, "-f", self.scoreboard, "--json")
+                if r.returncode == 0:
+                    conns = [d for d in json_dicts(json.loads(r.stdout))
+                             if "user" in d and isinstance(d.get("pid"), int)
+                             and d.get("state") not in ("ready", "starting", "idle-worker")]
+                    if len(conns) == 1:
+                        pid = conns[0]["pid"]
+            return pid
         return wait_until(find, 5, what="the worker serving our connection")
 
     def signal(self, sig):

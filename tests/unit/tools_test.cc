@@ -329,7 +329,7 @@ TEST(Who, DefaultOutput) {
   EXPECT_EQ(out,
             "standalone FTP daemon [1234], up for  1 hr 13 min\n"
             " 1240 ftp      [  5m3s]   0m2s idle\n"
-            " 1241 alice    [ 0m10s] ( 42%) RETR big.iso\n"
+            " 1241 alice    [ 0m10s] ( 42%) RETR big.iso KB/s: 1075.20\n"
             " 1242 (none)   [  0m1s] (authenticating)\n"
             "Service class Test Server          -   3 users\n");
 }
@@ -362,8 +362,7 @@ TEST(Who, Verbose) {
             "\tserver: 192.0.2.1:21 (Test Server)\n"
             "\tprotocol: ftp\n"
             "\tlocation: /pub\n"
-            " 1241 alice    [ 0m10s] ( 42%) RETR big.iso\n"
-            "\tKB/s: 1075.20\n"
+            " 1241 alice    [ 0m10s] ( 42%) RETR big.iso KB/s: 1075.20\n"
             "\tclient: 198.51.100.9 [198.51.100.9]\n"
             "\tserver: 192.0.2.1:21 (Test Server)\n"
             "\tprotocol: ftps\n"
@@ -774,7 +773,7 @@ TEST_F(Binaries, LiveScoreboard) {
       w.out.find("standalone FTP daemon [" + std::to_string(::getpid()) + "], up for 0 min\n"),
       std::string::npos)
       << w.out;
-  EXPECT_NE(w.out.find(" 4321 anon\\x1b[31m [  1m5s] ( 50%) RETR pub/file\\x1b]0;pwn\\x07\n"),
+  EXPECT_NE(w.out.find(" 4321 anon\\x1b[31m [  1m5s] ( 50%) RETR pub/file\\x1b]0;pwn\\x07 KB/s: "),
             std::string::npos)
       << w.out;
   EXPECT_NE(w.out.find("Service class Bin Server           -   1 user\n"), std::string::npos);

@@ -315,13 +315,16 @@ std::string FormatWho(const sb::HeaderView& header, const std::vector<sb::SlotVi
     } else if (IsTransfer(r) && r.xfer_dir == sb::XferDir::kRetr && r.xfer_size > 0) {
       Appendf(&line, "(%3s%%) ", PercentComplete(r.xfer_size, DoneBytes(v)).c_str());
       line += CommandLine(r);
+      // The issue asks for the rate on the session line itself (ProFTPD shows
+      // it only with -v).
+      Appendf(&line, " KB/s: %.2f", static_cast<double>(TransferRate(v, now_ns)) / 1024.0);
     } else {
       line += "(n/a) ";
       line += CommandLine(r);
     }
 
     if (verbose) {
-      if (IsTransfer(r)) {
+      if (IsTransfer(r) && !(r.xfer_dir == sb::XferDir::kRetr && r.xfer_size > 0)) {
         std::string rate;
         Appendf(&rate, "KB/s: %.2f", static_cast<double>(TransferRate(v, now_ns)) / 1024.0);
         detail(&line, rate);
