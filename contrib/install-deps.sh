@@ -5,7 +5,7 @@
 set -eu
 
 build_pkgs="g++ make pkg-config libboost-dev libssl-dev libcap-dev"
-test_pkgs="libgtest-dev curl lftp python3 python3-pytest procps util-linux"
+test_pkgs="libgtest-dev curl lftp python3 python3-pytest procps util-linux fail2ban"
 
 want="$build_pkgs"
 case "${1:-}" in
@@ -32,6 +32,16 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# fail2ban is only needed for its filters and fail2ban-regex (the tests check
+# our SystemLog against its stock proftpd filter): keep package scripts from
+# starting services while we install.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  policy=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 0755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 if ! apt-get install -y --no-install-recommends $missing; then
   apt-get update
   apt-get install -y --no-install-recommends $missing

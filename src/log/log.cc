@@ -106,17 +106,18 @@ std::string FormatSystemLine(int64_t now_ns, std::string_view host, int pid,
   char stamp[64];
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d,%03d", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  // ProFTPD writes "TIME HOST proftpd[PID] SERVER (name[ip]): msg". fail2ban's
+  // stock proftpd filter skips one optional word after the time and then wants
+  // "HOST (name[ip])", with its own daemon name for anything else; so our
+  // ident "poolftpd[PID]" comes first and the host stands right before the
+  // client part: "TIME poolftpd[PID] HOST (name[ip]): msg".
   std::string line;
   line.reserve(96 + message.size());
   line += stamp;
-  line += ' ';
-  line += host;
   line += " poolftpd[";
   line += std::to_string(pid);
-  line += ']';
-  // ProFTPD writes "host proftpd[pid] server (name[ip]): "; fail2ban's stock
-  // proftpd filter takes the word before "(" as a hostname, so our
-  // "poolftpd[pid]" sits there and the filter's daemon name need not match.
+  line += "] ";
+  line += host;
   if (!client_ip.empty()) {
     line += " (";
     line += client_name.empty() ? client_ip : client_name;

@@ -179,7 +179,16 @@ uint64_t ClientKey(const net::IpAddress& a) {
     env.anon_root = root.get();
     env.anon_real_root = anon_real;
     env.wait_mask = &wait_mask;
-    env.stop_requested = [] {
+    // Runs in the main flow after a wait was interrupted by a signal. A busy
+    // worker told to leave (HUP, QUIT, USR1) closes its listener copies at
+    // once, so after a graceful stop or a listener change no connection waits
+    // in a backlog that this worker will never accept from.
+    bool listeners_closed = false;
+    env.stop_requested = [&] {
+      if (g_leave.load(std::memory_order_relaxed) != 0 && !listeners_closed) {
+        for (int fd : spec.listen_fds) ::close(fd);
+        listeners_closed = true;
+      }
       return g_term.load(std::memory_order_relaxed) != 0 || g_kick.load(std::memory_order_relaxed) != 0;
     };
     env.names = [&names](bool is_group, unsigned id) { return names.Lookup(is_group, id); };
@@ -263,7 +272,7 @@ uint64_t ClientKey(const net::IpAddress& a) {
       conn.reset();
       board.SetClientKey(spec.slot, 0);
       log::Logs::ClearClient();
-      if (g_term.load()) Exit(WorkerExit::kOk);
+      if (g_term.load() || g_leave.load() || listeners_closed) Exit(WorkerExit::kOk);
       add_listeners(true);
       Notify(spec.notify_fd);
     }

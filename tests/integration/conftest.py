@@ -13,13 +13,12 @@
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from helpers import (FTPCOUNT, FTPWHO, IS_ROOT, POOLFTPD, Identity, Server, kill_quietly,
-                     pid_alive, pids_with_cmdline, sha256)
+                     pids_with_cmdline)
 
 MIB = 1 << 20
 # A fixed, distinct mtime per file (UTC), so MDTM/MLSD checks are exact.
@@ -34,7 +33,10 @@ class Tree:
         self.base = Path(base)
         self.root = self.base / "root"
         self.files = {}
-        self.dirs = ["sub", "sub/deeper", "empty dir", "evil"]
+        self.dirs = ["sub", "sub/deeper", "empty dir", "evil", "bytes"]
+        # A name that is not UTF-8 and holds the Telnet IAC byte (0xff).
+        self.iac_name = b"caf\xff.txt"
+        self.iac_content = b"iac in the name\n"
         self.outside_secret = b"OUTSIDE-SECRET-" + os.urandom(8).hex().encode() + b"\n"
         self.huge_name = "huge200m.bin"
         self.huge_sha = None
@@ -62,6 +64,8 @@ class Tree:
         for rel, data in files.items():
             (root / rel).write_bytes(data)
             self.files[rel] = data
+        with open(os.path.join(bytes(root / "bytes"), self.iac_name), "wb") as f:
+            f.write(self.iac_content)
         # Hostile symlinks: out of the tree by absolute and relative paths.
         (self.base / "outside.txt").write_bytes(self.outside_secret)
         (self.base / "outsidedir").mkdir()

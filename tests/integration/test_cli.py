@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import (POOLFTPD, Ctl, Server, pids_with_cmdline, pid_alive, wait_until,
+from helpers import (POOLFTPD, Ctl, Server, pids_with_cmdline, pid_alive,
                      kill_quietly)
 
 
@@ -154,3 +154,22 @@ def test_config_error_at_start_exits_nonzero(identity, tree, workbase, daemon):
     with socket.socket() as c:
         c.settimeout(2)
         assert c.connect_ex(("127.0.0.1", s.port)) != 0
+
+
+def test_second_master_on_live_scoreboard_refused(server_factory, identity, tree, workbase):
+    first = server_factory()
+    second = Server(identity, tree, workbase)
+    second.scoreboard = first.scoreboard
+    second.write_config()
+    try:
+        r = subprocess.run(second.command(), capture_output=True, text=True, timeout=20,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a second master started on a scoreboard whose master is alive")
+    finally:
+        left = pids_with_cmdline(str(second.conf).encode())
+        for pid in left:
+            kill_quietly(pid)
+    assert r.returncode != 0
+    assert str(first.master_pid) in r.stderr, r.stderr
+    assert first.probe(), "the first server was disturbed"

@@ -420,7 +420,12 @@ def test_telnet_ip_dm_abor_without_transfer(logged, server):
     assert_alive(server, logged)
 
 
-def test_telnet_iac_iac_is_a_data_byte(logged, server):
+def test_telnet_iac_iac_is_a_data_byte(logged, server, tree):
+    # IAC IAC on the wire is one 0xff byte of the path.
+    logged.cmd("TYPE I")
+    logged.send(b"SIZE bytes/caf\xff\xff.txt\r\n")
+    code, text = logged.reply()
+    assert code == 213 and text == f"213 {len(tree.iac_content)}", text
     logged.send(b"SIZE no\xff\xffsuch\r\n")
     code, text = logged.reply()
     assert code == 550, text

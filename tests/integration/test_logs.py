@@ -2,6 +2,9 @@
 xferlog(5) format."""
 
 import ftplib
+import os
+import shutil
+import subprocess
 import re
 import time
 
@@ -9,10 +12,15 @@ import pytest
 
 from helpers import ANON_PASS, Ctl, ftp_close, open_data, retr, wait_until
 
-# ProFTPD's "SERVER (name[ip])" prefix, then ": " (SystemLog file) or " - "
-# (syslog), as fail2ban's proftpd filter expects: a host token (no brackets,
-# so not the "ident[pid]" part) before the parenthesis.
-HOST_PREFIX = r"(?<!\S)[^\s\[\]()]+ \(\S+\[127\.0\.0\.1\]\)(?:: | - )"
+# The client part of ProFTPD's prefix: "(name[ip])" then ": " (SystemLog file)
+# or " - " (syslog).
+CLIENT = r"\(\S+\[127\.0\.0\.1\]\)(?:: | - )"
+# The whole prefix: ProFTPD writes "HOST proftpd[PID] SERVER (name[ip]): msg",
+# so a server-name token (no brackets: not the "ident[pid]" part) stands
+# right before the parenthesis.
+HOST_PREFIX = r"(?<!\S)[^\s\[\]()]+ " + CLIENT
+FAILED_LOGIN = r"USER bob(?: \(Login failed\):|: no such user found from)"
+MAX_ATTEMPTS = r"Maximum login attempts \(3\) exceeded"
 
 
 @pytest.fixture
@@ -50,7 +58,7 @@ def test_failed_login_line(srv):
     with Ctl(srv.port, read_greeting=True) as c:
         assert c.cmd("USER bob")[0] == 331
         assert c.cmd("PASS secret")[0] == 530
-    pat = HOST_PREFIX + r"USER bob(?: \(Login failed\):|: no such user found from)"
+    pat = CLIENT + FAILED_LOGIN
     wait_log(srv, pat, f"a failed-login line /{pat}/")
     assert "secret" not in srv.syslog_text(), "the password was logged"
 
@@ -61,8 +69,23 @@ def test_max_login_attempts_line(srv):
             c.cmd("USER bob")
             c.cmd("PASS wrong")
         c.wait_closed()
-    pat = HOST_PREFIX + r"Maximum login attempts \(3\) exceeded"
+    pat = CLIENT + MAX_ATTEMPTS
     wait_log(srv, pat, f"/{pat}/")
+
+
+def test_refusal_lines_have_proftpd_host_prefix(srv):
+    """fail2ban's proftpd filter and log analysers expect ProFTPD's
+    "SERVER (name[ip])" prefix on refusal lines."""
+    with Ctl(srv.port, read_greeting=True) as c:
+        for _ in range(3):
+            c.cmd("USER bob")
+            c.cmd("PASS wrong")
+        c.wait_closed()
+    wait_log(srv, CLIENT + MAX_ATTEMPTS, "the max-attempts line")
+    for msg in (FAILED_LOGIN, MAX_ATTEMPTS):
+        pat = HOST_PREFIX + msg
+        assert log_lines_matching(srv, pat), \
+            f"no line matches /{pat}/; SystemLog:\n" + srv.syslog_text()
 
 
 def parse_xferlog(line):
@@ -130,3 +153,27 @@ def test_aborted_transfer_marked_incomplete(srv, huge):
         rec = parse_xferlog(line)
         if rec["file"].endswith(huge.huge_name):
             assert rec["status"] == "i", f"aborted transfer logged as complete: {line}"
+
+
+F2B_FILTER = "/etc/fail2ban/filter.d/proftpd.conf"
+
+
+@pytest.mark.skipif(not (shutil.which("fail2ban-regex") and os.path.exists(F2B_FILTER)),
+                    reason="fail2ban is not installed (make test installs it)")
+def test_stock_fail2ban_proftpd_filter_matches_failed_logins(srv):
+    """Debian's unmodified fail2ban proftpd filter finds every failed login
+    and the max-attempts line in our SystemLog, with the client's address."""
+    with Ctl(srv.port, read_greeting=True) as c:
+        for _ in range(3):
+            c.cmd("USER bob")
+            c.cmd("PASS wrong")
+        c.wait_closed()
+    wait_log(srv, CLIENT + MAX_ATTEMPTS, "the max-attempts line")
+    out = subprocess.run(["fail2ban-regex", "--print-all-matched", str(srv.syslog), F2B_FILTER],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    m = re.search(r"Lines: \d+ lines, \d+ ignored, (\d+) matched", out.stdout)
+    assert m, out.stdout
+    # Three "no such user" lines and the "Maximum login attempts" line.
+    assert int(m.group(1)) == 4, out.stdout
+    assert "127.0.0.1" in out.stdout

@@ -170,3 +170,65 @@ def test_usr1_reopens_logs(server_factory):
         return s.syslog.exists() and s.syslog.stat().st_size > 0
     wait_until(new_log_written, 10, what="a new SystemLog after USR1")
     assert pid_alive(s.master_pid)
+
+
+def test_term_cuts_running_transfer(server_factory, huge):
+    s = server_factory()
+    f = s.login()
+    dl = SlowDownload(f, huge.huge_name)
+    try:
+        dl.read_some(1 << 20)
+        pids = {s.master_pid: proc_stat(s.master_pid)[2]}
+        pids.update(s.children())
+        s.signal(signal.SIGTERM)
+        wait_until(lambda: not any(pid_alive(p, st) for p, st in pids.items())
+                   and not s.pidfile.exists(), 5,
+                   what="every server process to exit and the PidFile to go")
+        # The client sees the end: the data connection closes short, the
+        # control connection gets 421/426 or just closes.
+        f.sock.settimeout(5)
+        replies = []
+        try:
+            while True:
+                line = f.getline()
+                if not line:
+                    break
+                replies.append(line)
+        except (OSError, EOFError):
+            pass
+        assert all(r[:3] in ("421", "426", "451") or not r[:3].isdigit() for r in replies), replies
+        dl.read_some(huge.huge_size)
+        assert dl.received < huge.huge_size
+    finally:
+        dl.close()
+        f.close()
+
+
+def test_quit_signal_stops_gracefully(server_factory):
+    s = server_factory()
+    c = Ctl(s.port, read_greeting=True)
+    try:
+        c.login()
+        wait_until(lambda: s.children(), 5, what="workers")
+        s.signal(signal.SIGQUIT)
+
+        def refuses_new():
+            # Refused, told 421, or simply never served (a busy worker may
+            # still hold the inherited listener): anything but a 220.
+            try:
+                with Ctl(s.port, timeout=1) as n:
+                    code, _ = n.reply()
+                    return code != 220
+            except (OSError, EOFError):
+                return True
+        wait_until(refuses_new, 5, what="new connections not to be served after QUIT")
+        # The running session is not cut.
+        assert c.cmd("NOOP")[0] == 200
+        assert c.cmd("PWD")[0] == 257
+        assert pid_alive(s.master_pid)
+        assert c.cmd("QUIT")[0] == 221
+        c.wait_closed()
+        wait_until(lambda: not pid_alive(s.master_pid) and not s.pidfile.exists(), 5,
+                   what="the master to exit once the last session ended")
+    finally:
+        c.close()

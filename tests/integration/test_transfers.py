@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from helpers import (ANON_PASS, ftp_close, listing, open_data, recv_all, retr, sha256,
+from helpers import (ANON_PASS, ftp_close, listing, open_data, retr, sha256,
                      sha256_file)
 
 MODES = ["pasv", "epsv", "port", "eprt"]

@@ -2,12 +2,13 @@
 // (<Limit LOGIN> in the <Anonymous> block and at server level), and the
 // <Limit> precedence for commands (ProFTPD: raw verb > command group > ALL,
 // the anonymous block before the server), plus IsWriteCommand.
+#include "poolftpd/auth/auth.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
-#include "poolftpd/auth/auth.h"
 #include "poolftpd/config/config.h"
 
 namespace poolftpd::auth {
@@ -118,7 +119,8 @@ TEST(CheckLoginTest, LimitLoginDenyFromAddress) {
   EXPECT_EQ(CheckLogin(*cfg, "anonymous", kLocal).result, LoginResult::kLimitDenied);
   EXPECT_EQ(CheckLogin(*cfg, "anonymous", kOther).result, LoginResult::kAnonymous);
   // The IPv4-mapped form of the same client is the same client.
-  EXPECT_EQ(CheckLogin(*cfg, "anonymous", Ip("::ffff:127.0.0.1")).result, LoginResult::kLimitDenied);
+  EXPECT_EQ(CheckLogin(*cfg, "anonymous", Ip("::ffff:127.0.0.1")).result,
+            LoginResult::kLimitDenied);
 }
 
 TEST(CheckLoginTest, LimitLoginDenyFromNetworkForms) {
@@ -181,8 +183,8 @@ TEST(CommandAllowedTest, DirectVerbLimit) {
 
 TEST(CommandAllowedTest, GroupLimits) {
   auto cfg = Make("", "<Limit DIRS>\n DenyAll\n</Limit>");
-  for (const char* v : {"CWD", "XCWD", "CDUP", "XCUP", "LIST", "NLST", "MLSD", "MLST", "MDTM", "PWD",
-                        "XPWD", "STAT"}) {
+  for (const char* v : {"CWD", "XCWD", "CDUP", "XCUP", "LIST", "NLST", "MLSD", "MLST", "MDTM",
+                        "PWD", "XPWD", "STAT"}) {
     EXPECT_FALSE(Allowed(*cfg, v)) << v;
   }
   EXPECT_TRUE(Allowed(*cfg, "RETR"));
@@ -223,13 +225,11 @@ TEST(CommandAllowedTest, DirectVerbBeatsGroupWhateverTheOrder) {
   EXPECT_TRUE(Allowed(*group_first, "RETR"));
   EXPECT_FALSE(Allowed(*group_first, "SIZE"));
 
-  auto verb_first =
-      Make("", "<Limit RETR>\n AllowAll\n</Limit>\n<Limit READ>\n DenyAll\n</Limit>");
+  auto verb_first = Make("", "<Limit RETR>\n AllowAll\n</Limit>\n<Limit READ>\n DenyAll\n</Limit>");
   EXPECT_TRUE(Allowed(*verb_first, "RETR"));
   EXPECT_FALSE(Allowed(*verb_first, "SIZE"));
 
-  auto deny_verb =
-      Make("", "<Limit READ>\n AllowAll\n</Limit>\n<Limit RETR>\n DenyAll\n</Limit>");
+  auto deny_verb = Make("", "<Limit READ>\n AllowAll\n</Limit>\n<Limit RETR>\n DenyAll\n</Limit>");
   EXPECT_FALSE(Allowed(*deny_verb, "RETR"));
   EXPECT_TRUE(Allowed(*deny_verb, "SIZE"));
 }
@@ -247,13 +247,15 @@ TEST(CommandAllowedTest, GroupBeatsAllWhateverTheOrder) {
   // config.h: "the highest rank decides (ProFTPD: raw command > command
   // group > ALL)". ProFTPD's read-only recipe lists the group before ALL;
   // the upload-only recipe lists ALL first. Both must work.
-  auto all_first = Make("", "<Limit ALL>\n DenyAll\n</Limit>\n<Limit DIRS READ>\n AllowAll\n</Limit>");
+  auto all_first =
+      Make("", "<Limit ALL>\n DenyAll\n</Limit>\n<Limit DIRS READ>\n AllowAll\n</Limit>");
   EXPECT_TRUE(Allowed(*all_first, "CWD")) << "<Limit DIRS> must beat an earlier <Limit ALL>";
   EXPECT_TRUE(Allowed(*all_first, "LIST"));
   EXPECT_TRUE(Allowed(*all_first, "RETR"));
   EXPECT_FALSE(Allowed(*all_first, "NOOP"));
 
-  auto group_first = Make("", "<Limit DIRS READ>\n AllowAll\n</Limit>\n<Limit ALL>\n DenyAll\n</Limit>");
+  auto group_first =
+      Make("", "<Limit DIRS READ>\n AllowAll\n</Limit>\n<Limit ALL>\n DenyAll\n</Limit>");
   EXPECT_TRUE(Allowed(*group_first, "CWD"));
   EXPECT_TRUE(Allowed(*group_first, "RETR"));
   EXPECT_FALSE(Allowed(*group_first, "NOOP"));
@@ -263,7 +265,8 @@ TEST(CommandAllowedTest, ImplicitVerdictFallsThroughToLowerRank) {
   // config.h: an implicit verdict (no Allow/Deny line applied to this client)
   // lets a block of lower rank decide; only an explicit one is final. So with
   // "RETR: deny 10/8" and "READ: DenyAll", RETR is denied to everyone.
-  auto cfg = Make("", "<Limit RETR>\n Deny from 10.0.0.0/8\n</Limit>\n<Limit READ>\n DenyAll\n</Limit>");
+  auto cfg =
+      Make("", "<Limit RETR>\n Deny from 10.0.0.0/8\n</Limit>\n<Limit READ>\n DenyAll\n</Limit>");
   EXPECT_FALSE(Allowed(*cfg, "RETR", kOther));
   EXPECT_FALSE(Allowed(*cfg, "RETR", kLocal))
       << "the RETR block says nothing about 127.0.0.1; <Limit READ> DenyAll must decide";
@@ -271,7 +274,8 @@ TEST(CommandAllowedTest, ImplicitVerdictFallsThroughToLowerRank) {
 }
 
 TEST(CommandAllowedTest, ExplicitAllowIsFinal) {
-  auto cfg = Make("", "<Limit RETR>\n Allow from 127.0.0.1\n</Limit>\n<Limit READ>\n DenyAll\n</Limit>");
+  auto cfg =
+      Make("", "<Limit RETR>\n Allow from 127.0.0.1\n</Limit>\n<Limit READ>\n DenyAll\n</Limit>");
   EXPECT_TRUE(Allowed(*cfg, "RETR", kLocal));
   EXPECT_FALSE(Allowed(*cfg, "RETR", kOther));
 }
@@ -288,8 +292,9 @@ TEST(CommandAllowedTest, OrderDenyAllowDefaultDenyIsFinal) {
   // an explicit one (res = 0): only implicit *allow* falls through. An
   // operator who wrote "only 10/8 may RETR" must not have that undone by a
   // lower-ranked <Limit ALL> AllowAll.
-  auto cfg = Make("", "<Limit RETR>\n Order deny,allow\n Allow from 10.0.0.0/8\n</Limit>\n"
-                      "<Limit ALL>\n AllowAll\n</Limit>");
+  auto cfg = Make("",
+                  "<Limit RETR>\n Order deny,allow\n Allow from 10.0.0.0/8\n</Limit>\n"
+                  "<Limit ALL>\n AllowAll\n</Limit>");
   EXPECT_TRUE(Allowed(*cfg, "RETR", kOther));
   EXPECT_FALSE(Allowed(*cfg, "RETR", kLocal));
 
@@ -315,16 +320,16 @@ TEST(CommandAllowedTest, AllDoesNotCoverDataConnectionSetup) {
 // IsWriteCommand
 
 TEST(IsWriteCommandTest, WriteVerbs) {
-  for (const char* v : {"STOR", "STOU", "APPE", "DELE", "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO",
-                        "SITE"}) {
+  for (const char* v :
+       {"STOR", "STOU", "APPE", "DELE", "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO", "SITE"}) {
     EXPECT_TRUE(IsWriteCommand(v)) << v;
   }
 }
 
 TEST(IsWriteCommandTest, ReadVerbs) {
-  for (const char* v : {"RETR", "LIST", "NLST", "MLSD", "MLST", "CWD", "CDUP", "PWD", "SIZE", "MDTM",
-                        "USER", "PASS", "QUIT", "NOOP", "REST", "TYPE", "PASV", "PORT", "ABOR", "",
-                        "STORE", "STO"}) {
+  for (const char* v :
+       {"RETR", "LIST", "NLST", "MLSD", "MLST", "CWD",  "CDUP", "PWD",  "SIZE", "MDTM",  "USER",
+        "PASS", "QUIT", "NOOP", "REST", "TYPE", "PASV", "PORT", "ABOR", "",     "STORE", "STO"}) {
     EXPECT_FALSE(IsWriteCommand(v)) << v;
   }
 }

@@ -59,9 +59,10 @@ TEST(ParsePortTest, OctetBounds) {
 }
 
 TEST(ParsePortTest, RejectsSignsAndJunk) {
-  for (const char* bad : {"-1,0,0,1,4,1", "127,0,0,1,-4,1", "127,0,0,1,4,-1", "+127,0,0,1,4,1",
-                          "127,0,0,1,4,1x", "127,0,0,1,4,1,", "127,0,0,1,4,1 junk", "0x7f,0,0,1,4,1",
-                          "127.0.0.1,4,1", "127;0;0;1;4;1", "a,b,c,d,e,f", "1.5,0,0,1,4,1"}) {
+  for (const char* bad :
+       {"-1,0,0,1,4,1", "127,0,0,1,-4,1", "127,0,0,1,4,-1", "+127,0,0,1,4,1", "127,0,0,1,4,1x",
+        "127,0,0,1,4,1,", "127,0,0,1,4,1 junk", "0x7f,0,0,1,4,1", "127.0.0.1,4,1", "127;0;0;1;4;1",
+        "a,b,c,d,e,f", "1.5,0,0,1,4,1"}) {
     EXPECT_FALSE(ParsePort(bad).has_value()) << '"' << bad << '"';
   }
 }
@@ -73,8 +74,8 @@ TEST(ParsePortTest, RejectsWrongFieldCounts) {
 }
 
 TEST(ParsePortTest, RejectsEmptyFields) {
-  for (const char* bad : {",0,0,1,4,1", "127,,0,1,4,1", "127,0,0,1,4,", "127,0,0,1,,1", ",,,,,",
-                          "127, ,0,1,4,1"}) {
+  for (const char* bad :
+       {",0,0,1,4,1", "127,,0,1,4,1", "127,0,0,1,4,", "127,0,0,1,,1", ",,,,,", "127, ,0,1,4,1"}) {
     EXPECT_FALSE(ParsePort(bad).has_value()) << '"' << bad << '"';
   }
 }
@@ -124,7 +125,11 @@ TEST(ParseEprtTest, OtherDelimiters) {
   auto space = ParseEprt(" 1 10.0.0.1 2121 ");
   ASSERT_FALSE(space);
   EXPECT_EQ(space.error().code(), ErrorCode::kInvalid);
-  auto ctl = ParseEprt("\x01" "1\x01" "10.0.0.1\x01" "2121\x01");
+  auto ctl = ParseEprt(
+      "\x01"
+      "1\x01"
+      "10.0.0.1\x01"
+      "2121\x01");
   ASSERT_FALSE(ctl);
   EXPECT_EQ(ctl.error().code(), ErrorCode::kInvalid);
 }
@@ -163,10 +168,11 @@ TEST(ParseEprtTest, AddressMustMatchProtocol) {
 }
 
 TEST(ParseEprtTest, Malformed) {
-  for (const char* bad : {"", "|", "||||", "|1|10.0.0.1|2121", "1|10.0.0.1|2121|", "|1|10.0.0.1|2121||",
-                          "|1|10.0.0.1|21|21|", "|x|10.0.0.1|2121|", "||10.0.0.1|2121|",
-                          "|1||2121|", "|1|10.0.0|2121|", "|1|host.example|2121|", "|2|[::1]|2121|",
-                          "|1| 10.0.0.1|2121|", "|-1|10.0.0.1|2121|"}) {
+  for (const char* bad :
+       {"", "|", "||||", "|1|10.0.0.1|2121", "1|10.0.0.1|2121|", "|1|10.0.0.1|2121||",
+        "|1|10.0.0.1|21|21|", "|x|10.0.0.1|2121|", "||10.0.0.1|2121|", "|1||2121|",
+        "|1|10.0.0|2121|", "|1|host.example|2121|", "|2|[::1]|2121|", "|1| 10.0.0.1|2121|",
+        "|-1|10.0.0.1|2121|"}) {
     auto r = ParseEprt(bad);
     ASSERT_FALSE(r) << '"' << bad << '"';
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalid) << '"' << bad << '"';
@@ -292,18 +298,19 @@ TcpPair MakeTcpPair(bool small) {
 // Reads `fd` to EOF on a thread.
 class Reader {
  public:
-  explicit Reader(int fd) : fd_(fd), thread_([this, fd] {
-                              char buf[65536];
-                              for (;;) {
-                                const ssize_t n = ::read(fd, buf, sizeof buf);
-                                if (n > 0) {
-                                  data_.append(buf, static_cast<size_t>(n));
-                                  continue;
-                                }
-                                if (n < 0 && errno == EINTR) continue;
-                                break;
-                              }
-                            }) {}
+  explicit Reader(int fd)
+      : fd_(fd), thread_([this, fd] {
+          char buf[65536];
+          for (;;) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n > 0) {
+              data_.append(buf, static_cast<size_t>(n));
+              continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            break;
+          }
+        }) {}
   // On an early test failure the sender may still be open: unblock the read.
   ~Reader() {
     if (thread_.joinable()) {
@@ -632,8 +639,9 @@ void CheckSendFile(bool use_sendfile, uint64_t offset) {
   ASSERT_TRUE(p.sender.valid() && p.receiver.valid());
   Reader reader(p.receiver.get());
   uint64_t sent = 0;
-  EXPECT_EQ(SendFile(p.sender.get(), f.fd(), offset, content.size(), use_sendfile, BoundedHooks(), &sent),
-            Status::kOk);
+  EXPECT_EQ(
+      SendFile(p.sender.get(), f.fd(), offset, content.size(), use_sendfile, BoundedHooks(), &sent),
+      Status::kOk);
   EXPECT_EQ(sent, content.size() - offset);
   p.sender.reset();
   const std::string& got = reader.Join();
@@ -654,7 +662,8 @@ TEST(TransferTest, SendFileUnreadableFileIsLocalError) {
   UniqueFd r(pipefd[0]), w(pipefd[1]);
   // A write-only fd cannot be read: pread fails with EBADF.
   uint64_t sent = 0;
-  EXPECT_EQ(SendFile(p.sender.get(), w.get(), 0, 100, false, BoundedHooks(), &sent), Status::kLocalError);
+  EXPECT_EQ(SendFile(p.sender.get(), w.get(), 0, 100, false, BoundedHooks(), &sent),
+            Status::kLocalError);
 }
 
 TEST(TransferTest, SendAsciiConvertsLineEnds) {

@@ -2,6 +2,13 @@
 // fail2ban proftpd filter still matches our failure lines), the xferlog(5)
 // TransferLog line, and the process-wide Logs state: Open, Reopen after a
 // logrotate-style rename, SetClient and the debug level.
+// g++ 12 with -fsanitize=address reports a false -Wmaybe-uninitialized
+// inside libstdc++'s std::function as instantiated by <regex>; the pragma
+// must precede every include to cover the inlined header code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "poolftpd/log/log.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -16,8 +23,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include "poolftpd/log/log.h"
 
 namespace poolftpd::log {
 namespace {
@@ -69,7 +74,8 @@ std::vector<std::string> Tokens(const std::string& line) {
 
 size_t Count(const std::string& hay, const std::string& needle) {
   size_t n = 0;
-  for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) ++n;
+  for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -78,29 +84,31 @@ size_t Count(const std::string& hay, const std::string& needle) {
 
 TEST(SystemLineTest, WithClient) {
   ASSERT_TRUE(kUtc);
-  const std::string line = FormatSystemLine(kWhen * 1000000000 + 123456789, "ftp.example.org", 4242,
-                                            "client.example.net", "192.0.2.7", "FTP session opened.");
+  const std::string line =
+      FormatSystemLine(kWhen * 1000000000 + 123456789, "ftp.example.org", 4242,
+                       "client.example.net", "192.0.2.7", "FTP session opened.");
   EXPECT_EQ(line,
-            "2026-11-21 11:39:26,123 ftp.example.org poolftpd[4242] "
+            "2026-11-21 11:39:26,123 poolftpd[4242] ftp.example.org "
             "(client.example.net[192.0.2.7]): FTP session opened.\n");
 }
 
 TEST(SystemLineTest, ClientWithoutNameShowsIpTwice) {
   const std::string line =
       FormatSystemLine(kWhen * 1000000000, "host", 7, "", "127.0.0.1", "hello");
-  EXPECT_EQ(line, "2026-11-21 11:39:26,000 host poolftpd[7] (127.0.0.1[127.0.0.1]): hello\n");
+  EXPECT_EQ(line, "2026-11-21 11:39:26,000 poolftpd[7] host (127.0.0.1[127.0.0.1]): hello\n");
 }
 
 TEST(SystemLineTest, WithoutClient) {
   const std::string line = FormatSystemLine(kWhen * 1000000000 + 5000000, "host", 1, "", "",
                                             "ProFTPD-compatible master started");
-  EXPECT_EQ(line, "2026-11-21 11:39:26,005 host poolftpd[1]: ProFTPD-compatible master started\n");
+  EXPECT_EQ(line, "2026-11-21 11:39:26,005 poolftpd[1] host: ProFTPD-compatible master started\n");
 }
 
 TEST(SystemLineTest, ZeroPadsDateAndTime) {
   // 2026-03-05 07:08:09.045 UTC
-  const std::string line = FormatSystemLine(1772694489LL * 1000000000 + 45000000, "h", 99, "", "", "m");
-  EXPECT_EQ(line, "2026-03-05 07:08:09,045 h poolftpd[99]: m\n");
+  const std::string line =
+      FormatSystemLine(1772694489LL * 1000000000 + 45000000, "h", 99, "", "", "m");
+  EXPECT_EQ(line, "2026-03-05 07:08:09,045 poolftpd[99] h: m\n");
 }
 
 // The stock Debian fail2ban (1.0.2) proftpd filter, simplified to what our
@@ -133,8 +141,8 @@ TEST(SystemLineTest, Fail2banFilterIgnoresOtherLines) {
   const int64_t now = kWhen * 1000000000;
   EXPECT_FALSE(Fail2banMatches(
       FormatSystemLine(now, "ftphost", 1, "", "127.0.0.1", "ANON ftp: Login successful.")));
-  EXPECT_FALSE(Fail2banMatches(FormatSystemLine(now, "ftphost", 1, "", "127.0.0.2",
-                                                "Maximum login attempts (3) exceeded")));
+  EXPECT_FALSE(Fail2banMatches(
+      FormatSystemLine(now, "ftphost", 1, "", "127.0.0.2", "Maximum login attempts (3) exceeded")));
   // Without a client part there is no <HOST> to ban.
   EXPECT_FALSE(Fail2banMatches(
       FormatSystemLine(now, "ftphost", 1, "", "", "Maximum login attempts (3) exceeded")));
@@ -177,19 +185,19 @@ TEST(XferLineTest, HasEighteenTokensAndFieldsInPlace) {
   EXPECT_EQ(t[2], "21");
   EXPECT_EQ(t[3], "11:39:26");
   EXPECT_EQ(t[4], "2026");
-  EXPECT_EQ(t[5], "3");                  // transfer-time
-  EXPECT_EQ(t[6], "192.0.2.7");          // remote-host
-  EXPECT_EQ(t[7], "1234567");            // file-size
+  EXPECT_EQ(t[5], "3");          // transfer-time
+  EXPECT_EQ(t[6], "192.0.2.7");  // remote-host
+  EXPECT_EQ(t[7], "1234567");    // file-size
   EXPECT_EQ(t[8], "/srv/ftp/pub/file.iso");
-  EXPECT_EQ(t[9], "b");                  // transfer-type
-  EXPECT_EQ(t[10], "_");                 // special-action-flag
-  EXPECT_EQ(t[11], "o");                 // direction
-  EXPECT_EQ(t[12], "a");                 // access-mode
+  EXPECT_EQ(t[9], "b");                   // transfer-type
+  EXPECT_EQ(t[10], "_");                  // special-action-flag
+  EXPECT_EQ(t[11], "o");                  // direction
+  EXPECT_EQ(t[12], "a");                  // access-mode
   EXPECT_EQ(t[13], "guest@example.org");  // username
-  EXPECT_EQ(t[14], "ftp");               // service-name
-  EXPECT_EQ(t[15], "0");                 // authentication-method
-  EXPECT_EQ(t[16], "*");                 // authenticated-user-id
-  EXPECT_EQ(t[17], "c");                 // completion-status
+  EXPECT_EQ(t[14], "ftp");                // service-name
+  EXPECT_EQ(t[15], "0");                  // authentication-method
+  EXPECT_EQ(t[16], "*");                  // authenticated-user-id
+  EXPECT_EQ(t[17], "c");                  // completion-status
 }
 
 TEST(XferLineTest, AsciiIncomingRealIncomplete) {
@@ -227,7 +235,8 @@ TEST(XferLineTest, SpacesInNamesBecomeUnderscores) {
 
 TEST(XferLineTest, ControlBytesCannotForgeLines) {
   XferRecord r = SampleXfer();
-  r.filename = "/srv/ftp/evil\nSat Nov 21 11:39:26 2026 1 6.6.6.6 1 /etc/shadow b _ o a x ftp 0 * c";
+  r.filename =
+      "/srv/ftp/evil\nSat Nov 21 11:39:26 2026 1 6.6.6.6 1 /etc/shadow b _ o a x ftp 0 * c";
   r.username = "x\r\x1b[2J";
   const std::string line = FormatXferLine(r);
   EXPECT_EQ(Count(line, "\n"), 1u);
@@ -280,14 +289,18 @@ TEST(LogsTest, OpenWritesBothFiles) {
 
   const std::string s = ReadFile(sys);
   EXPECT_EQ(Count(s, "\n"), 3u) << s;
-  const std::string pid_part = " poolftpd[" + std::to_string(::getpid()) + "]: ";
-  EXPECT_NE(s.find(pid_part + "first line\n"), std::string::npos) << s;
-  EXPECT_NE(s.find(pid_part + "second line\n"), std::string::npos) << s;
-  EXPECT_NE(s.find(pid_part + "third line\n"), std::string::npos) << s;
-  EXPECT_LT(s.find("first line"), s.find("second line"));
-  // Every line starts with "YYYY-MM-DD HH:MM:SS,mmm ".
-  EXPECT_TRUE(std::regex_search(s, std::regex(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \S+ poolftpd\[)")))
-      << s;
+  // Every line is "YYYY-MM-DD HH:MM:SS,mmm poolftpd[PID] HOST: message".
+  const std::string head = R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} poolftpd\[)" +
+                           std::to_string(::getpid()) + R"(\] \S+: )";
+  std::istringstream in(s);
+  std::string line;
+  std::vector<std::string> messages;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, std::regex(head + "(.*)"))) << line;
+    messages.push_back(m[1]);
+  }
+  EXPECT_EQ(messages, (std::vector<std::string>{"first line", "second line", "third line"}));
 
   EXPECT_EQ(ReadFile(xfer), FormatXferLine(SampleXfer()));
 
@@ -327,8 +340,8 @@ TEST(LogsTest, ClientPartAppearsAndIsEscaped) {
   const std::string s = ReadFile(sys);
   EXPECT_NE(s.find(" (client.example.net[192.0.2.7]): in session\n"), std::string::npos) << s;
   EXPECT_NE(s.find(" (evil?name[192.0.2.8]): escaped\n"), std::string::npos) << s;
-  EXPECT_NE(s.find("]: outside\n"), std::string::npos) << s;
-  EXPECT_EQ(s.find(") : outside"), std::string::npos);
+  EXPECT_TRUE(std::regex_search(s, std::regex(R"(\] \S+: outside\n)"))) << s;
+  EXPECT_EQ(s.find("): outside"), std::string::npos) << "no client part outside a session";
   EXPECT_EQ(Count(s, "\n"), 3u) << s;
 }
 

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <climits>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -263,7 +263,8 @@ TEST(CidrTest, ProftpdTrailingDotForm) {
 }
 
 TEST(CidrTest, RejectsBadTrailingDotForms) {
-  for (const char* bad : {".", "..", "...", "1.2.3.4.", "192..", "256.", "a.", "10.-1.", "1.2.3.4.5."}) {
+  for (const char* bad :
+       {".", "..", "...", "1.2.3.4.", "192..", "256.", "a.", "10.-1.", "1.2.3.4.5."}) {
     EXPECT_FALSE(Cidr::Parse(bad).has_value()) << '"' << bad << '"';
   }
 }

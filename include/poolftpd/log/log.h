@@ -35,7 +35,7 @@ class Logs {
   static int transfer_fd();
 };
 
-// "2026-11-21 11:39:26,123 HOST poolftpd[PID] (name[ip]): message"
+// "2026-11-21 11:39:26,123 poolftpd[PID] HOST (name[ip]): message"
 // `message` must already be escaped of client control bytes.
 void Write(Level level, std::string_view message);
 inline void Error(std::string_view m) { Write(Level::kError, m); }
