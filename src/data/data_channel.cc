@@ -55,6 +55,15 @@ Status Wait(int fd, short events, const Hooks& hooks, int timeout_ms, bool* cont
   }
 }
 
+// A failed send/sendfile: wait for room (EAGAIN), re-check orders (EINTR),
+// or map the error. kOk means "try again".
+Status AfterSendError(int err, int sock, const Hooks& hooks, bool* control_ignored) {
+  if (err == EAGAIN) return Wait(sock, POLLOUT, hooks, hooks.stall_timeout_ms, control_ignored);
+  if (err == EINTR) return (hooks.stop_requested && hooks.stop_requested()) ? Status::kStopped : Status::kOk;
+  if (err == EPIPE || err == ECONNRESET) return Status::kPeerClosed;
+  return Status::kLocalError;
+}
+
 }  // namespace
 
 std::optional<net::Endpoint> ParsePort(std::string_view arg) {
@@ -264,17 +273,9 @@ Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_
       if (n > 0) buf_pos += static_cast<size_t>(n);
     }
     if (n < 0) {
-      if (errno == EAGAIN) {
-        const Status st = Wait(sock, POLLOUT, hooks, hooks.stall_timeout_ms, &ignored);
-        if (st != Status::kOk) return st;
-        continue;
-      }
-      if (errno == EINTR) {
-        if (hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
-        continue;
-      }
-      if (errno == EPIPE || errno == ECONNRESET) return Status::kPeerClosed;
-      return Status::kLocalError;
+      const Status st = AfterSendError(errno, sock, hooks, &ignored);
+      if (st != Status::kOk) return st;
+      continue;
     }
     *sent += static_cast<uint64_t>(n);
     if (hooks.progress) hooks.progress(*sent);
@@ -288,17 +289,9 @@ Status SendBuffer(int sock, std::string_view data, const Hooks& hooks, uint64_t*
   while (!data.empty()) {
     const ssize_t n = ::send(sock, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EAGAIN) {
-        const Status st = Wait(sock, POLLOUT, hooks, hooks.stall_timeout_ms, &ignored);
-        if (st != Status::kOk) return st;
-        continue;
-      }
-      if (errno == EINTR) {
-        if (hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
-        continue;
-      }
-      if (errno == EPIPE || errno == ECONNRESET) return Status::kPeerClosed;
-      return Status::kLocalError;
+      const Status st = AfterSendError(errno, sock, hooks, &ignored);
+      if (st != Status::kOk) return st;
+      continue;
     }
     data.remove_prefix(static_cast<size_t>(n));
     *sent += static_cast<uint64_t>(n);

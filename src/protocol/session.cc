@@ -859,15 +859,20 @@ bool Session::SendListing(std::string_view what, const std::string& text, std::s
                      &sent, &status);
 }
 
-void Session::DoList(std::string_view arg) {
+void Session::DoList(std::string_view arg) { SendDirListing(arg, /*nlst=*/false); }
+void Session::DoNlst(std::string_view arg) { SendDirListing(arg, /*nlst=*/true); }
+
+// LIST and NLST: options, an optional wildcard in the last component, a file
+// or a directory; long form for LIST (and NLST -l), names for NLST.
+void Session::SendDirListing(std::string_view arg, bool nlst) {
   rest_ = 0;
   fs::ListOptions opts;
-  opts.long_form = true;
+  opts.long_form = !nlst;
   std::string path;
   fs::ParseListArgs(arg, &opts, &path);
-  std::string pattern;
   std::string vpath;
   if (!Resolve(path, &vpath)) return;
+  std::string pattern;
   auto target = fs::StatEntry(*env_.anon_root, vpath);
   if (!target && fs::HasGlob(path)) {
     // A wildcard in the last component: list matching names of its directory.
@@ -884,64 +889,22 @@ void Session::DoList(std::string_view arg) {
   const bool is_dir = S_ISDIR(target->st.st_mode) ||
                       (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
   if (!is_dir || opts.directory) {
-    if (opts.long_form) text = LsLines({*target});
-    else text = (path.empty() ? target->name : path) + "\r\n";
+    text = opts.long_form ? LsLines({*target}) : (path.empty() ? target->name : path) + "\r\n";
   } else {
     auto entries = fs::ReadDir(*env_.anon_root, vpath, opts.all, pattern);
     if (!entries) {
       Reply(550, ErrnoText(path.empty() ? "." : path, entries.error().sys_errno()));
       return;
     }
+    if (entries->size() >= limits::kMaxListEntries)
+      log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " + std::to_string(limits::kMaxListEntries) +
+                " entries");
     if (opts.long_form) {
       text = LsLines(*entries);
     } else {
       text.reserve(entries->size() * 16);
       for (const auto& e : *entries) {
-        text += e.name;
-        text += "\r\n";
-      }
-    }
-  }
-  SendListing(opts.long_form ? "file list" : "file list", text, vpath);
-}
-
-void Session::DoNlst(std::string_view arg) {
-  rest_ = 0;
-  fs::ListOptions opts;
-  opts.long_form = false;
-  std::string path;
-  fs::ParseListArgs(arg, &opts, &path);
-  std::string vpath;
-  if (!Resolve(path, &vpath)) return;
-  std::string pattern;
-  auto target = fs::StatEntry(*env_.anon_root, vpath);
-  if (!target && fs::HasGlob(path)) {
-    const size_t slash = vpath.rfind('/');
-    pattern = vpath.substr(slash + 1);
-    vpath = slash == 0 ? "/" : vpath.substr(0, slash);
-    target = fs::StatEntry(*env_.anon_root, vpath);
-  }
-  if (!target) {
-    Reply(550, ErrnoText(path.empty() ? "." : path, target.error().sys_errno()));
-    return;
-  }
-  std::string text;
-  const bool is_dir = S_ISDIR(target->st.st_mode) ||
-                      (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
-  if (!is_dir) {
-    text = (opts.long_form ? LsLines({*target}) : path + "\r\n");
-  } else {
-    auto entries = fs::ReadDir(*env_.anon_root, vpath, opts.all, pattern);
-    if (!entries) {
-      Reply(550, ErrnoText(path.empty() ? "." : path, entries.error().sys_errno()));
-      return;
-    }
-    if (opts.long_form) {
-      text = LsLines(*entries);
-    } else {
-      text.reserve(entries->size() * 16);
-      for (const auto& e : *entries) {
-        if (e.name == "." || e.name == "..") continue;
+        if (nlst && (e.name == "." || e.name == "..")) continue;
         text += e.name;
         text += "\r\n";
       }

@@ -130,6 +130,7 @@ class Session {
                    uint64_t size, const SendFn& send, uint64_t* sent, data::Status* status);
   data::Hooks MakeHooks();
   data::ControlAction OnControlDuringTransfer();
+  void SendDirListing(std::string_view arg, bool nlst);
   bool SendListing(std::string_view what, const std::string& text, std::string_view vpath);
   std::string LsLines(const std::vector<fs::Entry>& entries) const;
 
