@@ -1,31 +1,32 @@
 #include "poolftpd/auth/auth.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
 namespace poolftpd::auth {
 namespace {
 
-// ProFTPD's precedence within one context: a block naming the verb beats a
-// group (READ, DIRS...), which beats ALL. Returns the first explicit verdict,
-// else records the first implicit one in *implicit.
-std::optional<bool> Decide(const std::vector<config::Limit>& limits, std::string_view verb,
-                           const net::IpAddress& client, std::optional<bool>* implicit) {
-  for (auto level : {config::LimitMatch::kDirect, config::LimitMatch::kGroup, config::LimitMatch::kAll}) {
-    for (const auto& l : limits) {
-      if (l.Match(verb) != level) continue;
-      switch (l.Evaluate(client)) {
-        case config::LimitVerdict::kExplicitAllow:
-          return true;
-        case config::LimitVerdict::kExplicitDeny:
-          return false;
-        case config::LimitVerdict::kImplicitAllow:
-          if (!implicit->has_value()) *implicit = true;
-          break;
-        case config::LimitVerdict::kImplicitDeny:
-          if (!implicit->has_value()) *implicit = false;
-          break;
-      }
+// ProFTPD (dirtree.c dir_check_full): the verb's own <Limit>s first, then
+// its group's (READ, DIRS...), then ALL — which deliberately leaves out the
+// data-connection set-up commands. At each level the most specific context
+// (<Anonymous>) comes before the server's. An explicit Allow, or any deny
+// (explicit or implied by "Order deny,allow"), decides; an implicit allow
+// goes on to the next level.
+constexpr std::array<std::string_view, 4> kNotInAll = {"EPRT", "EPSV", "PASV", "PORT"};
+
+std::optional<bool> DecideLevel(const std::vector<config::Limit>& limits, config::LimitMatch level,
+                                std::string_view verb, const net::IpAddress& client) {
+  for (const auto& l : limits) {
+    if (l.Match(verb) != level) continue;
+    switch (l.Evaluate(client)) {
+      case config::LimitVerdict::kExplicitAllow:
+        return true;
+      case config::LimitVerdict::kExplicitDeny:
+      case config::LimitVerdict::kImplicitDeny:
+        return false;
+      case config::LimitVerdict::kImplicitAllow:
+        break;
     }
   }
   return std::nullopt;
@@ -56,14 +57,16 @@ LoginDecision CheckLogin(const config::Config& cfg, std::string_view user,
 
 bool CommandAllowed(const config::Config& cfg, const config::Anonymous* anon,
                     std::string_view verb, const net::IpAddress& client) {
-  // The most specific context first (<Anonymous>), then the server's; an
-  // explicit Allow/Deny decides, otherwise the first implicit verdict does.
-  std::optional<bool> implicit;
-  if (anon != nullptr) {
-    if (auto d = Decide(anon->limits, verb, client, &implicit)) return *d;
+  for (auto level : {config::LimitMatch::kDirect, config::LimitMatch::kGroup, config::LimitMatch::kAll}) {
+    if (level == config::LimitMatch::kAll &&
+        std::find(kNotInAll.begin(), kNotInAll.end(), verb) != kNotInAll.end())
+      continue;
+    if (anon != nullptr) {
+      if (auto d = DecideLevel(anon->limits, level, verb, client)) return *d;
+    }
+    if (auto d = DecideLevel(cfg.limits, level, verb, client)) return *d;
   }
-  if (auto d = Decide(cfg.limits, verb, client, &implicit)) return *d;
-  return implicit.value_or(true);
+  return true;
 }
 
 bool IsWriteCommand(std::string_view verb) {

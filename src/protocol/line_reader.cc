@@ -45,9 +45,10 @@ void LineReader::Feed(std::string_view bytes) {
       continue;
     }
     buf_.push_back(ch);
+    // One byte of slack for the CR of CRLF; Pop() applies the exact limit.
     if (ch == '\n') {
       cur_len_ = 0;
-    } else if (++cur_len_ > limits::kMaxCommandLine) {
+    } else if (++cur_len_ > limits::kMaxCommandLine + 1) {
       buf_.resize(buf_.size() - cur_len_);
       cur_len_ = 0;
       discarding_ = true;
@@ -56,9 +57,11 @@ void LineReader::Feed(std::string_view bytes) {
 }
 
 void LineReader::Compact() {
-  if (pos_ == 0 || pos_ != buf_.size()) return;
+  // Drop consumed bytes when all are consumed, or when they are many (a
+  // client that always leaves a partial line must not grow the buffer).
+  if (pos_ == 0 || (pos_ != buf_.size() && pos_ < kCap)) return;
   for (auto& at : too_long_at_) at -= pos_;
-  buf_.clear();
+  buf_.erase(0, pos_);
   pos_ = 0;
 }
 
@@ -71,10 +74,14 @@ LineReader::Next LineReader::Pop(std::string* line) {
   if (nl == std::string::npos) return Next::kNeedMore;
   size_t end = nl;
   if (end > pos_ && buf_[end - 1] == '\r') --end;
-  line->assign(buf_, pos_, end - pos_);
+  const bool too_long = end - pos_ > limits::kMaxCommandLine;
+  if (!too_long) line->assign(buf_, pos_, end - pos_);
   pos_ = nl + 1;
-  // Keep an overlong-line marker sitting at the end valid across Compact().
-  if (too_long_at_.empty()) Compact();
+  if (too_long) {
+    Compact();
+    return Next::kTooLong;
+  }
+  Compact();
   return Next::kLine;
 }
 

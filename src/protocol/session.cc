@@ -307,8 +307,9 @@ void Session::Dispatch(const std::string& line) {
   SetCommand(verb, (spec->flags & kSecret) ? std::string_view("(hidden)") : arg);
   if (logged_in_) {
     Publish(sb::SlotState::kLoggedIn);
-    // SECURITY: <Limit> blocks are the operator's per-command access policy.
-    if (!auth::CommandAllowed(cfg_, anon_, verb, peer_.addr)) {
+    // SECURITY: <Limit> blocks are the operator's per-command access policy
+    // (QUIT always works, so a client can leave).
+    if (verb != "QUIT" && !auth::CommandAllowed(cfg_, anon_, verb, peer_.addr)) {
       log::Info(verb + " denied by <Limit>");
       Reply(550, verb + ": Permission denied");
       return;

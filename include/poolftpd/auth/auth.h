@@ -30,10 +30,11 @@ bool IsAnonymousName(const config::Config& cfg, std::string_view user);
 LoginDecision CheckLogin(const config::Config& cfg, std::string_view user,
                          const net::IpAddress& client);
 
-// <Limit> verdict for `verb` from `client`: the anonymous block's limits
-// first, then the server's; within each, a block naming the verb directly
-// beats a group, which beats ALL. The first explicit Allow/Deny decides;
-// failing that the first implicit verdict; no matching block: allowed.
+// <Limit> verdict for `verb` (upper case) from `client`, as ProFTPD decides
+// it: blocks naming the verb, then its group, then ALL (which excludes EPRT,
+// EPSV, PASV and PORT); at each level <Anonymous> before the server. An
+// explicit Allow or any deny decides; implicit allows fall through; no
+// deciding block: allowed.
 bool CommandAllowed(const config::Config& cfg, const config::Anonymous* anon,
                     std::string_view verb, const net::IpAddress& client);
 

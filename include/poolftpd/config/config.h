@@ -67,7 +67,9 @@ struct Limit {
   // AllowAll or a matching Allow -> kExplicitAllow; else DenyAll or a matching
   // Deny -> kExplicitDeny; else kImplicitAllow. Order deny,allow: deny side
   // first -> kExplicitDeny; then allow side -> kExplicitAllow; else
-  // kImplicitDeny. Permits() is true for both allow verdicts.
+  // kImplicitDeny. Permits() is true for both allow verdicts. auth treats
+  // kImplicitDeny as final and lets kImplicitAllow fall through to the next
+  // level (verb -> group -> ALL), as ProFTPD's dir_check_full() does.
   LimitVerdict Evaluate(const net::IpAddress& addr) const;
 };
 
