@@ -13,6 +13,10 @@ MANDIR    ?= $(PREFIX)/share/man
 DOCDIR    ?= $(PREFIX)/share/doc/poolftpd
 
 BUILD     ?= build
+# Build in parallel on every core unless the caller chose -j.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 CXX       ?= g++
 SAN       ?=
 
@@ -42,7 +46,7 @@ MODULES     := util config log auth fs data protocol worker master
 LINK_ORDER  := master worker protocol data fs auth log config util
 SB_SRCS     := $(wildcard scoreboard/*.cc)
 MAIN_SRCS   := src/main.cc
-TOOLS       := ftpwho ftpcount
+TOOLS       := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/ftp*/main.cc))))
 TOOL_COMMON := $(wildcard tools/common/*.cc)
 
 obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))

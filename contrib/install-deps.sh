@@ -1,18 +1,24 @@
 #!/bin/sh
 # Installs the Debian packages poolftpd needs to build (and, with --test, to
-# run its test suite). Called by make; safe to run by hand. Exits 0 when
-# everything is already present, without touching apt.
+# run its test suite; with --bench, to run `make bench`). Called by make; safe
+# to run by hand. Exits 0 when everything is already present, without
+# touching apt.
 set -eu
 
 build_pkgs="g++ make pkg-config libboost-dev libssl-dev libcap-dev"
 test_pkgs="libgtest-dev curl lftp python3 python3-pytest procps util-linux fail2ban"
+# `make bench`: iperf3 measures the loopback ceiling. The peers (vsftpd,
+# pure-ftpd) are not installed: bench/run_bench.py fetches them with
+# `apt-get download` and unpacks them with `dpkg -x` (both always present).
+bench_pkgs="python3 iperf3 util-linux passwd"
 
 want="$build_pkgs"
 case "${1:-}" in
   --test) want="$build_pkgs $test_pkgs" ;;
   --run) want="$build_pkgs" ;;
+  --bench) want="$build_pkgs $bench_pkgs" ;;
   "") ;;
-  *) echo "usage: $0 [--test|--run]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--test|--run|--bench]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -140,6 +140,13 @@ Result<void> SetScoreboardFile(SetterState& st, const Args& a) {
   return Ok();
 }
 
+Result<void> SetShutdownFile(SetterState& st, const Args& a) {
+  auto p = ParseAbsolutePath("ShutdownFile", a[0]);
+  if (!p) return p.error();
+  st.config->shutdown_file = *p;
+  return Ok();
+}
+
 Result<void> SetSystemLog(SetterState& st, const Args& a) {
   if (EqualsIgnoreCase(a[0], "none")) {
     st.config->system_log.clear();
@@ -373,6 +380,7 @@ constexpr DirectiveSpec kDirectives[] = {
     {"Deny", kLimitOnly, 1, -1, &SetDeny},
     {"DenyAll", kLimitOnly, 0, 0, &SetDenyAll},
     {"DisplayLogin", kServerAnon, 1, 1, &SetDisplayLogin},
+    {"GracefulStopTimeout", kServer, 1, 1, &SetInt<&Config::graceful_stop_timeout, 0, kMaxTimeout>},
     {"Group", kServerAnon, 1, 1, &SetGroup},
     {"MasqueradeAddress", kServer, 1, 1, &SetMasqueradeAddress},
     {"MaxClients", kServer, 1, 2, &SetMaxClients},
@@ -391,6 +399,7 @@ constexpr DirectiveSpec kDirectives[] = {
     {"ServerIdent", kServer, 1, 2, &SetServerIdent},
     {"ServerName", kServer, 1, 1, &SetServerName},
     {"ServerType", kServer, 1, 1, &SetServerType},
+    {"ShutdownFile", kServer, 1, 1, &SetShutdownFile},
     {"StartServers", kServer, 1, 1, &SetInt<&Config::start_servers, 0, kMaxPoolSize>},
     {"SystemLog", kServer, 1, 1, &SetSystemLog},
     {"TimeoutIdle", kServer, 1, 1, &SetInt<&Config::timeout_idle, 0, kMaxTimeout>},

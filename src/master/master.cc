@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "poolftpd/log/log.h"
+#include "poolftpd/master/notify.h"
 #include "poolftpd/master/pidfile.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/util/io.h"
@@ -131,6 +132,7 @@ class Master {
   void SetFullListening(bool on);
   void RefuseFull();
   void Tell(size_t slot, int signo);
+  void SendStatus();
   std::vector<int> ListenFds() const;
 
   Options opts_;
@@ -154,6 +156,9 @@ class Master {
   std::vector<int64_t> crashes_;
   // Pending orders from signals.
   bool stop_ = false, graceful_ = false, reload_ = false, reopen_ = false, reap_ = false;
+  int64_t graceful_since_ms_ = 0;
+  Notifier notifier_;
+  std::string last_status_;
 };
 
 // Epoll tags.
@@ -163,6 +168,10 @@ Result<void> Master::Setup() {
   auto id = ResolveIdentity(*cfg_);
   if (!id) return id.error();
   identity_ = *id;
+
+  // The PidFile first: a live poolftpd on it means "already running".
+  if (auto p = pidfile_.Write(cfg_->pid_file); !p) return Error(p.error().code(), "PidFile: " + p.error().message());
+  if (!pidfile_.note().empty()) log::Warn(pidfile_.note());
 
   auto ls = Reconcile(*cfg_);
   if (!ls) return ls.error();
@@ -184,8 +193,6 @@ Result<void> Master::Setup() {
   board_ = &*board_opt_;
   board_->SetGeneration(generation_);
   children_.assign(slots, Child{});
-
-  if (auto p = pidfile_.Write(cfg_->pid_file); !p) return Error(p.error().code(), "PidFile: " + p.error().message());
 
   sigset_t set;
   sigemptyset(&set);
@@ -444,8 +451,29 @@ void Master::ReopenLogs() {
     log::Error("reopening logs failed: " + r.error().message() + "; still writing to the old files");
 }
 
+void Master::SendStatus() {
+  if (!notifier_.enabled()) return;
+  int idle = 0, busy = 0;
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (children_[i].pid == 0) continue;
+    if (IsBusy(board_->PeekState(i))) ++busy;
+    else ++idle;
+  }
+  const std::string status = "STATUS=" + std::to_string(busy) + " sessions, " + std::to_string(idle) +
+                             " idle workers, generation " + std::to_string(generation_);
+  if (status != last_status_) {
+    notifier_.Send(status);
+    last_status_ = status;
+  }
+}
+
 void Master::Reload() {
   log::Info("received SIGHUP -- master server reparsing configuration file");
+  notifier_.Reloading();
+  struct ReadyAgain {  // READY=1 whether the reload worked or not
+    const Notifier& n;
+    ~ReadyAgain() { n.Send("READY=1"); }
+  } ready_again{notifier_};
   auto loaded = config::Load(opts_.config_file, opts_.defines);
   if (!loaded) {
     log::Error(loaded.error().message() + " (reload failed; still running on the old configuration)");
@@ -573,9 +601,12 @@ void Master::Loop() {
       }
     }
     if (graceful_) {
-      // Stop accepting; sessions finish; then exit.
-      if (!listeners_.empty()) {
-        log::Info("received SIGQUIT -- graceful stop: waiting for sessions to finish");
+      // Stop accepting; sessions finish (bounded by GracefulStopTimeout); then exit.
+      if (graceful_since_ms_ == 0) {
+        graceful_since_ms_ = util::MonotonicMs();
+        notifier_.Send("STOPPING=1");
+        log::Info("received SIGQUIT -- graceful stop: waiting up to " +
+                  std::to_string(cfg_->graceful_stop_timeout) + " s for sessions to finish");
         SetFullListening(false);
         listeners_.clear();
         for (size_t i = 0; i < children_.size(); ++i) {
@@ -586,14 +617,21 @@ void Master::Loop() {
         }
       }
       if (by_pid_.empty()) break;
+      if (util::MonotonicMs() - graceful_since_ms_ >= cfg_->graceful_stop_timeout * 1000LL) {
+        log::Info("GracefulStopTimeout (" + std::to_string(cfg_->graceful_stop_timeout) + " s) reached: ending " +
+                  std::to_string(by_pid_.size()) + " remaining sessions");
+        break;  // Stop() TERMs (421 to clients), then KILLs stragglers
+      }
       continue;
     }
     Maintain();
     if (refuse) RefuseFull();
+    SendStatus();
   }
 }
 
 int Master::Run(int ready_fd) {
+  notifier_.Init();
   auto report = [&](const std::string& msg) {
     if (ready_fd >= 0) {
       (void)util::WriteAll(ready_fd, msg);
@@ -626,8 +664,10 @@ int Master::Run(int ready_fd) {
   for (const auto& l : listeners_) where += (where.empty() ? "" : ", ") + l.ep.ToString();
   log::Info("poolftpd " POOLFTPD_VERSION " (" + cfg_->server_name + ") standalone mode STARTUP, listening on " + where);
   report("OK\n");
+  notifier_.Send("READY=1\nSTATUS=listening on " + where + "\nMAINPID=" + std::to_string(::getpid()));
   Loop();
   if (stop_) log::Info("received SIGTERM -- stopping");
+  notifier_.Send("STOPPING=1");
   Stop();
   board_->ClearMaster();
   pidfile_.Remove();

@@ -516,8 +516,15 @@ class Server:
         for d in (self.dir, self.run_dir, self.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
-        os.chmod(self.run_dir, 0o777)
-        os.chmod(self.log_dir, 0o777)
+        # The run directory holds the PidFile: a root master refuses one that
+        # others can write to, so it belongs to whoever runs the server.
+        os.chmod(self.run_dir, 0o755)
+        os.chmod(self.log_dir, 0o755)
+        if not identity.privileged and os.geteuid() == 0:
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+            for d in (self.run_dir, self.log_dir):
+                os.chown(d, nobody.pw_uid, nobody.pw_gid)
         self.conf = self.dir / "poolftpd.conf"
         self.pidfile = self.run_dir / "poolftpd.pid"
         self.scoreboard = self.run_dir / "poolftpd.scoreboard"

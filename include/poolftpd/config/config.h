@@ -106,7 +106,9 @@ struct Config {
 
   std::string pid_file = "/run/poolftpd/poolftpd.pid";
   std::string scoreboard_file = "/run/poolftpd/poolftpd.scoreboard";
-  std::string system_log;    // empty: stderr when -n, else syslog-less silence
+  std::string shutdown_file = "/etc/shutmsg";  // ftpshut's file (ProFTPD's place)
+  int graceful_stop_timeout = 60;  // QUIT: seconds sessions may take before TERM
+  std::string system_log;    // empty: stderr when -n, else syslog
   bool system_log_none = false;  // "SystemLog none": log nothing at all (system_log empty)
   std::string transfer_log;  // empty: no transfer log ("TransferLog none")
 
