@@ -98,12 +98,19 @@ TEST_LIBS_data       := data fs auth log config util
 TEST_LIBS_protocol   := protocol data fs auth log config util
 TEST_LIBS_worker     := worker protocol data fs auth log config util
 TEST_LIBS_master     := $(LINK_ORDER)
+# TEST_SRCS_<name>: tool sources a test links besides the libraries (a tool's
+# files other than main.cc, and tools/common).
+tool_srcs = $(filter-out tools/$(1)/main.cc,$(wildcard tools/$(1)/*.cc))
+TEST_SRCS_tools      := $(TOOL_COMMON)
+TEST_SRCS_shutdown   := $(TOOL_COMMON) $(call tool_srcs,ftpshut)
+TEST_SRCS_ftpdctl    := $(TOOL_COMMON) $(call tool_srcs,ftpdctl)
+TEST_SRCS_ftpbench   := $(call tool_srcs,ftpbench)
 UNIT_NAMES := $(patsubst tests/unit/%_test.cc,%,$(wildcard tests/unit/*_test.cc))
 UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(addsuffix _test,$(UNIT_NAMES)))
 
 define UNIT_RULE
 $(BUILD)/tests/$(1)_test: $(call obj,tests/unit/$(1)_test.cc) \
-    $(if $(filter tools,$(1)),$(call obj,$(TOOL_COMMON))) \
+    $(call obj,$(TEST_SRCS_$(1))) \
     $(foreach l,$(TEST_LIBS_$(1)),$(call modlib,$(l))) $(SB_LIB)
 	@mkdir -p $$(dir $$@)
 	$$(CXX) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group \

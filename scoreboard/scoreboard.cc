@@ -1,5 +1,6 @@
-// The scoreboard library: file creation and locking (master), mapping and
-// validation (tools), the per-slot seqlock (writers and readers). See
+// The scoreboard library: file creation and locking (master), the shared
+// inetd-mode file and slot claims (inetd sessions), mapping and validation
+// (tools), the per-slot seqlock (writers and readers). See
 // scoreboard/FORMAT.md for the layout and the locking rules.
 #include "poolftpd/scoreboard/scoreboard.h"
 
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <mutex>
 #include <new>
+#include <thread>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -168,6 +170,25 @@ ProcStat ReadProcStat(int pid) {
   return st;
 }
 
+// Whether the process a slot's owner word names is gone: no such PID, a
+// zombie, or a PID now used by a process that started at another time.
+// With an unknown start time (0, or /proc hidden) only the PID counts.
+bool OwnerDead(uint64_t owner) {
+  const int32_t pid = OwnerPid(owner);
+  if (pid <= 0) return true;
+  const ProcStat st = ReadProcStat(pid);
+  if (!st.exists || st.zombie) return true;
+  const uint64_t ticks = OwnerTicks(owner);
+  return ticks != 0 && st.readable && (st.start_ticks & kOwnerTicksMask) != ticks;
+}
+
+// Whether `pid` names a live (non-zombie) process.
+bool PidAlive(int32_t pid) {
+  if (pid <= 0) return false;
+  const ProcStat st = ReadProcStat(pid);
+  return st.exists && !st.zombie;
+}
+
 // --- seqlock, writer side (one writer per slot) ---------------------------
 // A dead writer may have left `seq` odd; the next writer (the master at reap)
 // keeps it odd and ends on the following even value.
@@ -291,6 +312,7 @@ struct Scoreboard::Impl {
   pid_t owner_pid = 0;
   dev_t dev = 0;
   ino_t ino = 0;
+  FileInfo file_info;
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -351,6 +373,40 @@ int32_t LockHolderPid(int fd) {
   fl.l_whence = SEEK_SET;
   if (::fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) return fl.l_pid;
   return 0;
+}
+
+// Live inetd claimants in the scoreboard file behind `fd` (read with pread,
+// nothing mapped): how many, and the PID of one. 0 when the file is not a
+// valid scoreboard of this layout.
+size_t LiveClaims(int fd, int32_t* some_pid) {
+  alignas(64) unsigned char buf[sizeof(Header)] = {};
+  if (::pread(fd, buf, sizeof buf, 0) != static_cast<ssize_t>(sizeof buf)) return 0;
+  auto field = [&](size_t off, auto v) {
+    std::memcpy(&v, buf + off, sizeof v);
+    return v;
+  };
+  struct stat st = {};
+  const uint32_t count = field(offsetof(Header, slot_count), uint32_t{0});
+  if (field(offsetof(Header, magic), uint64_t{0}) != kMagic ||
+      field(offsetof(Header, layout_version), uint32_t{0}) != kLayoutVersion ||
+      field(offsetof(Header, header_size), uint32_t{0}) != sizeof(Header) ||
+      field(offsetof(Header, slot_size), uint32_t{0}) != sizeof(Slot) || count == 0 ||
+      count > kMaxSlots || ::fstat(fd, &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) != FileSizeFor(count)) {
+    return 0;
+  }
+  size_t live = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint64_t owner = 0;
+    const off_t off = static_cast<off_t>(sizeof(Header) + size_t{i} * sizeof(Slot) +
+                                         offsetof(Slot, owner));
+    if (::pread(fd, &owner, sizeof owner, off) != static_cast<ssize_t>(sizeof owner)) break;
+    if (owner != 0 && !OwnerDead(owner)) {
+      ++live;
+      *some_pid = OwnerPid(owner);
+    }
+  }
+  return live;
 }
 
 Error InUse(const std::string& path, int32_t pid) {
@@ -423,6 +479,14 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
       return SystemError(err, "fcntl(F_SETLK)", path);
     }
 
+    // inetd sessions hold no lock: a file they still use must not be wiped.
+    int32_t claimant = 0;
+    if (const size_t live = LiveClaims(fd.get(), &claimant); live > 0) {
+      return Error(ErrorCode::kExists, "scoreboard " + path + " is in use by " + ToString(live) +
+                                           " inetd session" + (live == 1 ? "" : "s") + " (pid " +
+                                           ToString(claimant) + ")");
+    }
+
     // A stale file (dead master) is simply taken over: zero it and size it.
     // ftruncate to 0 first so every byte reads as zero, whatever was there.
     const size_t size = FileSizeFor(slot_count);
@@ -446,6 +510,8 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     impl->owner_pid = ::getpid();
     impl->dev = st.st_dev;
     impl->ino = st.st_ino;
+    impl->file_info = {static_cast<uint32_t>(st.st_uid), 0100644,
+                       static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 
     Header& h = *impl->header;
     const auto relaxed = std::memory_order_relaxed;
@@ -482,84 +548,293 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
 }
 
 // --------------------------------------------------------------------------
-// Open (tools)
+// Open (tools) and the shared inetd-mode file
+
+// Validates the file behind `fd` (already in impl->file or impl->fd) and maps
+// it. Shared by Open() and OpenOrCreateShared().
+Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
+                                           const std::string& path, bool writable) {
+  const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
+  struct stat st = {};
+  if (::fstat(fd, &st) != 0) return SystemError(errno, "fstat", path);
+  impl->dev = st.st_dev;
+  impl->ino = st.st_ino;
+  impl->path = path;
+  impl->file_info = {static_cast<uint32_t>(st.st_uid), static_cast<uint32_t>(st.st_mode),
+                     static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  if (!S_ISREG(st.st_mode)) {
+    return Error(ErrorCode::kInvalid, path + " is not a regular file, not a scoreboard");
+  }
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  if (file_size < sizeof(Header)) {
+    return Error(
+        ErrorCode::kInvalid,
+        path + " is not a poolftpd scoreboard: " + ToString(static_cast<int64_t>(file_size)) +
+            " bytes, shorter than the " + ToString(sizeof(Header)) + "-byte header");
+  }
+
+  impl->region = bip::mapped_region(FdMappable(fd, mode), mode, 0, static_cast<size_t>(file_size));
+  void* base = impl->region.get_address();
+  impl->header = std::launder(reinterpret_cast<Header*>(base));
+  const Header& h = *impl->header;
+
+  // SECURITY: the file may be stale, truncated or written by anyone who
+  // can write its directory; check every number before using it.
+  const uint64_t magic = h.magic.load(std::memory_order_acquire);
+  if (magic != kMagic) {
+    if (magic == 0) {
+      return Error(ErrorCode::kInvalid,
+                   path +
+                       " has no scoreboard header (a master may be starting up, "
+                       "or the file is not a poolftpd scoreboard)");
+    }
+    char hex[24];
+    std::snprintf(hex, sizeof hex, "0x%016" PRIx64, magic);
+    return Error(ErrorCode::kInvalid,
+                 path + " is not a poolftpd scoreboard (bad magic " + hex + ")");
+  }
+  const uint32_t version = h.layout_version.load(std::memory_order_relaxed);
+  if (version != kLayoutVersion) {
+    return Error(ErrorCode::kVersion,
+                 path + " has scoreboard layout version " + ToString(version) +
+                     ", but this program reads version " + ToString(kLayoutVersion) +
+                     " (use the tools of the same poolftpd release as the server)");
+  }
+  const uint32_t header_size = h.header_size.load(std::memory_order_relaxed);
+  const uint32_t slot_size = h.slot_size.load(std::memory_order_relaxed);
+  if (header_size != sizeof(Header) || slot_size != sizeof(Slot)) {
+    return Error(ErrorCode::kInvalid,
+                 path + " is corrupt: header/slot size " + ToString(header_size) + "/" +
+                     ToString(slot_size) + ", layout version " + ToString(kLayoutVersion) +
+                     " has " + ToString(sizeof(Header)) + "/" + ToString(sizeof(Slot)));
+  }
+  const uint32_t count = h.slot_count.load(std::memory_order_relaxed);
+  if (count == 0 || count > kMaxSlots) {
+    return Error(ErrorCode::kInvalid, path + " is corrupt: slot count " + ToString(count) +
+                                          " (must be 1.." + ToString(kMaxSlots) + ")");
+  }
+  if (FileSizeFor(count) != file_size) {
+    return Error(ErrorCode::kInvalid,
+                 path + " is corrupt or truncated: " + ToString(static_cast<int64_t>(file_size)) +
+                     " bytes, but its header says " + ToString(count) + " slots (" +
+                     ToString(FileSizeFor(count)) + " bytes)");
+  }
+  impl->slots = std::launder(reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header)));
+  impl->slot_count = count;
+  impl->writable = writable;
+  impl->owner_pid = ::getpid();
+  return Scoreboard(std::move(impl));
+}
 
 Result<Scoreboard> Scoreboard::Open(const std::string& path, bool writable) {
   try {
     if (path.empty()) return Error(ErrorCode::kInvalid, "scoreboard path is empty");
-    const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
     auto impl = std::make_unique<Impl>();
-    impl->file = bip::file_mapping(path.c_str(), mode);
+    impl->file = bip::file_mapping(path.c_str(), writable ? bip::read_write : bip::read_only);
     const int fd = impl->file.get_mapping_handle().handle;
     (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);  // file_mapping opens without O_CLOEXEC
+    return MapExisting(std::move(impl), fd, path, writable);
+  } catch (const bip::interprocess_exception& e) {
+    return FromBoost(e, path);
+  } catch (const std::bad_alloc&) {
+    return Error(ErrorCode::kSystem, "scoreboard " + path + ": out of memory", ENOMEM);
+  } catch (const std::exception& e) {
+    return Error(ErrorCode::kInternal, "scoreboard " + path + ": " + e.what());
+  }
+}
 
-    struct stat st = {};
-    if (::fstat(fd, &st) != 0) return SystemError(errno, "fstat", path);
-    impl->dev = st.st_dev;
-    impl->ino = st.st_ino;
-    impl->path = path;
-    if (!S_ISREG(st.st_mode)) {
-      return Error(ErrorCode::kInvalid, path + " is not a regular file, not a scoreboard");
+namespace {
+
+// Attempts and pause while a live master holds a file that is not valid yet
+// (it truncates, then writes the header within microseconds): ~2 s in all.
+constexpr int kSharedAttempts = 100;
+constexpr auto kSharedPause = std::chrono::milliseconds(20);
+
+Error OpenError(int err, const std::string& path) {
+  if (err == ENOENT) return Error(ErrorCode::kNotFound, "no scoreboard at " + path, err);
+  if (err == ELOOP) {
+    return Error(ErrorCode::kPermission, "refusing scoreboard " + path + ": it is a symbolic link",
+                 err);
+  }
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    return Error(ErrorCode::kPermission, "cannot open scoreboard " + path, err);
+  }
+  return SystemError(err, "open", path);
+}
+
+// The PID of the process holding a conflicting fcntl lock on `fd`'s file
+// (a live master), 0 when none.
+int32_t FcntlLockHolder(int fd) {
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) return fl.l_pid > 0 ? fl.l_pid : 1;
+  return 0;
+}
+
+// Removes a temporary file unless told it was moved into place.
+class TempFile {
+ public:
+  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  ~TempFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+  void Keep() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
+enum class Install { kDone, kRaced };
+
+// Builds a complete inetd-mode scoreboard under a temporary name next to
+// `path`, then puts it in place: link() when `path` is missing (fails if
+// someone else got there first), else rename() over the invalid file with
+// inode (dev, ino) if that is still the one at `path`. kRaced: another
+// process changed `path` meanwhile; the caller looks again.
+Result<Install> InstallFresh(const std::string& path, uint32_t slot_count,
+                             const std::string& server_name, bool replace, dev_t dev, ino_t ino) {
+  std::string tmpl = path + ".XXXXXX";
+  const int raw = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (raw < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return Error(ErrorCode::kNotFound,
+                   "cannot create scoreboard " + path + ": its directory does not exist", err);
     }
-    const auto file_size = static_cast<uint64_t>(st.st_size);
-    if (file_size < sizeof(Header)) {
-      return Error(
-          ErrorCode::kInvalid,
-          path + " is not a poolftpd scoreboard: " + ToString(static_cast<int64_t>(file_size)) +
-              " bytes, shorter than the " + ToString(sizeof(Header)) + "-byte header");
+    if (err == EACCES || err == EPERM || err == EROFS) {
+      return Error(ErrorCode::kPermission, "cannot create scoreboard " + path, err);
     }
+    return SystemError(err, "mkostemp", tmpl);
+  }
+  UniqueFd fd(raw);
+  TempFile tmp(tmpl);
+  const size_t size = FileSizeFor(slot_count);
+  if (::fchmod(fd.get(), 0644) != 0) return SystemError(errno, "fchmod", tmpl);
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+    return SystemError(errno, "ftruncate", tmpl);
+  }
+  {
+    bip::mapped_region region(FdMappable(fd.get(), bip::read_write), bip::read_write, 0, size);
+    void* base = region.get_address();
+    Header* h = new (base) Header();
+    auto* slots = reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header));
+    for (uint32_t i = 0; i < slot_count; ++i) new (&slots[i]) Slot();
+    const auto relaxed = std::memory_order_relaxed;
+    h->layout_version.store(kLayoutVersion, relaxed);
+    h->header_size.store(sizeof(Header), relaxed);
+    h->slot_size.store(sizeof(Slot), relaxed);
+    h->slot_count.store(slot_count, relaxed);
+    h->start_time_ns.store(NowNs(), relaxed);
+    StoreText(h->server_type, "inetd");
+    StoreText(h->server_name, server_name);
+    h->magic.store(kMagic, std::memory_order_release);
+  }  // unmapped: the page cache holds the bytes every later mapping sees
+  if (!replace) {
+    if (::link(tmpl.c_str(), path.c_str()) != 0) {
+      if (errno == EEXIST) return Install::kRaced;
+      return SystemError(errno, "link", path);
+    }
+    return Install::kDone;  // ~TempFile unlinks the temporary name
+  }
+  struct stat now = {};
+  if (::lstat(path.c_str(), &now) != 0 || now.st_dev != dev || now.st_ino != ino) {
+    return Install::kRaced;
+  }
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) return SystemError(errno, "rename", path);
+  tmp.Keep();
+  return Install::kDone;
+}
 
-    impl->region = bip::mapped_region(impl->file, mode, 0, static_cast<size_t>(file_size));
-    void* base = impl->region.get_address();
-    impl->header = std::launder(reinterpret_cast<Header*>(base));
-    const Header& h = *impl->header;
+}  // namespace
 
-    // SECURITY: the file may be stale, truncated or written by anyone who
-    // can write its directory; check every number before using it.
-    const uint64_t magic = h.magic.load(std::memory_order_acquire);
-    if (magic != kMagic) {
-      if (magic == 0) {
-        return Error(ErrorCode::kInvalid,
-                     path +
-                         " has no scoreboard header (a master may be starting up, "
-                         "or the file is not a poolftpd scoreboard)");
+// A master that is gone leaves its (valid) file to the inetd sessions: the
+// header then says so, and tools list the sessions instead of calling the
+// file stale. Never done while a process holds the master lock.
+void Scoreboard::AdoptIfMasterless(int fd) {
+  Header& h = *impl_->header;
+  int32_t pid = h.master_pid.load(std::memory_order_acquire);
+  if (pid != 0) {
+    if (MasterAlive() || FcntlLockHolder(fd) != 0) return;  // shared with a live master
+    if (!h.master_pid.compare_exchange_strong(pid, 0, std::memory_order_acq_rel)) return;
+  } else if (FcntlLockHolder(fd) != 0) {
+    return;  // a master is starting on this file
+  }
+  HeaderView v = ReadHeader();
+  if (std::string_view(v.server_type) == "inetd") return;
+  const uint32_t odd = HeaderWriteBegin(h.name_seq);
+  StoreText(h.server_type, "inetd");
+  HeaderWriteEnd(h.name_seq, odd);
+}
+
+Result<Scoreboard> Scoreboard::OpenOrCreateShared(const std::string& path, uint32_t slot_count,
+                                                  const std::string& server_name) {
+  try {
+    if (path.empty()) return Error(ErrorCode::kInvalid, "ScoreboardFile is empty");
+    if (slot_count == 0 || slot_count > kMaxSlots) {
+      return Error(ErrorCode::kLimit, "scoreboard " + path + ": " + ToString(slot_count) +
+                                          " slots (must be 1.." + ToString(kMaxSlots) + ")");
+    }
+    Error last(ErrorCode::kInternal, "scoreboard " + path + ": no attempt made");
+    for (int attempt = 0; attempt < kSharedAttempts; ++attempt) {
+      // SECURITY: as for Create(): never follow a symlink, and write only
+      // into a regular file of our own uid; the contents are validated.
+      UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+      if (!fd) {
+        const int err = errno;
+        if (err != ENOENT) return OpenError(err, path);
+        auto done = InstallFresh(path, slot_count, server_name, false, 0, 0);
+        if (!done) return done.error();
+        continue;  // made (or lost the race to) a fresh file: open it
       }
-      char hex[24];
-      std::snprintf(hex, sizeof hex, "0x%016" PRIx64, magic);
-      return Error(ErrorCode::kInvalid,
-                   path + " is not a poolftpd scoreboard (bad magic " + hex + ")");
+      struct stat st = {};
+      if (::fstat(fd.get(), &st) != 0) return SystemError(errno, "fstat", path);
+      if (!S_ISREG(st.st_mode)) {
+        return Error(ErrorCode::kInvalid, path + " is not a regular file, not a scoreboard");
+      }
+      if (st.st_uid != ::geteuid()) {
+        return Error(ErrorCode::kPermission, "refusing scoreboard " + path + ": owned by uid " +
+                                                 ToString(st.st_uid) + ", not by this process (uid " +
+                                                 ToString(::geteuid()) + ")");
+      }
+      const int raw_fd = fd.get();
+      auto impl = std::make_unique<Impl>();
+      impl->fd = std::move(fd);
+      auto board = MapExisting(std::move(impl), raw_fd, path, true);
+      if (board) {
+        board->AdoptIfMasterless(raw_fd);
+        return board;
+      }
+      last = board.error();
+      if (last.code() != ErrorCode::kInvalid && last.code() != ErrorCode::kVersion) return last;
+      // Garbage or another layout: replace it, unless a live master holds it
+      // (then it is being created right now: look again shortly). The fd
+      // went with `board`, parked if this process holds the lock (it cannot:
+      // the file is invalid).
+      UniqueFd probe(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+      if (!probe) {
+        if (errno == ENOENT) continue;
+        return OpenError(errno, path);
+      }
+      struct stat pst = {};
+      if (::fstat(probe.get(), &pst) != 0) return SystemError(errno, "fstat", path);
+      if (HeldByThisProcess(pst.st_dev, pst.st_ino)) {
+        (void)probe.release();  // closing it would drop our own master lock
+        return InUse(path, ::getpid());
+      }
+      if (const int32_t holder = FcntlLockHolder(probe.get()); holder != 0) {
+        std::this_thread::sleep_for(kSharedPause);
+        last = Error(ErrorCode::kExists, last.context() + "; held by a running master (pid " +
+                                             ToString(holder) + ")");
+        continue;
+      }
+      auto done = InstallFresh(path, slot_count, server_name, true, pst.st_dev, pst.st_ino);
+      if (!done) return done.error();
     }
-    const uint32_t version = h.layout_version.load(std::memory_order_relaxed);
-    if (version != kLayoutVersion) {
-      return Error(ErrorCode::kVersion,
-                   path + " has scoreboard layout version " + ToString(version) +
-                       ", but this program reads version " + ToString(kLayoutVersion) +
-                       " (use the tools of the same poolftpd release as the server)");
-    }
-    const uint32_t header_size = h.header_size.load(std::memory_order_relaxed);
-    const uint32_t slot_size = h.slot_size.load(std::memory_order_relaxed);
-    if (header_size != sizeof(Header) || slot_size != sizeof(Slot)) {
-      return Error(ErrorCode::kInvalid,
-                   path + " is corrupt: header/slot size " + ToString(header_size) + "/" +
-                       ToString(slot_size) + ", layout version " + ToString(kLayoutVersion) +
-                       " has " + ToString(sizeof(Header)) + "/" + ToString(sizeof(Slot)));
-    }
-    const uint32_t count = h.slot_count.load(std::memory_order_relaxed);
-    if (count == 0 || count > kMaxSlots) {
-      return Error(ErrorCode::kInvalid, path + " is corrupt: slot count " + ToString(count) +
-                                            " (must be 1.." + ToString(kMaxSlots) + ")");
-    }
-    if (FileSizeFor(count) != file_size) {
-      return Error(ErrorCode::kInvalid,
-                   path + " is corrupt or truncated: " + ToString(static_cast<int64_t>(file_size)) +
-                       " bytes, but its header says " + ToString(count) + " slots (" +
-                       ToString(FileSizeFor(count)) + " bytes)");
-    }
-    impl->slots = std::launder(reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header)));
-    impl->slot_count = count;
-    impl->writable = writable;
-    impl->owner_pid = ::getpid();
-    return Scoreboard(std::move(impl));
+    return last;
   } catch (const bip::interprocess_exception& e) {
     return FromBoost(e, path);
   } catch (const std::bad_alloc&) {
@@ -604,6 +879,14 @@ void Scoreboard::SetServerName(const std::string& name) {
   HeaderWriteEnd(h.name_seq, odd);
 }
 
+void Scoreboard::SetConfigFile(const std::string& path) {
+  if (!impl_ || !impl_->writable) return;
+  Header& h = *impl_->header;
+  const uint32_t odd = HeaderWriteBegin(h.name_seq);
+  StoreText(h.config_file, path);
+  HeaderWriteEnd(h.name_seq, odd);
+}
+
 void Scoreboard::SetShutdown(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
                              const std::string& message) {
   if (!impl_ || !impl_->writable) return;
@@ -627,6 +910,11 @@ const std::string& Scoreboard::path() const {
   return impl_ ? impl_->path : kNone;
 }
 bool Scoreboard::writable() const { return impl_ && impl_->writable; }
+FileInfo Scoreboard::file_info() const { return impl_ ? impl_->file_info : FileInfo{}; }
+
+bool IsInetd(const HeaderView& header) {
+  return header.master_pid == 0 && std::string_view(header.server_type) == "inetd";
+}
 
 HeaderView Scoreboard::ReadHeader() const {
   HeaderView v;
@@ -643,6 +931,7 @@ HeaderView Scoreboard::ReadHeader() const {
   SeqRead(h.name_seq, [&] {
     LoadText(h.server_type, v.server_type);
     LoadText(h.server_name, v.server_name);
+    LoadText(h.config_file, v.config_file);
   });
   SeqRead(h.shutdown_seq, [&] {
     v.shutdown_time = h.shutdown_time.load(relaxed);
@@ -746,7 +1035,8 @@ uint32_t Scoreboard::CountClientKey(uint64_t key) const {
     const Slot& s = impl_->slots[i];
     if (s.client_key.load(std::memory_order_relaxed) == key &&
         s.state.load(std::memory_order_relaxed) != static_cast<uint8_t>(SlotState::kEmpty)) {
-      ++n;
+      const uint64_t owner = s.owner.load(std::memory_order_acquire);
+      if (owner == 0 || !OwnerDead(owner)) ++n;
     }
   }
   return n;
@@ -811,7 +1101,69 @@ SlotView Scoreboard::Read(size_t index) const {
   r.session_start_ns = std::max<int64_t>(0, r.session_start_ns);
   r.last_activity_ns = std::max<int64_t>(0, r.last_activity_ns);
   r.xfer_start_ns = std::max<int64_t>(0, r.xfer_start_ns);
+
+  // Whether anyone is behind the slot: its inetd claimant, or, with no
+  // master to reap it, the process it names.
+  const uint64_t owner = s->owner.load(std::memory_order_acquire);
+  v.owner_pid = OwnerPid(owner);
+  if (owner != 0) {
+    v.stale = OwnerDead(owner);
+  } else if (r.state != SlotState::kEmpty &&
+             impl_->header->master_pid.load(std::memory_order_acquire) == 0) {
+    v.stale = !PidAlive(r.pid);
+  }
   return v;
+}
+
+std::optional<size_t> Scoreboard::ClaimFreeSlot(int32_t pid) {
+  if (!impl_ || !impl_->writable || pid <= 0 || static_cast<uint64_t>(pid) > kOwnerPidMask) {
+    return std::nullopt;
+  }
+  const uint64_t mine = MakeOwner(pid, ProcessStartTicks(pid));
+  const bool masterless = impl_->header->master_pid.load(std::memory_order_acquire) == 0;
+  // Pass 0: an unclaimed, empty slot nobody is writing. Pass 1: a slot whose
+  // claimant is gone, or (no master) an unclaimed leftover of a dead process.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = impl_->slot_count; i-- > 0;) {
+      Slot& s = impl_->slots[i];
+      uint64_t seen = s.owner.load(std::memory_order_acquire);
+      bool take = false;
+      if (seen == 0) {
+        const bool empty =
+            s.state.load(std::memory_order_acquire) == static_cast<uint8_t>(SlotState::kEmpty) &&
+            (s.seq.load(std::memory_order_acquire) & 1u) == 0;
+        if (pass == 0) {
+          take = empty;
+        } else if (masterless && !empty) {
+          const SlotView v = Read(i);
+          take = v.stale || (v.updating && !PidAlive(v.rec.pid));
+        }
+      } else if (pass == 1) {
+        take = OwnerDead(seen);
+      }
+      // The CAS decides between concurrent claimants: `seen` names one
+      // owner (or none) for good, so at most one of them can replace it.
+      if (!take || !s.owner.compare_exchange_strong(seen, mine, std::memory_order_acq_rel,
+                                                    std::memory_order_acquire)) {
+        continue;
+      }
+      Clear(i);  // whatever a dead claimant left
+      SlotRecord rec;
+      rec.pid = pid;
+      rec.state = SlotState::kStarting;
+      Publish(i, rec);
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+void Scoreboard::ReleaseSlot(size_t index) {
+  if (!impl_ || !impl_->writable) return;
+  Slot* s = impl_->SlotAt(index);
+  if (!s) return;
+  Clear(index);
+  s->owner.store(0, std::memory_order_release);
 }
 
 SlotState Scoreboard::PeekState(size_t index) const {

@@ -144,15 +144,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto cfg = *loaded;
-    if (cfg->server_type != poolftpd::config::ServerType::kStandalone) {
-      std::fprintf(stderr, "poolftpd: %s: ServerType inetd is not supported yet; use standalone\n",
-                   opts.config_file.c_str());
-      return 1;
-    }
     if (test) {
       std::printf("Syntax OK\n");
       return 0;
     }
+    if (cfg->server_type == poolftpd::config::ServerType::kInetd) return poolftpd::master::RunInetd(opts, cfg);
     if (opts.foreground) {
       if (!opts.quiet)
         std::fprintf(stderr, "poolftpd: starting in the foreground (config %s)\n", opts.config_file.c_str());
@@ -183,7 +179,11 @@ int main(int argc, char** argv) {
         }
         msg.append(buf, static_cast<size_t>(n));
       }
-      if (msg.rfind("OK", 0) == 0) return 0;
+      if (msg.rfind("OK", 0) == 0) {
+        // Anything after "OK\n" is a warning for the operator (a pending ftpshut).
+        if (msg.size() > 3) std::fputs(msg.c_str() + 3, stderr);
+        return 0;
+      }
       if (msg.empty()) msg = "poolftpd: the daemon exited during start-up (see SystemLog)\n";
       std::fputs(msg.c_str(), stderr);
       return 1;

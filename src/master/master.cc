@@ -1,6 +1,8 @@
 #include "poolftpd/master/master.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -17,12 +19,14 @@
 #include <optional>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <unordered_map>
 
 #include "poolftpd/log/log.h"
 #include "poolftpd/master/notify.h"
 #include "poolftpd/master/pidfile.h"
 #include "poolftpd/scoreboard/scoreboard.h"
+#include "poolftpd/scoreboard/shutdown.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/unique_fd.h"
 #include "poolftpd/worker/worker.h"
@@ -133,6 +137,10 @@ class Master {
   void RefuseFull();
   void Tell(size_t slot, int signo);
   void SendStatus();
+  // ftpshut: re-read ShutdownFile when it changed (or `force`), publish it.
+  // Returns a description when a shutdown is pending.
+  std::string WatchShutdownFile(bool force);
+  void EnforceDisconnect();
   std::vector<int> ListenFds() const;
 
   Options opts_;
@@ -158,6 +166,11 @@ class Master {
   bool stop_ = false, graceful_ = false, reload_ = false, reopen_ = false, reap_ = false;
   int64_t graceful_since_ms_ = 0;
   Notifier notifier_;
+  struct FileStamp {
+    bool exists = false;
+    int64_t mtime_ns = 0, size = 0, ino = 0;
+    friend bool operator==(const FileStamp&, const FileStamp&) = default;
+  } shutdown_stamp_;
   std::string last_status_;
 };
 
@@ -192,6 +205,11 @@ Result<void> Master::Setup() {
   board_opt_.emplace(std::move(*board));
   board_ = &*board_opt_;
   board_->SetGeneration(generation_);
+  {
+    // ftpdctl status shows which file the master runs on.
+    char real[PATH_MAX];
+    board_->SetConfigFile(::realpath(opts_.config_file.c_str(), real) ? real : opts_.config_file);
+  }
   children_.assign(slots, Child{});
 
   sigset_t set;
@@ -451,6 +469,51 @@ void Master::ReopenLogs() {
     log::Error("reopening logs failed: " + r.error().message() + "; still writing to the old files");
 }
 
+std::string Master::WatchShutdownFile(bool force) {
+  FileStamp now;
+  struct stat st;
+  if (::stat(cfg_->shutdown_file.c_str(), &st) == 0) {
+    now.exists = true;
+    now.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    now.size = st.st_size;
+    now.ino = static_cast<int64_t>(st.st_ino);
+  }
+  if (!force && now == shutdown_stamp_) return "";
+  const bool was = shutdown_stamp_.exists;
+  shutdown_stamp_ = now;
+  auto info = sb::ReadShutdownFile(cfg_->shutdown_file);
+  if (!info) {
+    log::Error("ShutdownFile " + info.error().message() + "; ignored");
+    board_->SetShutdown(0, 0, 0, "");
+    return "";
+  }
+  if (!info->has_value()) {
+    board_->SetShutdown(0, 0, 0, "");
+    if (was) log::Info("ShutdownFile " + cfg_->shutdown_file + " removed: accepting logins again");
+    return "";
+  }
+  const sb::ShutdownInfo& i = **info;
+  board_->SetShutdown(i.shutdown_time, i.deny_time, i.disconnect_time, i.message);
+  const std::string what = "shutdown pending (ShutdownFile " + cfg_->shutdown_file + "): shutdown at " +
+                           sb::FormatShutdownTime(i.shutdown_time) + ", new logins refused from " +
+                           sb::FormatShutdownTime(i.deny_time) + ", sessions closed at " +
+                           sb::FormatShutdownTime(i.disconnect_time);
+  log::Warn(what);
+  return what;
+}
+
+void Master::EnforceDisconnect() {
+  // The header is the live state: ftpshut publishes there before the file
+  // change is noticed. Past the disconnect time, busy workers get USR2 and
+  // end their session with the shutdown message.
+  const sb::HeaderView h = board_->ReadHeader();
+  if (h.shutdown_time == 0) return;
+  const int64_t disconnect = h.disconnect_time ? h.disconnect_time : h.shutdown_time;
+  if (std::time(nullptr) < disconnect) return;
+  for (size_t i = 0; i < children_.size(); ++i)
+    if (children_[i].pid != 0 && IsBusy(board_->PeekState(i))) Tell(i, SIGUSR2);
+}
+
 void Master::SendStatus() {
   if (!notifier_.enabled()) return;
   int idle = 0, busy = 0;
@@ -519,6 +582,7 @@ void Master::Reload() {
   }
   (void)was_full;
   spawn_rate_ = kMaxSpawnRate;  // replace the pool at once
+  WatchShutdownFile(true);
   log::Info("configuration reloaded (generation " + std::to_string(generation_) + ")");
 }
 
@@ -571,6 +635,8 @@ void Master::Loop() {
         spawn_rate_ = short_this_tick_ ? std::min(spawn_rate_ * 2, kMaxSpawnRate) : kInitialSpawnRate;
         short_this_tick_ = false;
         spawned_this_tick_ = 0;
+        WatchShutdownFile(false);
+        EnforceDisconnect();
       } else if (tag == kTagNotify) {
         char buf[4096];
         while (::read(notify_rd_.get(), buf, sizeof buf) > 0) {
@@ -663,7 +729,10 @@ int Master::Run(int ready_fd) {
   std::string where;
   for (const auto& l : listeners_) where += (where.empty() ? "" : ", ") + l.ep.ToString();
   log::Info("poolftpd " POOLFTPD_VERSION " (" + cfg_->server_name + ") standalone mode STARTUP, listening on " + where);
-  report("OK\n");
+  // An operator who forgot an ftpshut file must see why logins are refused.
+  const std::string pending = WatchShutdownFile(true);
+  if (!pending.empty() && !opts_.quiet && ready_fd < 0) (void)util::WriteAll(STDERR_FILENO, "poolftpd: " + pending + "\n");
+  report(pending.empty() ? "OK\n" : "OK\npoolftpd: " + pending + "\n");
   notifier_.Send("READY=1\nSTATUS=listening on " + where + "\nMAINPID=" + std::to_string(::getpid()));
   Loop();
   if (stop_) log::Info("received SIGTERM -- stopping");
@@ -676,6 +745,17 @@ int Master::Run(int ready_fd) {
 }
 
 }  // namespace
+
+int RunInetd(const Options& opts, std::shared_ptr<const config::Config> cfg) {
+  if (auto r = log::Logs::Open(SystemLogPath(*cfg), cfg->transfer_log, /*foreground=*/false); !r) return 1;
+  log::Logs::SetDebugLevel(opts.debug_level);
+  auto id = ResolveIdentity(*cfg);
+  if (!id) {
+    log::Error("fatal: " + id.error().message());
+    return 1;
+  }
+  return worker::RunInetd(*cfg, *id);
+}
 
 int Run(const Options& opts, std::shared_ptr<const config::Config> cfg, int ready_fd) {
   Master m(opts, std::move(cfg));

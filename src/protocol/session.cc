@@ -214,6 +214,13 @@ void Session::EndWith(SessionEnd how, int code, std::string_view text) {
   end_ = how;
 }
 
+void Session::EndStopped() {
+  std::string text = env_.stop_text ? env_.stop_text(logged_in_ ? user_ : "", cwd_) : std::string();
+  if (text.empty()) text = "Service not available, closing control connection";
+  log::Info("session ended by the server: " + text);
+  EndWith(SessionEnd::kStopped, 421, text);
+}
+
 SessionEnd Session::Run() {
   (void)util::SetNonBlocking(ctl_.get(), true);
   const int one = 1;
@@ -232,7 +239,8 @@ SessionEnd Session::Run() {
     greeting = "poolftpd " POOLFTPD_VERSION " Server (" + cfg_.server_name + ") [" +
                local_.addr.ToString() + "]";
   }
-  Reply(220, greeting);
+  // A pending ftpshut shows as leading 220- lines.
+  Reply(220, env_.greeting_warning.empty() ? greeting : env_.greeting_warning + "\n" + greeting);
 
   std::string line;
   while (!done_) {
@@ -253,8 +261,7 @@ SessionEnd Session::Run() {
         end_ = SessionEnd::kClientGone;
         break;
       case Read::kStop:
-        EndWith(SessionEnd::kStopped, 421, "Service not available, closing control connection");
-        log::Info("session terminated by the server");
+        EndStopped();
         break;
       case Read::kTimeout: {
         const int64_t now = util::MonotonicMs();
@@ -781,7 +788,7 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
               "Data transfer stall timeout: " + std::to_string(cfg_.timeout_stalled) + " seconds");
       return false;
     case data::Status::kStopped:
-      EndWith(SessionEnd::kStopped, 421, "Service not available, closing control connection");
+      EndStopped();
       return false;
   }
   return false;

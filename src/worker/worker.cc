@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -14,12 +15,15 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "poolftpd/fs/path.h"
 #include "poolftpd/log/log.h"
 #include "poolftpd/protocol/session.h"
+#include "poolftpd/scoreboard/shutdown.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
 
@@ -90,64 +94,208 @@ uint64_t ClientKey(const net::IpAddress& a) {
   return h == 0 ? 1 : h;
 }
 
+// ---- shared by the pool worker and inetd mode ----
+
+// The published ftpshut state as a ShutdownInfo (shutdown_time 0: none).
+sb::ShutdownInfo PublishedShutdown(const sb::HeaderView& h) {
+  sb::ShutdownInfo info;
+  info.shutdown_time = h.shutdown_time;
+  info.deny_time = h.deny_time ? h.deny_time : h.shutdown_time;
+  info.disconnect_time = h.disconnect_time ? h.disconnect_time : h.shutdown_time;
+  info.message = h.shutdown_msg;
+  return info;
+}
+
+std::string ShutdownText(const sb::ShutdownInfo& info, const sb::CookieContext& ctx) {
+  std::string text = sb::ExpandShutdownMessage(info.message, info, ctx);
+  if (text.empty()) text = "FTP server shut down -- please try again later";
+  return text;
+}
+
+}  // namespace
+
+namespace {
+
+// Blocks TERM/USR1/USR2 (they are taken only inside ppoll/epoll_pwait, whose
+// mask `wait_mask` unblocks them) and ignores HUP/QUIT/INT/PIPE.
+void SetUpSignals(sigset_t* wait_mask) {
+  struct sigaction sa{};
+  sa.sa_handler = OnWorkerSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
+  struct sigaction ign{};
+  ign.sa_handler = SIG_IGN;
+  for (int s : {SIGHUP, SIGQUIT, SIGINT, SIGPIPE}) ::sigaction(s, &ign, nullptr);
+  struct sigaction dfl{};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &dfl, nullptr);
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) sigaddset(&blocked, s);
+  ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
+  sigemptyset(wait_mask);
+}
+
+// What one worker process holds across its sessions: the anonymous root,
+// names, its slot record, and the SessionEnv handed to each Session. `board`
+// is null in inetd mode without a scoreboard.
+class Worker {
+ public:
+  Worker(const config::Config& cfg, sb::Scoreboard* board, size_t slot, uint32_t generation)
+      : cfg_(cfg), board_(board), slot_(slot) {
+    rec_.pid = ::getpid();
+    rec_.generation = generation;
+  }
+
+  // Before the privilege drop: open the root and resolve names.
+  void Prepare(const Identity& id) {
+    names_.Lookup(false, 0);
+    names_.Lookup(true, 0);
+    names_.Lookup(false, id.uid);
+    names_.Lookup(true, id.gid);
+    if (!cfg_.anonymous) return;
+    anon_real_ = cfg_.anonymous->root;
+    auto r = fs::Root::OpenDir(anon_real_);
+    if (!r) {
+      log::Error("cannot open <Anonymous> root: " + r.error().message());
+      return;
+    }
+    struct stat st;
+    if (::fstat(r->fd(), &st) == 0) {
+      names_.Lookup(false, st.st_uid);
+      names_.Lookup(true, st.st_gid);
+    }
+    root_ = std::make_unique<fs::Root>(std::move(*r));
+  }
+
+  void SetUpEnv(const sigset_t* wait_mask, std::function<bool()> stop_requested) {
+    env_.config = &cfg_;
+    env_.scoreboard = board_;
+    env_.slot = slot_;
+    env_.record = &rec_;
+    env_.anon_root = root_.get();
+    env_.anon_real_root = anon_real_;
+    env_.wait_mask = wait_mask;
+    env_.stop_requested = std::move(stop_requested);
+    env_.names = [this](bool is_group, unsigned id) { return names_.Lookup(is_group, id); };
+    cookies_.server_name = cfg_.server_name;
+    // Why a session is being ended: ftpshut's disconnect time, else a kick
+    // (ftpdctl) or the server stopping.
+    env_.stop_text = [this](std::string_view user, std::string_view cwd) -> std::string {
+      const sb::ShutdownInfo info = Shutdown();
+      if (info.shutdown_time != 0 && std::time(nullptr) >= info.disconnect_time) {
+        sb::CookieContext c = cookies_;
+        c.user = std::string(user);
+        c.cwd = std::string(cwd);
+        return ShutdownText(info, c);
+      }
+      if (g_kick.load()) return "Session terminated by the administrator";
+      return "";
+    };
+  }
+
+  sb::SlotRecord& rec() { return rec_; }
+  void Publish() {
+    if (board_) board_->Publish(slot_, rec_);
+  }
+  uint32_t HeaderGeneration() const { return board_ ? board_->ReadHeader().generation : rec_.generation; }
+
+  // Serves one accepted connection to its end; true if a session ran.
+  bool Serve(UniqueFd conn) {
+    sockaddr_storage peer_ss{}, local_ss{};
+    socklen_t plen = sizeof peer_ss, llen = sizeof local_ss;
+    ::getpeername(conn.get(), reinterpret_cast<sockaddr*>(&peer_ss), &plen);
+    ::getsockname(conn.get(), reinterpret_cast<sockaddr*>(&local_ss), &llen);
+    const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_ss));
+    const auto local = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&local_ss));
+    std::string peer_name;
+    if (cfg_.use_reverse_dns) {
+      char host[NI_MAXHOST];
+      if (::getnameinfo(reinterpret_cast<sockaddr*>(&peer_ss), plen, host, sizeof host, nullptr, 0, NI_NAMEREQD) == 0)
+        peer_name = util::EscapeControl(host);
+    }
+    const std::string ip = peer.addr.ToString();
+    log::Logs::SetClient(peer_name.empty() ? ip : peer_name, ip);
+    rec_.session_start_ns = util::RealtimeNs();
+    util::CopyTruncated(rec_.client_addr, sizeof rec_.client_addr, peer_name.empty() ? ip : peer_name + "[" + ip + "]");
+    util::CopyTruncated(rec_.server_addr, sizeof rec_.server_addr, local.ToString());
+    util::CopyTruncated(rec_.protocol, sizeof rec_.protocol, "ftp");
+    util::CopyTruncated(rec_.cwd, sizeof rec_.cwd, "/");
+    rec_.state = sb::SlotState::kConnected;
+    Publish();
+    if (board_) board_->CountSession();
+
+    bool refused = false;
+    // ftpshut: from the deny time on, refuse; before it, warn in the greeting.
+    cookies_.local_host = local.addr.ToString();
+    cookies_.remote_host = peer_name.empty() ? ip : peer_name;
+    env_.greeting_warning.clear();
+    if (const sb::ShutdownInfo info = Shutdown(); info.shutdown_time != 0) {
+      if (std::time(nullptr) >= info.deny_time) {
+        log::Info("Connection refused (server shutting down)");
+        protocol::Session::Refuse(conn.get(), 421, ShutdownText(info, cookies_));
+        refused = true;
+      } else {
+        env_.greeting_warning = ShutdownText(info, cookies_);
+      }
+    }
+    if (!refused && board_ && cfg_.max_clients_per_host > 0) {
+      const uint64_t key = ClientKey(peer.addr);
+      board_->SetClientKey(slot_, key);
+      if (board_->CountClientKey(key) > static_cast<uint32_t>(cfg_.max_clients_per_host)) {
+        log::Info("Connection refused (MaxClientsPerHost " + std::to_string(cfg_.max_clients_per_host) + ")");
+        std::string text = cfg_.max_clients_per_host_message.empty()
+                               ? "Sorry, the maximum number of clients (%m) from your host are already connected."
+                               : cfg_.max_clients_per_host_message;
+        for (size_t at; (at = text.find("%m")) != std::string::npos;)
+          text.replace(at, 2, std::to_string(cfg_.max_clients_per_host));
+        protocol::Session::Refuse(conn.get(), 421, text);
+        refused = true;
+      }
+    }
+    if (!refused) {
+      protocol::Session session(env_, std::move(conn), local, peer, peer_name);
+      session.Run();
+    }
+    conn.reset();
+    if (board_) board_->SetClientKey(slot_, 0);
+    log::Logs::ClearClient();
+    return !refused;
+  }
+
+ private:
+  sb::ShutdownInfo Shutdown() const { return board_ ? PublishedShutdown(board_->ReadHeader()) : sb::ShutdownInfo{}; }
+
+  const config::Config& cfg_;
+  sb::Scoreboard* board_;
+  size_t slot_;
+  sb::SlotRecord rec_;
+  NameCache names_;
+  std::unique_ptr<fs::Root> root_;
+  std::string anon_real_;
+  protocol::SessionEnv env_;
+  sb::CookieContext cookies_;
+};
+
 }  // namespace
 
 [[noreturn]] void RunChild(const ChildSpec& spec) noexcept {
   try {
     const config::Config& cfg = *spec.config;
-    // Signals: TERM/USR1/USR2 set flags and stay blocked except while we
-    // wait (ppoll/epoll_pwait), so no order is ever lost between check and
-    // wait. HUP/QUIT/INT sent to a worker directly are ignored.
-    struct sigaction sa{};
-    sa.sa_handler = OnWorkerSignal;
-    sigemptyset(&sa.sa_mask);
-    for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
-    struct sigaction ign{};
-    ign.sa_handler = SIG_IGN;
-    for (int s : {SIGHUP, SIGQUIT, SIGINT, SIGPIPE}) ::sigaction(s, &ign, nullptr);
-    struct sigaction dfl{};
-    dfl.sa_handler = SIG_DFL;
-    ::sigaction(SIGCHLD, &dfl, nullptr);
-    sigset_t blocked, wait_mask;
-    sigemptyset(&blocked);
-    for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) sigaddset(&blocked, s);
-    ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
-    sigemptyset(&wait_mask);
-
+    sigset_t wait_mask;
+    SetUpSignals(&wait_mask);
     std::vector<int> keep = spec.listen_fds;
     keep.push_back(spec.notify_fd);
     keep.insert(keep.end(), spec.keep_fds.begin(), spec.keep_fds.end());
     CloseAllBut(keep);
 
     sb::Scoreboard& board = *spec.scoreboard;
-    sb::SlotRecord rec;
-    rec.pid = ::getpid();
-    rec.generation = spec.generation;
-    rec.state = sb::SlotState::kStarting;
-    board.Publish(spec.slot, rec);
+    Worker w(cfg, &board, spec.slot, spec.generation);
+    w.rec().state = sb::SlotState::kStarting;
+    w.Publish();
 
     // Everything that needs the real file system or root comes first.
-    NameCache names;
-    names.Lookup(false, 0);
-    names.Lookup(true, 0);
-    names.Lookup(false, spec.identity.uid);
-    names.Lookup(true, spec.identity.gid);
-    std::unique_ptr<fs::Root> root;
-    std::string anon_real;
-    if (cfg.anonymous) {
-      anon_real = cfg.anonymous->root;
-      auto r = fs::Root::OpenDir(anon_real);
-      if (!r) {
-        log::Error("cannot open <Anonymous> root: " + r.error().message());
-      } else {
-        struct stat st;
-        if (::fstat(r->fd(), &st) == 0) {
-          names.Lookup(false, st.st_uid);
-          names.Lookup(true, st.st_gid);
-        }
-        root = std::make_unique<fs::Root>(std::move(*r));
-      }
-    }
+    w.Prepare(spec.identity);
     if (auto d = DropPrivileges(spec.identity); !d) {
       log::Error("worker privilege drop failed: " + d.error().message());
       Exit(WorkerExit::kFatal);
@@ -171,51 +319,40 @@ uint64_t ClientKey(const net::IpAddress& a) {
     };
     add_listeners(true);
 
-    protocol::SessionEnv env;
-    env.config = &cfg;
-    env.scoreboard = &board;
-    env.slot = spec.slot;
-    env.record = &rec;
-    env.anon_root = root.get();
-    env.anon_real_root = anon_real;
-    env.wait_mask = &wait_mask;
     // Runs in the main flow after a wait was interrupted by a signal. A busy
     // worker told to leave (HUP, QUIT, USR1) closes its listener copies at
     // once, so after a graceful stop or a listener change no connection waits
     // in a backlog that this worker will never accept from.
     bool listeners_closed = false;
-    env.stop_requested = [&] {
+    w.SetUpEnv(&wait_mask, [&] {
       if (g_leave.load(std::memory_order_relaxed) != 0 && !listeners_closed) {
         for (int fd : spec.listen_fds) ::close(fd);
         listeners_closed = true;
       }
       return g_term.load(std::memory_order_relaxed) != 0 || g_kick.load(std::memory_order_relaxed) != 0;
-    };
-    env.names = [&names](bool is_group, unsigned id) { return names.Lookup(is_group, id); };
+    });
 
     uint64_t served = 0;
     for (;;) {
       if (g_term.load() || g_leave.load()) Exit(WorkerExit::kOk);
-      if (board.ReadHeader().generation != spec.generation) Exit(WorkerExit::kOk);
+      if (w.HeaderGeneration() != spec.generation) Exit(WorkerExit::kOk);
       if (cfg.max_sessions_per_worker > 0 && served >= static_cast<uint64_t>(cfg.max_sessions_per_worker))
         Exit(WorkerExit::kOk);
+      sb::SlotRecord& rec = w.rec();
       rec = sb::SlotRecord{};
       rec.pid = ::getpid();
       rec.generation = spec.generation;
       rec.state = sb::SlotState::kReady;
       rec.sessions_served = served;
       rec.last_activity_ns = util::RealtimeNs();
-      board.Publish(spec.slot, rec);
+      w.Publish();
 
       epoll_event evs[8];
       const int n = ::epoll_pwait(ep.get(), evs, 8, 1000, &wait_mask);
       if (n <= 0) continue;  // EINTR (flags checked above) or the periodic check
       UniqueFd conn;
-      sockaddr_storage peer_ss{}, local_ss{};
       for (int i = 0; i < n && !conn; ++i) {
-        socklen_t len = sizeof peer_ss;
-        conn.reset(::accept4(evs[i].data.fd, reinterpret_cast<sockaddr*>(&peer_ss), &len,
-                             SOCK_CLOEXEC | SOCK_NONBLOCK));
+        conn.reset(::accept4(evs[i].data.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!conn && (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS)) {
           log::Error(Error::FromErrno(errno, "accept4").message());
           Exit(WorkerExit::kSick);
@@ -225,53 +362,7 @@ uint64_t ClientKey(const net::IpAddress& a) {
       add_listeners(false);
       Notify(spec.notify_fd);
       g_kick.store(0);
-
-      socklen_t llen = sizeof local_ss;
-      ::getsockname(conn.get(), reinterpret_cast<sockaddr*>(&local_ss), &llen);
-      const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_ss));
-      const auto local = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&local_ss));
-      std::string peer_name;
-      if (cfg.use_reverse_dns) {
-        char host[NI_MAXHOST];
-        if (::getnameinfo(reinterpret_cast<sockaddr*>(&peer_ss), sizeof peer_ss, host, sizeof host, nullptr,
-                          0, NI_NAMEREQD) == 0)
-          peer_name = util::EscapeControl(host);
-      }
-      const std::string ip = peer.addr.ToString();
-      log::Logs::SetClient(peer_name.empty() ? ip : peer_name, ip);
-      rec.session_start_ns = util::RealtimeNs();
-      util::CopyTruncated(rec.client_addr, sizeof rec.client_addr,
-                          peer_name.empty() ? ip : peer_name + "[" + ip + "]");
-      util::CopyTruncated(rec.server_addr, sizeof rec.server_addr, local.ToString());
-      util::CopyTruncated(rec.protocol, sizeof rec.protocol, "ftp");
-      util::CopyTruncated(rec.cwd, sizeof rec.cwd, "/");
-      rec.state = sb::SlotState::kConnected;
-      board.Publish(spec.slot, rec);
-      board.CountSession();
-
-      bool refused = false;
-      if (cfg.max_clients_per_host > 0) {
-        const uint64_t key = ClientKey(peer.addr);
-        board.SetClientKey(spec.slot, key);
-        if (board.CountClientKey(key) > static_cast<uint32_t>(cfg.max_clients_per_host)) {
-          log::Info("Connection refused (MaxClientsPerHost " + std::to_string(cfg.max_clients_per_host) + ")");
-          std::string text = cfg.max_clients_per_host_message.empty()
-                                 ? "Sorry, the maximum number of clients (%m) from your host are already connected."
-                                 : cfg.max_clients_per_host_message;
-          for (size_t at; (at = text.find("%m")) != std::string::npos;)
-            text.replace(at, 2, std::to_string(cfg.max_clients_per_host));
-          protocol::Session::Refuse(conn.get(), 421, text);
-          refused = true;
-        }
-      }
-      if (!refused) {
-        protocol::Session session(env, std::move(conn), local, peer, peer_name);
-        session.Run();
-        ++served;
-      }
-      conn.reset();
-      board.SetClientKey(spec.slot, 0);
-      log::Logs::ClearClient();
+      if (w.Serve(std::move(conn))) ++served;
       if (g_term.load() || g_leave.load() || listeners_closed) Exit(WorkerExit::kOk);
       add_listeners(true);
       Notify(spec.notify_fd);
@@ -281,6 +372,64 @@ uint64_t ClientKey(const net::IpAddress& a) {
     Exit(WorkerExit::kFatal);
   } catch (...) {
     Exit(WorkerExit::kFatal);
+  }
+}
+
+int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
+  try {
+    sigset_t wait_mask;
+    SetUpSignals(&wait_mask);
+    // The superserver hands us the connection on stdin (and stdout).
+    UniqueFd conn(::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3));
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (!conn || ::getpeername(conn.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+      log::Error("ServerType inetd: standard input is not a network connection");
+      return 1;
+    }
+    // stdout would be the same socket: keep our own text off it.
+    const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDIN_FILENO);
+      ::dup2(devnull, STDOUT_FILENO);
+      ::close(devnull);
+    }
+    (void)util::SetNonBlocking(conn.get(), true);
+
+    // A scoreboard, when its directory exists: claim a free slot atomically
+    // so ftpwho sees this session; released at exit.
+    std::optional<sb::Scoreboard> board;
+    std::optional<size_t> slot;
+    const uint32_t slots = static_cast<uint32_t>(cfg.max_clients + cfg.max_spare_servers);
+    if (auto b = sb::Scoreboard::OpenOrCreateShared(cfg.scoreboard_file, slots, cfg.server_name)) {
+      board.emplace(std::move(*b));
+      slot = board->ClaimFreeSlot(::getpid());
+      if (!slot) {
+        log::Info("Connection refused (MaxClients " + std::to_string(cfg.max_clients) + ": no free scoreboard slot)");
+        protocol::Session::Refuse(conn.get(), 421, "Sorry, the maximum number of clients (" +
+                                                       std::to_string(cfg.max_clients) +
+                                                       ") for this server are already connected.");
+        return 0;
+      }
+    } else {
+      log::Debug(1, "inetd session without a scoreboard: " + b.error().message());
+    }
+    Worker w(cfg, slot ? &*board : nullptr, slot.value_or(0), 0);
+    w.Prepare(identity);
+    if (auto d = DropPrivileges(identity); !d) {
+      log::Error("privilege drop failed: " + d.error().message());
+      if (slot) board->ReleaseSlot(*slot);
+      return 2;
+    }
+    w.SetUpEnv(&wait_mask, [] {
+      return g_term.load(std::memory_order_relaxed) != 0 || g_kick.load(std::memory_order_relaxed) != 0;
+    });
+    w.Serve(std::move(conn));
+    if (slot) board->ReleaseSlot(*slot);
+    return 0;
+  } catch (const std::exception& e) {
+    log::Error(std::string("inetd session: fatal: ") + e.what());
+    return 2;
   }
 }
 

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -139,7 +140,7 @@ std::map<std::string, Field> HeaderFields() {
           SB_FIELD(Header, shutdown_time),   SB_FIELD(Header, deny_time),
           SB_FIELD(Header, disconnect_time), SB_FIELD(Header, server_type),
           SB_FIELD(Header, server_name),     SB_FIELD(Header, shutdown_msg),
-          SB_FIELD(Header, reserved)};
+          SB_FIELD(Header, config_file),     SB_FIELD(Header, reserved)};
 }
 
 std::map<std::string, Field> SlotFields() {
@@ -165,6 +166,7 @@ std::map<std::string, Field> SlotFields() {
           SB_FIELD(Slot, cwd),
           SB_FIELD(Slot, arg),
           SB_FIELD(Slot, xfer_path),
+          SB_FIELD(Slot, owner),
           SB_FIELD(Slot, reserved1)};
 }
 #undef SB_FIELD
@@ -291,6 +293,7 @@ TEST(Create, RoundTripThroughOpen) {
   master->SetGeneration(3);
   master->SetMaxClients(6);
   master->SetServerName("Renamed Server");
+  master->SetConfigFile("/etc/poolftpd/poolftpd.conf");
 
   auto tool = Scoreboard::Open(path);
   ASSERT_TRUE(tool) << tool.error().message();
@@ -306,10 +309,18 @@ TEST(Create, RoundTripThroughOpen) {
   EXPECT_EQ(h.max_clients, 6u);
   EXPECT_STREQ(h.server_name, "Renamed Server");
   EXPECT_STREQ(h.server_type, "standalone");
+  EXPECT_STREQ(h.config_file, "/etc/poolftpd/poolftpd.conf");
+  EXPECT_FALSE(IsInetd(h));
   EXPECT_EQ(h.shutdown_time, 0);
+  EXPECT_EQ(tool->file_info().uid, ::geteuid());
+  EXPECT_EQ(tool->file_info().mode, static_cast<uint32_t>(S_IFREG | 0644));
+  EXPECT_EQ(tool->file_info().ino, static_cast<uint64_t>(st.st_ino));
+  EXPECT_EQ(master->file_info().ino, static_cast<uint64_t>(st.st_ino));
 
   const SlotView v = tool->Read(2);
   EXPECT_FALSE(v.updating);
+  EXPECT_FALSE(v.stale);  // master-managed slot of a live master
+  EXPECT_EQ(v.owner_pid, 0);
   EXPECT_EQ(v.index, 2u);
   EXPECT_EQ(v.bytes_done, 12345u);
   const SlotRecord want = SessionRecord(4242);
@@ -353,6 +364,8 @@ TEST(Create, LongStringsAreTruncatedNotOverflowed) {
   TempDir dir;
   auto sb = Scoreboard::Create(dir.File("sb"), 2, std::string(500, 'n'), 1);
   ASSERT_TRUE(sb);
+  sb->SetConfigFile("/" + std::string(400, 'c'));
+  EXPECT_EQ(std::strlen(sb->ReadHeader().config_file), kConfigFileLen - 1);
   SlotRecord r = SessionRecord(1);
   std::memset(r.arg, 'a', sizeof r.arg);  // no NUL at all
   sb->Publish(0, r);
@@ -617,7 +630,9 @@ TEST_F(OpenErrors, OtherLayoutVersion) {
   const Error e = OpenError();
   EXPECT_EQ(e.code(), ErrorCode::kVersion);
   EXPECT_NE(e.message().find("version 7"), std::string::npos) << e.message();
-  EXPECT_NE(e.message().find("version 1"), std::string::npos) << e.message();
+  EXPECT_NE(e.message().find("reads version " + std::to_string(kLayoutVersion)),
+            std::string::npos)
+      << e.message();
 }
 
 TEST_F(OpenErrors, TruncatedFile) {
@@ -944,6 +959,528 @@ TEST(Seqlock, ForkedWriterNeverYieldsATornRecord) {
   RecordProperty("reads", std::to_string(reads));
   RecordProperty("distinct", std::to_string(seen.size()));
   RecordProperty("updating", std::to_string(updating));
+}
+
+// ---------------------------------------------------------------------------
+// inetd mode: the shared file, slot claims, stale slots
+
+// A child process that runs `fn` and then waits (alive) until Release().
+class HeldChild {
+ public:
+  template <class Fn>
+  explicit HeldChild(Fn&& fn) {
+    int ready[2], hold[2];
+    if (::pipe(ready) != 0 || ::pipe(hold) != 0) std::abort();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(hold[1]);
+      int32_t result = -1;
+      try {
+        result = fn();
+      } catch (...) {
+      }
+      (void)!::write(ready[1], &result, sizeof result);
+      char b;
+      (void)!::read(hold[0], &b, 1);  // until the parent closes its end
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(hold[0]);
+    hold_ = hold[1];
+    if (::read(ready[0], &result_, sizeof result_) != static_cast<ssize_t>(sizeof result_)) {
+      result_ = -2;
+    }
+    ::close(ready[0]);
+  }
+  ~HeldChild() { Release(); }
+  void Release() {
+    if (pid_ <= 0) return;
+    ::close(hold_);
+    int status;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  pid_t pid() const { return pid_; }
+  int32_t result() const { return result_; }  // what fn returned
+
+ private:
+  pid_t pid_ = -1;
+  int hold_ = -1;
+  int32_t result_ = -1;
+};
+
+// Files in `dir` other than `keep` (temporary names must not be left behind).
+std::vector<std::string> OtherFiles(const TempDir& dir, const std::string& keep) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().filename() != keep) out.push_back(e.path().filename().string());
+  }
+  return out;
+}
+
+uint64_t Inode(const std::string& path) {
+  struct stat st = {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+TEST(Shared, MissingFileIsCreatedAsInetd) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto sb = Scoreboard::OpenOrCreateShared(path, 5, "Inetd Server");
+  ASSERT_TRUE(sb) << sb.error().message();
+  EXPECT_TRUE(sb->writable());
+  EXPECT_EQ(sb->slot_count(), 5u);
+  const HeaderView h = sb->ReadHeader();
+  EXPECT_EQ(h.master_pid, 0);
+  EXPECT_EQ(h.master_start_ticks, 0u);
+  EXPECT_STREQ(h.server_type, "inetd");
+  EXPECT_STREQ(h.server_name, "Inetd Server");
+  EXPECT_GT(h.start_time_ns, 0);
+  EXPECT_TRUE(IsInetd(h));
+  EXPECT_FALSE(sb->MasterAlive());
+  struct stat st = {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), sizeof(Header) + 5 * sizeof(Slot));
+  EXPECT_TRUE(OtherFiles(dir, "sb").empty());
+  // A tool sees the same file.
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool) << tool.error().message();
+  EXPECT_TRUE(IsInetd(tool->ReadHeader()));
+}
+
+TEST(Shared, ValidFileIsUsedAsItIs) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto first = Scoreboard::OpenOrCreateShared(path, 4, "one");
+  ASSERT_TRUE(first);
+  auto slot = first->ClaimFreeSlot(::getpid());
+  ASSERT_TRUE(slot);
+  const uint64_t ino = Inode(path);
+  auto second = Scoreboard::OpenOrCreateShared(path, 9, "two");  // other arguments: ignored
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(Inode(path), ino);
+  EXPECT_EQ(second->slot_count(), 4u);
+  EXPECT_STREQ(second->ReadHeader().server_name, "one");
+  EXPECT_EQ(second->Read(*slot).owner_pid, ::getpid());
+  EXPECT_EQ(second->file_info().ino, ino);
+}
+
+TEST(Shared, GarbageAndOldLayoutsAreReplacedAtomically) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  std::string old_layout(512 + 2 * 1088, '\0');  // a version-1 file of a dead master
+  const uint64_t magic = kMagic;
+  const uint32_t v1 = 1;
+  std::memcpy(old_layout.data(), &magic, 8);
+  std::memcpy(old_layout.data() + 8, &v1, 4);
+  for (const std::string& content :
+       {std::string(), std::string("garbage\n", 8), std::string(100000, '\xa5'), old_layout}) {
+    WriteFile(path, content);
+    const uint64_t old_ino = Inode(path);
+    auto opened = Scoreboard::Open(path);
+    ASSERT_FALSE(opened);  // invalid as it is
+    {
+      // A reader that mapped the old file keeps its bytes: nothing is
+      // truncated in place.
+      const int keep = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      ASSERT_GE(keep, 0);
+      auto sb = Scoreboard::OpenOrCreateShared(path, 3, "fresh");
+      ASSERT_TRUE(sb) << sb.error().message();
+      EXPECT_NE(Inode(path), old_ino);
+      EXPECT_TRUE(IsInetd(sb->ReadHeader()));
+      EXPECT_EQ(sb->slot_count(), 3u);
+      struct stat st = {};
+      ASSERT_EQ(::fstat(keep, &st), 0);
+      EXPECT_EQ(static_cast<size_t>(st.st_size), content.size());
+      ::close(keep);
+    }
+    EXPECT_TRUE(OtherFiles(dir, "sb").empty());
+    ASSERT_TRUE(Scoreboard::Open(path));
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+  }
+}
+
+TEST(Shared, Errors) {
+  TempDir dir;
+  auto missing_dir = Scoreboard::OpenOrCreateShared(dir.File("no/dir/sb"), 2, "x");
+  ASSERT_FALSE(missing_dir);
+  EXPECT_EQ(missing_dir.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing_dir.error().message().find("no/dir/sb"), std::string::npos);
+
+  auto zero = Scoreboard::OpenOrCreateShared(dir.File("sb"), 0, "x");
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().code(), ErrorCode::kLimit);
+  auto huge = Scoreboard::OpenOrCreateShared(dir.File("sb"), kMaxSlots + 1, "x");
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().code(), ErrorCode::kLimit);
+
+  ASSERT_TRUE(Scoreboard::OpenOrCreateShared(dir.File("target"), 2, "x"));
+  ASSERT_EQ(::symlink(dir.File("target").c_str(), dir.File("link").c_str()), 0);
+  auto link = Scoreboard::OpenOrCreateShared(dir.File("link"), 2, "x");
+  ASSERT_FALSE(link);
+  EXPECT_EQ(link.error().code(), ErrorCode::kPermission);
+  EXPECT_NE(link.error().message().find("symbolic link"), std::string::npos);
+
+  ASSERT_EQ(::mkdir(dir.File("adir").c_str(), 0755), 0);
+  auto directory = Scoreboard::OpenOrCreateShared(dir.File("adir"), 2, "x");
+  ASSERT_FALSE(directory);
+  EXPECT_TRUE(std::filesystem::is_directory(dir.File("adir")));  // not replaced
+}
+
+TEST(Shared, InvalidFileHeldByALiveMasterIsLeftAlone) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  WriteFile(path, std::string(4096, '\0'));  // looks like a master starting up
+  HeldChild holder([&] {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    return fd >= 0 && ::fcntl(fd, F_SETLK, &fl) == 0 ? 0 : 1;
+  });
+  ASSERT_EQ(holder.result(), 0);
+  const uint64_t ino = Inode(path);
+  auto sb = Scoreboard::OpenOrCreateShared(path, 2, "x");
+  ASSERT_FALSE(sb);
+  EXPECT_EQ(sb.error().code(), ErrorCode::kExists);
+  EXPECT_NE(sb.error().message().find("pid " + std::to_string(holder.pid())), std::string::npos)
+      << sb.error().message();
+  EXPECT_EQ(Inode(path), ino);
+  struct stat st = {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 4096);
+  holder.Release();
+  EXPECT_TRUE(Scoreboard::OpenOrCreateShared(path, 2, "x"));  // now it may be replaced
+}
+
+TEST(Shared, LiveStandaloneMasterIsShared) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  const std::string path_str = path;
+  HeldChild master([&]() -> int32_t {
+    static std::optional<Scoreboard> keep;  // lives until _exit
+    auto sb = Scoreboard::Create(path_str, 6, "standalone one", 4);
+    if (!sb) return 1;
+    keep.emplace(std::move(*sb));
+    SlotRecord r = SessionRecord(::getpid());
+    keep->Publish(0, r);  // the master fills from slot 0 up
+    return 0;
+  });
+  ASSERT_EQ(master.result(), 0);
+  auto sb = Scoreboard::OpenOrCreateShared(path, 2, "ignored");
+  ASSERT_TRUE(sb) << sb.error().message();
+  const HeaderView h = sb->ReadHeader();
+  EXPECT_EQ(h.master_pid, master.pid());
+  EXPECT_STREQ(h.server_type, "standalone");
+  EXPECT_TRUE(sb->MasterAlive());
+  auto slot = sb->ClaimFreeSlot(::getpid());
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(*slot, 5u);  // from the top
+  EXPECT_EQ(sb->Read(0).rec.pid, master.pid());  // the master's slot untouched
+  EXPECT_FALSE(sb->Read(0).stale);
+}
+
+TEST(Shared, FileOfADeadOrStoppedMasterBecomesInetd) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  ASSERT_EQ(InChild([&] {
+              auto sb = Scoreboard::Create(path, 3, "crashed", 1);
+              if (!sb) return 1;
+              sb->Publish(0, SessionRecord(::getpid()));  // a worker entry left behind
+              ::_exit(0);
+            }),
+            0);
+  auto sb = Scoreboard::OpenOrCreateShared(path, 3, "x");
+  ASSERT_TRUE(sb) << sb.error().message();
+  HeaderView h = sb->ReadHeader();
+  EXPECT_EQ(h.master_pid, 0);
+  EXPECT_STREQ(h.server_type, "inetd");
+  EXPECT_STREQ(h.server_name, "crashed");
+  EXPECT_TRUE(sb->Read(0).stale);  // its process is dead
+
+  // A master that exited cleanly (master_pid 0, "standalone").
+  auto master = Scoreboard::Create(dir.File("sb2"), 2, "clean", 1);
+  ASSERT_TRUE(master);
+  master->ClearMaster();
+  auto shared = Scoreboard::OpenOrCreateShared(dir.File("sb2"), 2, "x");
+  ASSERT_TRUE(shared) << shared.error().message();
+  EXPECT_TRUE(IsInetd(shared->ReadHeader()));
+}
+
+TEST(Shared, ConcurrentCreatorsShareOneFile) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  constexpr int kProcs = 8;
+  int go[2], out[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(out), 0);
+  std::vector<pid_t> kids;
+  for (int k = 0; k < kProcs; ++k) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(go[1]);
+      char b;
+      (void)!::read(go[0], &b, 1);  // start together
+      uint64_t msg[2] = {0, 0};
+      auto sb = Scoreboard::OpenOrCreateShared(path, 16, "race");
+      if (sb) {
+        auto slot = sb->ClaimFreeSlot(::getpid());
+        msg[0] = sb->file_info().ino;
+        msg[1] = slot ? *slot + 1 : 0;
+      }
+      (void)!::write(out[1], msg, sizeof msg);
+      ::_exit(0);  // dies holding the claim
+    }
+    kids.push_back(pid);
+  }
+  ::close(go[0]);
+  ::close(out[1]);
+  ::close(go[1]);  // go
+  std::set<uint64_t> inodes;
+  std::set<uint64_t> slots;
+  uint64_t msg[2];
+  int n = 0;
+  while (::read(out[0], msg, sizeof msg) == static_cast<ssize_t>(sizeof msg)) {
+    ++n;
+    inodes.insert(msg[0]);
+    EXPECT_NE(msg[1], 0u) << "a process got no slot";
+    EXPECT_TRUE(slots.insert(msg[1]).second) << "slot " << msg[1] - 1 << " claimed twice";
+  }
+  ::close(out[0]);
+  for (pid_t p : kids) ::waitpid(p, nullptr, 0);
+  EXPECT_EQ(n, kProcs);
+  ASSERT_EQ(inodes.size(), 1u) << "the creators ended up on different files";
+  EXPECT_EQ(*inodes.begin(), Inode(path));
+  EXPECT_TRUE(OtherFiles(dir, "sb").empty());
+}
+
+// Several processes race to claim every slot, release them all and race
+// again: every slot is won by exactly one of them each round.
+TEST(Claim, ConcurrentClaimantsNeverShareASlot) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  constexpr uint32_t kSlots = 64;
+  constexpr int kProcs = 6;
+  constexpr int kRounds = 20;
+  auto sb = Scoreboard::OpenOrCreateShared(path, kSlots, "race");
+  ASSERT_TRUE(sb);
+  for (int round = 0; round < kRounds; ++round) {
+    int go[2], out[2], done[2];
+    ASSERT_EQ(::pipe(go), 0);
+    ASSERT_EQ(::pipe(out), 0);
+    ASSERT_EQ(::pipe(done), 0);
+    std::vector<pid_t> kids;
+    for (int k = 0; k < kProcs; ++k) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        ::close(go[1]);
+        ::close(out[0]);
+        ::close(done[1]);
+        char b;
+        (void)!::read(go[0], &b, 1);
+        std::vector<uint32_t> mine;
+        while (auto slot = sb->ClaimFreeSlot(::getpid())) mine.push_back(*slot);
+        // Each claimant checks that its slots still name it.
+        uint32_t clobbered = 0;
+        for (uint32_t i : mine) {
+          if (sb->Read(i).rec.pid != ::getpid() || sb->Read(i).owner_pid != ::getpid()) {
+            ++clobbered;
+          }
+        }
+        mine.push_back(0x80000000u | clobbered);
+        (void)!::write(out[1], mine.data(), mine.size() * sizeof(uint32_t));
+        ::close(out[1]);
+        // Stay alive until every claimant is done: a dead claimant's slots
+        // may rightly be taken over.
+        (void)!::read(done[0], &b, 1);
+        ::_exit(0);
+      }
+      kids.push_back(pid);
+    }
+    ::close(go[0]);
+    ::close(out[1]);
+    ::close(done[0]);
+    ::close(go[1]);
+    std::multiset<uint32_t> won;
+    uint32_t v;
+    int finished = 0;
+    while (::read(out[0], &v, sizeof v) == static_cast<ssize_t>(sizeof v)) {
+      if (v & 0x80000000u) {
+        ++finished;
+        EXPECT_EQ(v & 0x7fffffffu, 0u) << "a claimed slot was overwritten by another claimant";
+      } else {
+        won.insert(v);
+      }
+    }
+    ::close(out[0]);
+    ::close(done[1]);
+    for (pid_t p : kids) ::waitpid(p, nullptr, 0);
+    EXPECT_EQ(finished, kProcs);
+    ASSERT_EQ(won.size(), kSlots) << "round " << round;
+    for (uint32_t i = 0; i < kSlots; ++i) ASSERT_EQ(won.count(i), 1u) << "slot " << i;
+    // The claimants died without releasing: every slot is stale now, and
+    // ReleaseSlot() empties them for the next round.
+    auto all = sb->ReadAll();
+    ASSERT_EQ(all.size(), kSlots);
+    for (const SlotView& s : all) EXPECT_TRUE(s.stale) << "slot " << s.index;
+    for (uint32_t i = 0; i < kSlots; ++i) sb->ReleaseSlot(i);
+    ASSERT_TRUE(sb->ReadAll().empty());
+  }
+}
+
+TEST(Claim, ClaimPublishesAndReleaseClears) {
+  TempDir dir;
+  auto sb = Scoreboard::OpenOrCreateShared(dir.File("sb"), 3, "x");
+  ASSERT_TRUE(sb);
+  auto a = sb->ClaimFreeSlot(::getpid());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, 2u);
+  SlotView v = sb->Read(*a);
+  EXPECT_EQ(v.rec.pid, ::getpid());
+  EXPECT_EQ(v.rec.state, SlotState::kStarting);
+  EXPECT_EQ(v.owner_pid, ::getpid());
+  EXPECT_FALSE(v.stale);
+  SlotRecord r = SessionRecord(::getpid());
+  sb->Publish(*a, r);
+  sb->SetClientKey(*a, 77);
+  EXPECT_EQ(sb->CountClientKey(77), 1u);
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::optional<size_t>(1));
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::optional<size_t>(0));
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::nullopt);  // full of live claims
+  sb->ReleaseSlot(*a);
+  v = sb->Read(*a);
+  EXPECT_EQ(v.rec.state, SlotState::kEmpty);
+  EXPECT_EQ(v.owner_pid, 0);
+  EXPECT_EQ(sb->CountClientKey(77), 0u);
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), a);
+
+  EXPECT_EQ(sb->ClaimFreeSlot(0), std::nullopt);
+  EXPECT_EQ(sb->ClaimFreeSlot(-4), std::nullopt);
+  auto ro = Scoreboard::Open(dir.File("sb"));
+  ASSERT_TRUE(ro);
+  sb->ReleaseSlot(0);
+  EXPECT_EQ(ro->ClaimFreeSlot(::getpid()), std::nullopt);  // read-only: no-op
+  ro->ReleaseSlot(1);
+  EXPECT_EQ(ro->Read(1).owner_pid, ::getpid());
+  sb->ReleaseSlot(99);  // out of range: harmless
+}
+
+TEST(Claim, DeadClaimantsAreStaleAndReclaimed) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto sb = Scoreboard::OpenOrCreateShared(path, 3, "x");
+  ASSERT_TRUE(sb);
+  // Slot 2: a session process that crashed holding its slot.
+  pid_t dead = 0;
+  ASSERT_EQ(InChild([&] {
+              auto mine = Scoreboard::OpenOrCreateShared(path, 3, "x");
+              if (!mine) return 1;
+              auto slot = mine->ClaimFreeSlot(::getpid());
+              if (!slot || *slot != 2) return 2;
+              SlotRecord r = SessionRecord(::getpid());
+              mine->Publish(*slot, r);
+              mine->SetClientKey(*slot, 5);
+              return 0;
+            }),
+            0);
+  SlotView left = sb->Read(2);
+  dead = left.rec.pid;
+  EXPECT_EQ(left.owner_pid, dead);
+  EXPECT_TRUE(left.stale);
+  EXPECT_EQ(sb->CountClientKey(5), 0u);  // a dead session holds no per-host quota
+  auto all = sb->ReadAll();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0].stale);
+
+  // Slot 1: a live process (this one) whose start time does not match: a
+  // reused PID. Slot 0: a live claimant.
+  HeldChild live([&] {
+    auto mine = Scoreboard::OpenOrCreateShared(path, 3, "x");
+    if (!mine) return -1;
+    auto slot = mine->ClaimFreeSlot(::getpid());
+    return slot ? static_cast<int32_t>(*slot) : -1;
+  });
+  ASSERT_EQ(live.result(), 1);
+  WriteValue<uint64_t>(path, SlotOffset(1) + offsetof(Slot, owner),
+                       MakeOwner(::getpid(), ProcessStartTicks(::getpid()) + 1));
+  EXPECT_TRUE(sb->Read(1).stale);
+  HeldChild live0([&] {
+    auto mine = Scoreboard::OpenOrCreateShared(path, 3, "x");
+    if (!mine) return -1;
+    auto slot = mine->ClaimFreeSlot(::getpid());
+    return slot ? static_cast<int32_t>(*slot) : -1;
+  });
+  ASSERT_EQ(live0.result(), 0);
+  EXPECT_FALSE(sb->Read(0).stale);
+
+  // No free slot left: the two stale ones are taken over, the live one never.
+  auto r1 = sb->ClaimFreeSlot(::getpid());
+  auto r2 = sb->ClaimFreeSlot(::getpid());
+  ASSERT_TRUE(r1 && r2);
+  EXPECT_EQ(std::set<size_t>({*r1, *r2}), std::set<size_t>({1, 2}));
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::nullopt);
+  const SlotView taken = sb->Read(2);
+  EXPECT_EQ(taken.rec.pid, ::getpid());
+  EXPECT_STREQ(taken.rec.user, "");  // the dead session's record is gone
+  EXPECT_FALSE(taken.stale);
+  EXPECT_EQ(sb->Read(0).owner_pid, live0.pid());
+}
+
+TEST(Claim, UnclaimedLeftoversOnAMasterlessFile) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto sb = Scoreboard::OpenOrCreateShared(path, 2, "x");
+  ASSERT_TRUE(sb);
+  pid_t gone = 0;
+  {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    ::waitpid(child, nullptr, 0);
+    gone = child;
+  }
+  sb->Publish(0, SessionRecord(gone));          // unclaimed, dead pid
+  sb->Publish(1, SessionRecord(::getpid()));   // unclaimed, live pid
+  EXPECT_TRUE(sb->Read(0).stale);
+  EXPECT_FALSE(sb->Read(1).stale);
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::optional<size_t>(0));
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::nullopt);
+
+  // With a live master the master reaps its own slots: not stale here.
+  auto master = Scoreboard::Create(dir.File("m"), 2, "m", 1);
+  ASSERT_TRUE(master);
+  master->Publish(0, SessionRecord(gone));
+  EXPECT_FALSE(master->Read(0).stale);
+}
+
+TEST(Create, RefusesAFileWithLiveInetdSessions) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  {
+    HeldChild session([&] {
+      auto sb = Scoreboard::OpenOrCreateShared(path, 4, "x");
+      return sb && sb->ClaimFreeSlot(::getpid()) ? 0 : 1;
+    });
+    ASSERT_EQ(session.result(), 0);
+    const uint64_t ino = Inode(path);
+    auto master = Scoreboard::Create(path, 4, "standalone", 2);
+    ASSERT_FALSE(master);
+    EXPECT_EQ(master.error().code(), ErrorCode::kExists);
+    EXPECT_NE(master.error().message().find("1 inetd session (pid " +
+                                            std::to_string(session.pid()) + ")"),
+              std::string::npos)
+        << master.error().message();
+    auto still = Scoreboard::Open(path);
+    ASSERT_TRUE(still);
+    EXPECT_EQ(Inode(path), ino);
+    EXPECT_EQ(still->ReadAll().size(), 1u);  // not truncated
+  }
+  // The session ended without releasing: its claim is dead, the file is free.
+  auto master = Scoreboard::Create(path, 4, "standalone", 2);
+  ASSERT_TRUE(master) << master.error().message();
+  EXPECT_STREQ(master->ReadHeader().server_type, "standalone");
+  EXPECT_TRUE(master->ReadAll().empty());
 }
 
 }  // namespace

@@ -39,15 +39,14 @@ int64_t NowNs() {
       .count();
 }
 
-std::optional<std::string> ParseScoreboardDirective(std::string_view line) {
+std::optional<std::string> ParseDirective(std::string_view line, std::string_view name) {
   line = Trim(line);
   if (line.empty() || line.front() == '#') return std::nullopt;
-  constexpr std::string_view kName = "ScoreboardFile";
-  if (line.size() <= kName.size() || !IsSpace(line[kName.size()]) ||
-      ::strncasecmp(line.data(), kName.data(), kName.size()) != 0) {
+  if (line.size() <= name.size() || !IsSpace(line[name.size()]) ||
+      ::strncasecmp(line.data(), name.data(), name.size()) != 0) {
     return std::nullopt;
   }
-  std::string_view rest = Trim(line.substr(kName.size()));
+  std::string_view rest = Trim(line.substr(name.size()));
   std::string value;
   if (!rest.empty() && rest.front() == '"') {
     for (size_t i = 1; i < rest.size(); ++i) {
@@ -64,7 +63,12 @@ std::optional<std::string> ParseScoreboardDirective(std::string_view line) {
   return value;
 }
 
-Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& config_path) {
+std::optional<std::string> ParseScoreboardDirective(std::string_view line) {
+  return ParseDirective(line, "ScoreboardFile");
+}
+
+Result<std::vector<std::optional<std::string>>> ScanConfigForDirectives(
+    const std::string& config_path, const std::vector<std::string_view>& names) {
   UniqueFd fd(::open(config_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (!fd) {
     const int err = errno;
@@ -77,11 +81,22 @@ Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& co
   if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return Error(ErrorCode::kInvalid, "cannot read config " + config_path, EISDIR);
   }
+  std::vector<std::optional<std::string>> found(names.size());
+  size_t missing = names.size();
+  auto scan = [&](std::string_view line) {
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (found[k]) continue;
+      if (auto v = ParseDirective(line, names[k])) {
+        found[k] = std::move(*v);
+        --missing;
+      }
+    }
+  };
   // Read at most the config size limit, scanning line by line.
   std::string pending;
   char buf[8192];
   size_t total = 0;
-  while (total < limits::kMaxConfigFileSize) {
+  while (missing > 0 && total < limits::kMaxConfigFileSize) {
     const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Error(ErrorCode::kSystem, "cannot read config " + config_path, errno);
@@ -89,15 +104,20 @@ Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& co
     total += static_cast<size_t>(n);
     pending.append(buf, static_cast<size_t>(n));
     size_t start = 0;
-    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      if (auto v = ParseScoreboardDirective(std::string_view(pending).substr(start, nl - start))) {
-        return std::optional<std::string>(std::move(*v));
-      }
+    for (size_t nl; missing > 0 && (nl = pending.find('\n', start)) != std::string::npos;
+         start = nl + 1) {
+      scan(std::string_view(pending).substr(start, nl - start));
     }
     pending.erase(0, start);
   }
-  if (auto v = ParseScoreboardDirective(pending)) return std::optional<std::string>(std::move(*v));
-  return std::optional<std::string>();
+  if (missing > 0) scan(pending);  // a last line without a newline
+  return found;
+}
+
+Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& config_path) {
+  auto found = ScanConfigForDirectives(config_path, {"ScoreboardFile"});
+  if (!found) return found.error();
+  return std::move(found->front());
 }
 
 Result<std::string> ResolveScoreboardPath(const std::optional<std::string>& file_opt,
@@ -125,7 +145,7 @@ Result<Snapshot> LoadSnapshot(const std::string& path) {
   Snapshot snap;
   snap.path = path;
   snap.header = board->ReadHeader();
-  if (!board->MasterAlive()) {
+  if (!board->MasterAlive() && !sb::IsInetd(snap.header)) {
     if (snap.header.master_pid == 0) {
       return Error(ErrorCode::kStale,
                    path + ": poolftpd is not running (its master exited and left the scoreboard)");

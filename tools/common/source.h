@@ -1,8 +1,8 @@
-// Where a tool finds the scoreboard and how it loads a snapshot of it:
-// -f FILE, else the ScoreboardFile directive of -c FILE or of the installed
-// config (POOLFTPD_CONFIG_FILE), else the compiled-in default
-// (POOLFTPD_SCOREBOARD_FILE). Used by the tools (ftpwho, ftpcount, ...)
-// only; reads files, never writes, never signals anything.
+// Where a tool finds the scoreboard (and ftpdctl the PidFile) and how it
+// loads a snapshot of it: -f FILE, else the ScoreboardFile directive of -c
+// FILE or of the installed config (POOLFTPD_CONFIG_FILE), else the
+// compiled-in default (POOLFTPD_SCOREBOARD_FILE). Used by the tools (ftpwho,
+// ftpcount, ftpdctl) only; reads files, never writes, never signals anything.
 #pragma once
 
 #include <cstdint>
@@ -16,14 +16,20 @@
 
 namespace poolftpd::tools {
 
-// The value of a "ScoreboardFile PATH" line (first word matched
+// The value of a "NAME VALUE" line for directive `name` (matched
 // case-insensitively; the value may be double-quoted with backslash
 // escapes); nullopt for any other line, a comment or an empty value.
+std::optional<std::string> ParseDirective(std::string_view line, std::string_view name);
+// ParseDirective(line, "ScoreboardFile").
 std::optional<std::string> ParseScoreboardDirective(std::string_view line);
 
-// The first ScoreboardFile directive in `config_path` (a simple line scan:
-// no Include, no <IfDefine>). nullopt when the file has none; kNotFound /
-// kSystem when it cannot be read (context names the file).
+// The first directive of each of `names` in `config_path` (a simple line
+// scan: no Include, no <IfDefine>), in the order of `names`; nullopt for a
+// name the file lacks. kNotFound / kSystem / kInvalid when it cannot be read
+// (context names the file).
+Result<std::vector<std::optional<std::string>>> ScanConfigForDirectives(
+    const std::string& config_path, const std::vector<std::string_view>& names);
+// The first ScoreboardFile directive in `config_path`.
 Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& config_path);
 
 // The scoreboard path from the command line: `file_opt` (-f) wins, then
@@ -40,8 +46,9 @@ struct Snapshot {
   int64_t now_ns = 0;               // CLOCK_REALTIME when read
 };
 
-// Opens `path` read-only and reads it. Errors carry a complete message for
-// the operator (the caller prefixes "ftpwho: "):
+// Opens `path` read-only and reads it. An inetd-mode scoreboard (no master,
+// sb::IsInetd) is live. Errors carry a complete message for the operator
+// (the caller prefixes "ftpwho: "):
 //   kNotFound  "no scoreboard at PATH: is poolftpd running? (use -f FILE)"
 //   kStale     "PATH: master process N is not running (stale scoreboard)"
 //              or "PATH: poolftpd is not running (its master exited ...)"

@@ -27,4 +27,8 @@ struct Options {
 // reason for failing, then closes it.
 int Run(const Options& opts, std::shared_ptr<const config::Config> cfg, int ready_fd);
 
+// ServerType inetd: this process serves the one connection on stdin (from
+// inetd/xinetd/socat) and exits; no master, no pool.
+int RunInetd(const Options& opts, std::shared_ptr<const config::Config> cfg);
+
 }  // namespace poolftpd::master

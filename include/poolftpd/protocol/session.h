@@ -34,6 +34,10 @@ struct SessionEnv {
   std::string anon_real_root;            // its real path, for the TransferLog
   const sigset_t* wait_mask = nullptr;   // signals unblocked while waiting
   std::function<bool()> stop_requested;  // TERM (server stop) or USR2 (kick)
+  // The 421 text when stop_requested() ends the session; gets the session's
+  // user and cwd for ftpshut's cookies. Null: the RFC's generic text.
+  std::function<std::string(std::string_view user, std::string_view cwd)> stop_text;
+  std::string greeting_warning;          // extra 220 lines (pending ftpshut)
   fs::NameLookup names;                  // uid/gid -> name for LIST
 };
 
@@ -117,6 +121,7 @@ class Session {
   void SetCommand(std::string_view verb, std::string_view arg);
   void LoginFailed(std::string_view user, std::string_view log_text);
   void EndWith(SessionEnd how, int code, std::string_view text);
+  void EndStopped();
 
   // Resolves a client path against cwd_; on failure replies 550 and returns false.
   bool Resolve(std::string_view arg, std::string* vpath);

@@ -24,7 +24,8 @@ namespace poolftpd::sb {
 inline constexpr size_t Words(size_t bytes) { return bytes / 8; }
 
 // The file starts with one Header. "master" below means the process that
-// called Create(); "ftpshut" any process with a writable Open().
+// called Create() (in inetd mode: the OpenOrCreateShared() call that made the
+// file); "ftpshut" any process with a writable Open().
 struct alignas(64) Header {
   std::atomic<uint64_t> magic;                   // master, written last at Create (release)
   std::atomic<uint32_t> layout_version;          // master at Create: kLayoutVersion
@@ -48,6 +49,7 @@ struct alignas(64) Header {
   std::atomic<uint64_t> server_type[Words(16)];  // master: "standalone"
   std::atomic<uint64_t> server_name[Words(kServerNameLen)];    // master: ServerName
   std::atomic<uint64_t> shutdown_msg[Words(kShutdownMsgLen)];  // ftpshut
+  std::atomic<uint64_t> config_file[Words(kConfigFileLen)];    // master: -c path (name_seq)
   std::atomic<uint64_t> reserved[8];                           // zero, room to grow
 };
 
@@ -76,8 +78,27 @@ struct alignas(64) Slot {
   std::atomic<uint64_t> cwd[Words(kPathLen)];
   std::atomic<uint64_t> arg[Words(kArgLen)];
   std::atomic<uint64_t> xfer_path[Words(kPathLen)];
-  std::atomic<uint64_t> reserved1[3];  // zero; explicit tail to 1088 bytes
+  // inetd mode: who claimed the slot (ClaimFreeSlot), outside the seqlock;
+  // 0 = unclaimed. One word so that one compare-and-swap sets both halves:
+  // MakeOwner(pid, start ticks). A process is identified by PID and start
+  // time together, so a CAS on an old reading can never succeed once that
+  // process is gone and its PID reused (no ABA).
+  std::atomic<uint64_t> owner;
+  std::atomic<uint64_t> reserved1[2];  // zero; explicit tail to 1088 bytes
 };
+
+// The owner word: bits 0-21 the PID (Linux's PID_MAX_LIMIT is 2^22), bits
+// 22-63 the process's start time in clock ticks (/proc/PID/stat field 22;
+// 2^42 ticks at 100 Hz are 1,390 years of uptime).
+inline constexpr int kOwnerPidBits = 22;
+inline constexpr uint64_t kOwnerPidMask = (uint64_t{1} << kOwnerPidBits) - 1;
+inline constexpr uint64_t kOwnerTicksMask = (uint64_t{1} << (64 - kOwnerPidBits)) - 1;
+constexpr uint64_t MakeOwner(int32_t pid, uint64_t start_ticks) {
+  return ((start_ticks & kOwnerTicksMask) << kOwnerPidBits) |
+         (static_cast<uint64_t>(static_cast<uint32_t>(pid)) & kOwnerPidMask);
+}
+constexpr int32_t OwnerPid(uint64_t owner) { return static_cast<int32_t>(owner & kOwnerPidMask); }
+constexpr uint64_t OwnerTicks(uint64_t owner) { return owner >> kOwnerPidBits; }
 
 // Shared memory holds only lock-free atomics (no lock can be left held by a
 // dead process, and every access is data-race-free across processes).
@@ -91,10 +112,10 @@ static_assert(sizeof(std::atomic<uint64_t>) == 8 && alignof(std::atomic<uint64_t
 static_assert(std::is_standard_layout_v<Header> && std::is_standard_layout_v<Slot>);
 static_assert(kUserLen % 8 == 0 && kAddrLen % 8 == 0 && kProtoLen % 8 == 0 && kCmdLen % 8 == 0 &&
               kArgLen % 8 == 0 && kPathLen % 8 == 0 && kServerNameLen % 8 == 0 &&
-              kShutdownMsgLen % 8 == 0);
+              kShutdownMsgLen % 8 == 0 && kConfigFileLen % 8 == 0);
 
 // Pinned by FORMAT.md (and by scoreboard_test against FORMAT.md itself).
-static_assert(sizeof(Header) == 512);
+static_assert(sizeof(Header) == 768);
 static_assert(offsetof(Header, magic) == 0);
 static_assert(offsetof(Header, layout_version) == 8);
 static_assert(offsetof(Header, header_size) == 12);
@@ -116,7 +137,8 @@ static_assert(offsetof(Header, disconnect_time) == 104);
 static_assert(offsetof(Header, server_type) == 112);
 static_assert(offsetof(Header, server_name) == 128);
 static_assert(offsetof(Header, shutdown_msg) == 192);
-static_assert(offsetof(Header, reserved) == 448);
+static_assert(offsetof(Header, config_file) == 448);
+static_assert(offsetof(Header, reserved) == 704);
 
 static_assert(sizeof(Slot) == 1088 && alignof(Slot) == 64);
 static_assert(offsetof(Slot, seq) == 0);
@@ -140,7 +162,8 @@ static_assert(offsetof(Slot, cmd) == 280);
 static_assert(offsetof(Slot, cwd) == 296);
 static_assert(offsetof(Slot, arg) == 552);
 static_assert(offsetof(Slot, xfer_path) == 808);
-static_assert(offsetof(Slot, reserved1) == 1064);
+static_assert(offsetof(Slot, owner) == 1064);
+static_assert(offsetof(Slot, reserved1) == 1072);
 
 // Writes `text` into `words` with relaxed stores: at most N*8-1 bytes (up to
 // an embedded NUL), NUL-padded. Only the field's current writer calls it,

@@ -1,19 +1,22 @@
-// The shared scoreboard: layout, writer API (master and workers) and reader
-// API (tools, master's idle counting). Built into libscoreboard.a, which
-// depends on nothing in src/. Layout documented in scoreboard/FORMAT.md; any
-// change to it bumps kLayoutVersion.
+// The shared scoreboard: layout, writer API (master and workers, inetd
+// sessions) and reader API (tools, master's idle counting). Built into
+// libscoreboard.a, which depends on nothing in src/. Layout documented in
+// scoreboard/FORMAT.md; any change to it bumps kLayoutVersion.
 //
 // Concurrency: each slot has one writer at a time (the master before fork and
 // after reap, the worker in between). Writers publish whole records under a
 // per-slot seqlock; readers copy and retry. bytes_done and client_key are
 // separate atomics outside the seqlock. Nothing here ever blocks or locks in
-// shared memory, so a dead process can never wedge another.
+// shared memory, so a dead process can never wedge another. In inetd mode
+// (no master) each session process claims its slot with a compare-and-swap
+// on the slot's owner word (ClaimFreeSlot) and is then its single writer.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +26,7 @@
 namespace poolftpd::sb {
 
 inline constexpr uint64_t kMagic = 0x3142534450544650ULL;  // "PFTPDSB1" little-endian
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 
 enum class SlotState : uint8_t {
   kEmpty = 0,         // no process
@@ -67,6 +70,7 @@ inline constexpr size_t kArgLen = 256;
 inline constexpr size_t kPathLen = 256;
 inline constexpr size_t kServerNameLen = 64;
 inline constexpr size_t kShutdownMsgLen = 256;
+inline constexpr size_t kConfigFileLen = 256;
 
 // A plain, validated copy of one slot: what writers publish and readers get.
 struct SlotRecord {
@@ -97,6 +101,11 @@ struct SlotView {
   SlotRecord rec;
   uint64_t bytes_done = 0;
   bool updating = false;  // writer died mid-update (seq stayed odd)
+  // Nobody is behind this slot any more: its inetd claimant (owner_pid) is
+  // dead or its PID was reused, or, on a scoreboard without a master, the
+  // unclaimed slot's pid is dead. Tools never list a stale slot as a session.
+  bool stale = false;
+  int32_t owner_pid = 0;  // inetd claimant (ClaimFreeSlot), 0 = master-managed
 };
 
 struct HeaderView {
@@ -108,7 +117,8 @@ struct HeaderView {
   uint32_t generation = 0;
   uint32_t max_clients = 0;
   char server_name[kServerNameLen] = {};
-  char server_type[16] = {};        // "standalone"
+  char server_type[16] = {};        // "standalone", or "inetd" (no master)
+  char config_file[kConfigFileLen] = {};  // the master's configuration file, "" if unknown
   // Published shutdown (issue: ftpshut). 0 = none.
   int64_t shutdown_time = 0, deny_time = 0, disconnect_time = 0;
   char shutdown_msg[kShutdownMsgLen] = {};
@@ -125,6 +135,20 @@ void SetText(char (&field)[N], std::string_view value) {
   for (; n < value.size() && n + 1 < N && value[n] != '\0'; ++n) field[n] = value[n];
   for (size_t i = n; i < N; ++i) field[i] = '\0';
 }
+
+// Whether `header` describes an inetd-mode scoreboard: no master (pid 0) and
+// server type "inetd". Such a scoreboard is live as long as it has sessions;
+// tools do not call it stale.
+bool IsInetd(const HeaderView& header);
+
+// The file behind a mapping, from fstat() on the fd the mapping came from
+// (tools check owner and mode before trusting it).
+struct FileInfo {
+  uint32_t uid = 0;
+  uint32_t mode = 0;  // st_mode: type and permission bits
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+};
 
 struct Header;  // in-memory layout, see layout.h
 struct Slot;
@@ -165,6 +189,24 @@ class Scoreboard {
   // that the master is alive: call MasterAlive().
   static Result<Scoreboard> Open(const std::string& path, bool writable = false);
 
+  // inetd-mode session process (no master): map the scoreboard at `path`
+  // read-write, creating it when needed. A valid file is used as it is,
+  // whoever made it, including one a live standalone master holds (both
+  // kinds of sessions then share it); one whose master died, or exited, is
+  // turned into an inetd scoreboard in place (master_pid 0, type "inetd").
+  // A missing file, or one that is garbage or of another layout version and
+  // that no live master holds (fcntl F_GETLK), is replaced atomically by a
+  // fresh one (built under a temporary name, then link()ed or rename()d into
+  // place): master_pid 0, server_type "inetd", `slot_count` slots,
+  // `server_name`. Never takes the master lock, never truncates a file in
+  // place. A file a live master holds but that is not valid yet (the master
+  // is starting) is retried for up to ~2 s. Errors: kNotFound (directory
+  // missing), kPermission (symlink, file of another uid, unwritable), kLimit
+  // (slot_count 0 or > kMaxSlots), kExists (a live master holds an invalid
+  // file), kSystem. Call ClaimFreeSlot() next.
+  static Result<Scoreboard> OpenOrCreateShared(const std::string& path, uint32_t slot_count,
+                                               const std::string& server_name);
+
   // Whether the master recorded in the header is alive (PID exists, is not a
   // zombie, and its start time matches). Tools use it to call a scoreboard
   // stale. False after ClearMaster(). Reads /proc; never signals anything
@@ -175,6 +217,9 @@ class Scoreboard {
   void SetGeneration(uint32_t generation);
   void SetMaxClients(uint32_t max_clients);
   void SetServerName(const std::string& name);
+  // Master at start (and reload): the configuration file it runs, for
+  // ftpdctl status. Truncated to kConfigFileLen-1 bytes.
+  void SetConfigFile(const std::string& path);
   // Master at TERM: zero master pid so tools say "not running".
   void ClearMaster();
 
@@ -186,7 +231,26 @@ class Scoreboard {
   // and truncated to their field size.
   void Publish(size_t index, const SlotRecord& rec);
   // Master at reap: the slot back to empty, bytes and client key zeroed.
+  // Does not touch the slot's inetd owner word (ReleaseSlot does).
   void Clear(size_t index);
+
+  // inetd session: claim a slot for process `pid` (normally getpid()) with a
+  // compare-and-swap on the slot's owner word, so concurrent claimants never
+  // get the same slot. Prefers an unclaimed empty slot (searching from the
+  // last slot down, away from the low slots a standalone master fills
+  // first); else takes over a slot whose claimant is dead (PID gone, zombie,
+  // or another start time: PID reuse), or, on a scoreboard without a master,
+  // an unclaimed non-empty slot whose pid is dead. On success the caller is
+  // the slot's single writer and the slot holds an empty record with `pid`
+  // and state kStarting. nullopt when every slot is taken by a live process
+  // or the mapping is read-only. A master sharing the file does not claim
+  // its slots, so with both kinds of sessions on one file a race between the
+  // master's slot choice and a claim remains possible when the file is
+  // nearly full (see FORMAT.md).
+  std::optional<size_t> ClaimFreeSlot(int32_t pid);
+  // The claimant at the end of its session: Clear() the slot and give it up.
+  // Only the process that claimed `index` may call it.
+  void ReleaseSlot(size_t index);
   // Worker during a transfer: one relaxed store of the bytes moved by the
   // current transfer (from xfer_offset). Does NOT touch total_bytes: the
   // caller adds each chunk with AddTotalBytes(delta) itself.
@@ -194,8 +258,9 @@ class Scoreboard {
   void AddTotalBytes(uint64_t delta);
   // Worker: a hash of the client IP (0 = none), for MaxClientsPerHost.
   void SetClientKey(size_t index, uint64_t key);
-  // Counts slots whose client key equals `key` (any state but empty); 0 for
-  // key 0. Reads without the seqlock (two relaxed loads per slot).
+  // Counts slots whose client key equals `key` (any state but empty, and not
+  // claimed by a dead inetd process); 0 for key 0. Reads without the seqlock
+  // (two relaxed loads per slot; /proc only for matching claimed slots).
   uint32_t CountClientKey(uint64_t key) const;
   // Session accounting for MaxClients; returns the count before the add.
   int64_t AddActiveSessions(int64_t delta);
@@ -203,13 +268,16 @@ class Scoreboard {
 
   // --- readers ---
   // Copies one slot under the seqlock (bounded retries), validates it
-  // (NUL-terminates strings, rejects unknown enum values as kEmpty+updating).
+  // (NUL-terminates strings, rejects unknown enum values as kEmpty+updating)
+  // and sets `stale` (reads /proc for a claimed slot, and for a non-empty
+  // slot of a scoreboard without a master; never signals anything).
   SlotView Read(size_t index) const;
   // Only the state byte of a slot, without the seqlock (for idle counting).
   SlotState PeekState(size_t index) const;
   uint32_t PeekGeneration(size_t index) const;
   // Every non-empty slot, plus every slot reported `updating` (so a tool
-  // can say that a slot is being written or holds garbage).
+  // can say that a slot is being written or holds garbage). Stale slots are
+  // included with `stale` set: callers must not count them as sessions.
   std::vector<SlotView> ReadAll() const;
 
   // --- added ---
@@ -224,10 +292,17 @@ class Scoreboard {
   // Whether writer calls have any effect: true after Create() and after
   // Open(path, true). On a read-only mapping every writer is a no-op.
   bool writable() const;
+  // Owner, mode, device and inode of the mapped file (fstat at open time).
+  FileInfo file_info() const;
 
  private:
   struct Impl;
   explicit Scoreboard(std::unique_ptr<Impl> impl);
+  // Validates and maps the file behind `fd` (owned by `impl`).
+  static Result<Scoreboard> MapExisting(std::unique_ptr<Impl> impl, int fd,
+                                        const std::string& path, bool writable);
+  // OpenOrCreateShared(): a valid file whose master is gone becomes inetd.
+  void AdoptIfMasterless(int fd);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -41,6 +41,11 @@ struct ChildSpec {
 // Runs the worker; ends in _exit() with a WorkerExit code. Call right after fork().
 [[noreturn]] void RunChild(const ChildSpec& spec) noexcept;
 
+// ServerType inetd: serves the one session on stdin (a socket from the
+// superserver), in this process, with no master. Claims a scoreboard slot when
+// ScoreboardFile's directory exists (released at exit). Returns the exit code.
+int RunInetd(const config::Config& cfg, const Identity& identity) noexcept;
+
 // Drops to `id` (chroot, groups, gid, uid, no capabilities, no_new_privs),
 // then verifies it. Only this function changes credentials.
 Result<void> DropPrivileges(const Identity& id);
