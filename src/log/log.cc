@@ -21,6 +21,7 @@ struct State {
   bool foreground = true;
   bool use_syslog = false;
   int debug_level = 0;
+  int pid = 0;  // cached: a log line per event must not cost a syscall each
   std::string host;
   std::string client_name;
   std::string client_ip;
@@ -56,6 +57,7 @@ void Replace(int* slot, int fd) {
 Result<void> Logs::Open(const std::string& system_log, const std::string& transfer_log,
                         bool foreground) {
   S().foreground = foreground;
+  S().pid = ::getpid();
   Host();
   ::tzset();
   S().use_syslog = system_log.empty() && !foreground;
@@ -84,6 +86,7 @@ Result<void> Logs::Reopen(const std::string& system_log, const std::string& tran
 }
 
 void Logs::SetDebugLevel(int level) { S().debug_level = level; }
+void Logs::AfterFork() { S().pid = ::getpid(); }
 int Logs::debug_level() { return S().debug_level; }
 void Logs::SetClient(std::string_view name, std::string_view ip) {
   S().client_name = util::EscapeControl(name);
@@ -144,7 +147,8 @@ void Write(Level level, std::string_view message) {
     ::syslog(prio, "%s", m.c_str());
     return;
   }
-  const std::string line = FormatSystemLine(util::RealtimeNs(), Host(), ::getpid(), s.client_name,
+  if (s.pid == 0) s.pid = ::getpid();
+  const std::string line = FormatSystemLine(util::RealtimeNs(), Host(), s.pid, s.client_name,
                                             s.client_ip, message);
   const int fd = s.system_fd >= 0 ? s.system_fd : STDERR_FILENO;
   (void)util::WriteAll(fd, line);

@@ -154,6 +154,9 @@ class Master {
   std::vector<Child> children_;  // by slot
   std::unordered_map<pid_t, size_t> by_pid_;
   uint32_t generation_ = 1;
+  size_t free_hint_ = 0;
+  int64_t last_maintain_ms_ = 0;
+  bool maintain_due_ = false;
   bool full_listening_ = false;
   // Spawn policy.
   int spawn_rate_ = kInitialSpawnRate;
@@ -278,14 +281,17 @@ std::vector<int> Master::ListenFds() const {
 }
 
 void Master::SpawnOne() {
+  // Next free slot, searching round from a hint so spawning stays O(1) on average.
   size_t slot = children_.size();
-  for (size_t i = 0; i < children_.size(); ++i) {
+  for (size_t n = 0; n < children_.size(); ++n) {
+    const size_t i = (free_hint_ + n) % children_.size();
     if (children_[i].pid == 0) {
       slot = i;
       break;
     }
   }
   if (slot == children_.size()) return;
+  free_hint_ = slot + 1;
   // The master writes the slot before fork and after reap; the worker in between.
   sb::SlotRecord rec;
   rec.generation = generation_;
@@ -363,11 +369,11 @@ void Master::Reap() {
 
 void Master::Maintain() {
   if (stop_ || graceful_) return;
-  int idle = 0, busy = 0, live = 0;
-  for (size_t i = 0; i < children_.size(); ++i) {
+  // Only live children's slots are read (not the whole scoreboard): this runs
+  // on every accept wake-up.
+  int idle = 0, busy = 0;
+  for (const auto& [pid, i] : by_pid_) {
     const Child& c = children_[i];
-    if (c.pid == 0) continue;
-    ++live;
     const sb::SlotState s = board_->PeekState(i);
     if (IsBusy(s)) ++busy;
     else if (c.generation == generation_ && !c.leaving) ++idle;
@@ -384,9 +390,10 @@ void Master::Maintain() {
   }
   if (idle > cfg_->max_spare_servers) {
     int extra = idle - cfg_->max_spare_servers;
-    for (size_t i = 0; i < children_.size() && extra > 0; ++i) {
+    for (const auto& [pid, i] : by_pid_) {
+      if (extra <= 0) break;
       Child& c = children_[i];
-      if (c.pid == 0 || c.leaving || c.generation != generation_) continue;
+      if (c.leaving || c.generation != generation_) continue;
       if (board_->PeekState(i) != sb::SlotState::kReady) continue;
       c.leaving = true;
       Tell(i, SIGUSR1);
@@ -410,8 +417,8 @@ void Master::SetFullListening(bool on) {
 void Master::RefuseFull() {
   // Re-check: a worker may have become free since the wake-up.
   int busy = 0;
-  for (size_t i = 0; i < children_.size(); ++i)
-    if (children_[i].pid != 0 && IsBusy(board_->PeekState(i))) ++busy;
+  for (const auto& [pid, i] : by_pid_)
+    if (IsBusy(board_->PeekState(i))) ++busy;
   if (busy < cfg_->max_clients) {
     SetFullListening(false);
     return;
@@ -517,8 +524,7 @@ void Master::EnforceDisconnect() {
 void Master::SendStatus() {
   if (!notifier_.enabled()) return;
   int idle = 0, busy = 0;
-  for (size_t i = 0; i < children_.size(); ++i) {
-    if (children_[i].pid == 0) continue;
+  for (const auto& [pid, i] : by_pid_) {
     if (IsBusy(board_->PeekState(i))) ++busy;
     else ++idle;
   }
@@ -622,7 +628,7 @@ void Master::Stop() {
 void Master::Loop() {
   while (!stop_) {
     epoll_event evs[16];
-    const int n = ::epoll_wait(epfd_.get(), evs, 16, 1000);
+    const int n = ::epoll_wait(epfd_.get(), evs, 16, maintain_due_ ? 1 : 1000);
     bool refuse = false;
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = evs[i].data.u64;
@@ -690,9 +696,18 @@ void Master::Loop() {
       }
       continue;
     }
-    Maintain();
-    if (refuse) RefuseFull();
-    SendStatus();
+    // Accept wake-ups come in bursts: maintain at most every millisecond
+    // (the epoll timeout above brings us back for the deferred pass).
+    const int64_t now_ms = util::MonotonicMs();
+    if (refuse || now_ms - last_maintain_ms_ >= 1) {
+      last_maintain_ms_ = now_ms;
+      Maintain();
+      if (refuse) RefuseFull();
+      SendStatus();
+      maintain_due_ = false;
+    } else {
+      maintain_due_ = true;
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 #include "poolftpd/protocol/session.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -226,6 +228,9 @@ SessionEnd Session::Run() {
   const int one = 1;
   // Urgent data (Telnet Synch before ABOR) stays in band; the reader drops IAC DM.
   ::setsockopt(ctl_.get(), SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
+  // Replies are whole lines written at once: never hold one back for Nagle
+  // (a 226 after a 150 would otherwise wait for the client's delayed ACK).
+  ::setsockopt(ctl_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   start_ms_ = last_command_ms_ = last_transfer_ms_ = util::MonotonicMs();
   Publish(sb::SlotState::kConnected);
   log::Info("FTP session opened.");

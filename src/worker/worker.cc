@@ -282,6 +282,7 @@ class Worker {
 [[noreturn]] void RunChild(const ChildSpec& spec) noexcept {
   try {
     const config::Config& cfg = *spec.config;
+    log::Logs::AfterFork();
     sigset_t wait_mask;
     SetUpSignals(&wait_mask);
     std::vector<int> keep = spec.listen_fds;
@@ -364,8 +365,9 @@ class Worker {
       g_kick.store(0);
       if (w.Serve(std::move(conn))) ++served;
       if (g_term.load() || g_leave.load() || listeners_closed) Exit(WorkerExit::kOk);
+      // No wake-up for the master here: a worker becoming idle never needs a
+      // spawn, and the 1 s tick handles a surplus.
       add_listeners(true);
-      Notify(spec.notify_fd);
     }
   } catch (const std::exception& e) {
     log::Error(std::string("worker: fatal: ") + e.what());

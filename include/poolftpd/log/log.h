@@ -25,7 +25,9 @@ class Logs {
                            bool foreground);
   // Reopen the same or new paths; on failure the old fds stay in use.
   static Result<void> Reopen(const std::string& system_log, const std::string& transfer_log);
-  static void SetDebugLevel(int level);  // -d N: kDebug lines need N >= 1
+  static void SetDebugLevel(int level);
+  // In a new child: refresh the cached PID written in each line.
+  static void AfterFork();  // -d N: kDebug lines need N >= 1
   static int debug_level();
   // The "(name[ip])" client part of session lines; "" outside sessions.
   static void SetClient(std::string_view name, std::string_view ip);
