@@ -11,6 +11,17 @@ RUNDIR    ?= /run/poolftpd
 LOGDIR    ?= /var/log/poolftpd
 MANDIR    ?= $(PREFIX)/share/man
 DOCDIR    ?= $(PREFIX)/share/doc/poolftpd
+INITDIR      ?= $(SYSCONFDIR)/init.d
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
+FAIL2BANDIR  ?= $(SYSCONFDIR)/fail2ban/filter.d
+MAN_PAGES    := $(wildcard man/*.[158])
+# contrib/ files name the Debian paths (PREFIX=/usr); rewrite them to ours.
+CONTRIB_SED  := -e 's,/usr/sbin/poolftpd,$(SBINDIR)/poolftpd,g' \
+                -e 's,/usr/bin/ftpdctl,$(BINDIR)/ftpdctl,g' \
+                -e 's,/etc/poolftpd.conf,$(SYSCONFDIR)/poolftpd.conf,g' \
+                -e 's,/run/poolftpd/,$(RUNDIR)/,g' \
+                -e 's,/var/log/poolftpd,$(LOGDIR),g'
 
 BUILD     ?= build
 # Build in parallel on every core unless the caller chose -j.
@@ -156,6 +167,18 @@ install: all
 	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf"; \
 	else install -m 0644 conf/poolftpd.conf $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf; fi
 	install -m 0644 README.md docs/ARCHITECTURE.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	           $(DESTDIR)$(INITDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) \
+	           $(DESTDIR)$(FAIL2BANDIR)
+	for p in $(MAN_PAGES); do install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/; done
+	sed $(CONTRIB_SED) contrib/poolftpd.init > $(DESTDIR)$(INITDIR)/poolftpd
+	chmod 0755 $(DESTDIR)$(INITDIR)/poolftpd
+	sed $(CONTRIB_SED) contrib/poolftpd.service > $(DESTDIR)$(UNITDIR)/poolftpd.service
+	sed $(CONTRIB_SED) contrib/poolftpd.logrotate > $(DESTDIR)$(LOGROTATEDIR)/poolftpd
+	chmod 0644 $(DESTDIR)$(UNITDIR)/poolftpd.service $(DESTDIR)$(LOGROTATEDIR)/poolftpd
+	install -m 0644 contrib/fail2ban/filter.d/poolftpd.conf $(DESTDIR)$(FAIL2BANDIR)/poolftpd.conf
+	install -m 0644 contrib/fail2ban/jail.d/poolftpd.conf $(DESTDIR)$(DOCDIR)/fail2ban-jail.conf
+	install -m 0644 contrib/org.poolftpd.poolftpd.plist $(DESTDIR)$(DOCDIR)/
 
 clean:
 	rm -rf $(BUILD)
