@@ -64,7 +64,23 @@ Status AfterSendError(int err, int sock, const Hooks& hooks, bool* control_ignor
   return Status::kLocalError;
 }
 
+config::PortRange g_ephemeral{32768, 60999};  // Linux's default, until read
+
 }  // namespace
+
+void ReadEphemeralRange() {
+  UniqueFd fd(::open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC));
+  if (!fd) return;
+  char buf[64] = {};
+  if (::read(fd.get(), buf, sizeof buf - 1) <= 0) return;
+  std::string_view text(buf);
+  const size_t sep = text.find_first_of(" \t");
+  if (sep == std::string_view::npos) return;
+  auto lo = util::ParseUnsigned<unsigned>(util::Trim(text.substr(0, sep)), 65535);
+  auto hi = util::ParseUnsigned<unsigned>(util::Trim(text.substr(sep + 1)), 65535);
+  if (lo && hi && *lo >= 1024 && *lo <= *hi)
+    g_ephemeral = {static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi)};
+}
 
 std::optional<net::Endpoint> ParsePort(std::string_view arg) {
   const auto parts = util::Split(arg, ',');
@@ -145,11 +161,8 @@ Result<uint16_t> DataChannel::Listen(const net::IpAddress& local, config::PortRa
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   net::Endpoint ep{local, 0};
   sockaddr_storage ss;
-  if (range.low == 0) {
-    const unsigned len = ep.ToSockaddr(&ss);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0)
-      return Error::FromErrno(errno, "bind", ep.ToString());
-  } else {
+  if (range.low == 0) range = g_ephemeral;
+  {
     // Start at a random port of the range so concurrent sessions rarely collide.
     const unsigned span = range.high - range.low + 1u;
     static std::minstd_rand rng(static_cast<unsigned>(::getpid() ^ util::MonotonicMs()));

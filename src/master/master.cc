@@ -35,8 +35,11 @@ namespace poolftpd::master {
 namespace {
 
 constexpr int kListenBacklog = 4096;
-constexpr int kMaxSpawnRate = 1024;       // workers per second at most
-constexpr int kInitialSpawnRate = 8;
+// Spawning: FTP logins come in bursts (a mirror sync, a release), so the pool
+// replaces every worker that accepts at once and ramps its rate quickly,
+// unlike httpd's 32/s. The cap only bounds a runaway loop.
+constexpr int kMaxSpawnRate = 8192;       // workers per second at most
+constexpr int kInitialSpawnRate = 256;
 constexpr int kStopGraceMs = 3000;        // TERM -> KILL for stragglers
 constexpr int kCrashWindowMs = 10000;     // crashes counted over this window
 constexpr int kCrashLimit = 10;           // ... before spawning backs off
@@ -162,6 +165,7 @@ class Master {
   int spawn_rate_ = kInitialSpawnRate;
   int spawned_this_tick_ = 0;
   bool short_this_tick_ = false;
+  int accepted_since_maintain_ = 0;  // wake-up bytes: one per accept
   int64_t backoff_until_ms_ = 0;
   int backoff_ms_ = 0;
   std::vector<int64_t> crashes_;
@@ -382,7 +386,11 @@ void Master::Maintain() {
   // Never more workers than MaxClients can use: busy ones of every
   // generation plus the current generation's idle ones.
   int room = max_clients - busy - idle;
-  int want = cfg_->min_spare_servers - idle;
+  // Keep MinSpareServers idle, and replace each worker that just accepted
+  // (while idle stays under MaxSpareServers), so a burst finds workers ready.
+  int want = std::max(cfg_->min_spare_servers - idle,
+                      std::min(accepted_since_maintain_, cfg_->max_spare_servers - idle));
+  accepted_since_maintain_ = 0;
   if (want > 0 && room > 0 && util::MonotonicMs() >= backoff_until_ms_) {
     short_this_tick_ = true;
     int n = std::min({want, room, spawn_rate_ - spawned_this_tick_});
@@ -645,8 +653,8 @@ void Master::Loop() {
         EnforceDisconnect();
       } else if (tag == kTagNotify) {
         char buf[4096];
-        while (::read(notify_rd_.get(), buf, sizeof buf) > 0) {
-        }
+        ssize_t got;
+        while ((got = ::read(notify_rd_.get(), buf, sizeof buf)) > 0) accepted_since_maintain_ += static_cast<int>(got);
       } else if (tag >= kTagListenBase) {
         refuse = true;
       }

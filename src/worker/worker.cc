@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 
+#include "poolftpd/data/data_channel.h"
 #include "poolftpd/fs/path.h"
 #include "poolftpd/log/log.h"
 #include "poolftpd/protocol/session.h"
@@ -149,6 +150,7 @@ class Worker {
 
   // Before the privilege drop: open the root and resolve names.
   void Prepare(const Identity& id) {
+    data::ReadEphemeralRange();
     names_.Lookup(false, 0);
     names_.Lookup(true, 0);
     names_.Lookup(false, id.uid);

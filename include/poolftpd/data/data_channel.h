@@ -56,6 +56,12 @@ enum class Status {
   kNoData,      // no PASV/PORT given
 };
 
+// The range PASV/EPSV draws from when PassivePorts is not set: the kernel's
+// ephemeral range, read by the worker before chroot (ReadEphemeralRange).
+// Binding a random port ourselves avoids the kernel's port-0 search, which
+// crawls when tens of thousands of TIME_WAIT sockets sit on the address.
+void ReadEphemeralRange();
+
 class DataChannel {
  public:
   // Forgets any PASV listener and PORT target.
