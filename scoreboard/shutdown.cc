@@ -103,7 +103,8 @@ std::string OffsetField(int minutes) { return TwoDigits(minutes / 60) + TwoDigit
 
 Error FileError(int err, const std::string& what) {
   if (err == ENOENT) return Error(ErrorCode::kNotFound, what, err);
-  if (err == EACCES || err == EPERM || err == EROFS) return Error(ErrorCode::kPermission, what, err);
+  if (err == EACCES || err == EPERM || err == EROFS)
+    return Error(ErrorCode::kPermission, what, err);
   return Error(ErrorCode::kSystem, what, err);
 }
 
@@ -139,8 +140,9 @@ Result<ShutdownInfo> ParseShutdownFile(std::string_view text) {
     const char* name;
     int lo, hi;
   };
-  static constexpr FieldSpec kSpecs[6] = {{"year", 1970, 9999}, {"month", 1, 12}, {"day", 1, 31},
-                                          {"hour", 0, 23},      {"minute", 0, 59}, {"second", 0, 60}};
+  static constexpr FieldSpec kSpecs[6] = {{"year", 1970, 9999}, {"month", 1, 12},
+                                          {"day", 1, 31},       {"hour", 0, 23},
+                                          {"minute", 0, 59},    {"second", 0, 60}};
   int v[6] = {};
   for (int i = 0; i < 6; ++i) {
     const auto n = ParseDigits(fields[i]);
@@ -222,8 +224,8 @@ Result<std::optional<ShutdownInfo>> ReadShutdownFile(const std::string& path) {
     return Error(ErrorCode::kInvalid, path + ": not a regular file");
   }
   if (st.st_size > static_cast<off_t>(kMaxShutdownFileSize)) {
-    return Error(ErrorCode::kLimit, path + ": larger than " +
-                                        std::to_string(kMaxShutdownFileSize) + " bytes");
+    return Error(ErrorCode::kLimit,
+                 path + ": larger than " + std::to_string(kMaxShutdownFileSize) + " bytes");
   }
   std::string text;
   char buf[4096];
@@ -234,8 +236,8 @@ Result<std::optional<ShutdownInfo>> ReadShutdownFile(const std::string& path) {
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
     if (text.size() > kMaxShutdownFileSize) {  // grew while we read it
-      return Error(ErrorCode::kLimit, path + ": larger than " +
-                                          std::to_string(kMaxShutdownFileSize) + " bytes");
+      return Error(ErrorCode::kLimit,
+                   path + ": larger than " + std::to_string(kMaxShutdownFileSize) + " bytes");
     }
   }
   auto info = ParseShutdownFile(text);

@@ -485,6 +485,9 @@ void Master::ReopenLogs() {
 }
 
 std::string Master::WatchShutdownFile(bool force) {
+  // ftpshut writes the file, then the header: a published shutdown with no
+  // file means the file went away, even if it came and went between checks.
+  const bool published = board_->ReadHeader().shutdown_time != 0;
   FileStamp now;
   struct stat st;
   if (::stat(cfg_->shutdown_file.c_str(), &st) == 0) {
@@ -493,7 +496,7 @@ std::string Master::WatchShutdownFile(bool force) {
     now.size = st.st_size;
     now.ino = static_cast<int64_t>(st.st_ino);
   }
-  if (!force && now == shutdown_stamp_) return "";
+  if (!force && now == shutdown_stamp_ && (now.exists || !published)) return "";
   const bool was = shutdown_stamp_.exists;
   shutdown_stamp_ = now;
   auto info = sb::ReadShutdownFile(cfg_->shutdown_file);

@@ -194,7 +194,10 @@ TEST(ShutdownFile, GarbageAndTruncatedFilesAreErrors) {
   ExpectParseError("2026 11 21 14 0\nmsg\n", "found 5 field(s)");
   ExpectParseError("2026", "found 1 field(s)");
   ExpectParseError("2026 11 21 14 0 0 0010 0005 extra\nmsg\n", "unexpected text \"extra\"");
-  ExpectParseError(std::string("\x7f" "ELF\x02\x01\x01", 7), "truncated");
+  ExpectParseError(std::string("\x7f"
+                               "ELF\x02\x01\x01",
+                               7),
+                   "truncated");
 }
 
 TEST(ShutdownFile, BadNumbersAreErrors) {
@@ -260,8 +263,7 @@ TEST(ShutdownFile, FormatRoundsAndClampsOffsets) {
   // More than 99 h 59 min: clamped to what HHMM holds.
   EXPECT_EQ(first_line({kShut, kShut - 200 * 3600, kShut - 6000 * 60, "m"}),
             "2026 11 21 14 0 0 9959 9959");
-  EXPECT_EQ(first_line({kShut, kShut - 5999 * 60, kShut - 60, "m"}),
-            "2026 11 21 14 0 0 9959 0001");
+  EXPECT_EQ(first_line({kShut, kShut - 5999 * 60, kShut - 60, "m"}), "2026 11 21 14 0 0 9959 0001");
 }
 
 TEST(ShutdownFile, FormatKeepsTheFileTwoLines) {
@@ -278,8 +280,8 @@ TEST(ShutdownFile, RoundTrip) {
   for (const char* zone : {"UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"}) {
     if (std::strcmp(zone, "UTC") != 0 && !HaveZone(zone)) continue;
     ScopedTz tz(zone);
-    for (const int64_t shut : {kShut, kShut + 59, int64_t{1772953200}, int64_t{1782921600},
-                               int64_t{4102444799}}) {
+    for (const int64_t shut :
+         {kShut, kShut + 59, int64_t{1772953200}, int64_t{1782921600}, int64_t{4102444799}}) {
       for (const int deny_min : {0, 1, 10, 90, 5999}) {
         const ShutdownInfo in{shut, shut - deny_min * 60, shut - (deny_min / 2) * 60,
                               "going down at %s (%r, %d) 100% sure \xe2\x9c\x93"};
@@ -543,8 +545,7 @@ TEST(Cookies, ControlCharactersNeverReachTheReply) {
   c.user = "evil\r\n230 fake";
   c.cwd = std::string("/a\0b", 4);
   c.remote_host = "host\x1b[2J";
-  const std::string out =
-      sb::ExpandShutdownMessage("%U %C %R\tend\x7f\n", info, c);
+  const std::string out = sb::ExpandShutdownMessage("%U %C %R\tend\x7f\n", info, c);
   EXPECT_EQ(out, "evil??230 fake /a?b host?[2J end??");
   for (const char ch : out) {
     EXPECT_FALSE(static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) << out;
@@ -635,8 +636,8 @@ TEST(FtpshutTime, HhmmAcrossDst) {
 
 TEST(FtpshutTime, BadTimes) {
   ScopedTz tz("UTC");
-  for (const char* s : {"", "2400", "1260", "123", "12345", "1", "ab", "12:00", "tomorrow",
-                        "-5", "noww", "14h", "１４００"}) {
+  for (const char* s : {"", "2400", "1260", "123", "12345", "1", "ab", "12:00", "tomorrow", "-5",
+                        "noww", "14h", "１４００"}) {
     auto r = fs::ParseShutdownTime(s, kNow);
     ASSERT_FALSE(r) << s;
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalid);
@@ -669,9 +670,8 @@ TEST(FtpshutMessage, JoinAndValidate) {
   auto long_msg = fs::JoinMessage({std::string(200, 'x'), std::string(55, 'y')});
   ASSERT_FALSE(long_msg);
   EXPECT_EQ(long_msg.error().context(), "the message is too long (256 bytes, at most 255)");
-  for (const std::vector<std::string_view>& bad :
-       std::vector<std::vector<std::string_view>>{{"two\nlines"}, {"cr\r"}, {"esc\x1b"},
-                                                  {"", ""}, {" "}}) {
+  for (const std::vector<std::string_view>& bad : std::vector<std::vector<std::string_view>>{
+           {"two\nlines"}, {"cr\r"}, {"esc\x1b"}, {"", ""}, {" "}}) {
     auto r = fs::JoinMessage(bad);
     EXPECT_FALSE(r);
   }
@@ -797,9 +797,8 @@ TEST(FtpshutCommandLine, Remove) {
   EXPECT_TRUE(b->remove);
   EXPECT_EQ(b->shutdown_file, "/tmp/x");
   EXPECT_EQ(b->scoreboard, "/tmp/sb");
-  for (const std::vector<std::string_view>& bad :
-       std::vector<std::vector<std::string_view>>{{"-R", "now"}, {"-R", "-l", "5"},
-                                                  {"-d", "1", "-R"}}) {
+  for (const std::vector<std::string_view>& bad : std::vector<std::vector<std::string_view>>{
+           {"-R", "now"}, {"-R", "-l", "5"}, {"-d", "1", "-R"}}) {
     auto r = Cmd(bad);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().context(), "-R takes no time, message, -l or -d");
@@ -860,9 +859,8 @@ TEST(ShutdownPaths, DirectiveLine) {
 TEST(ShutdownPaths, Resolve) {
   TempDir dir;
   const std::string conf = dir.File("poolftpd.conf");
-  WriteFile(conf,
-            "ServerName x\n# ShutdownFile /commented\nShutdownFile " + dir.File("shut") +
-                "\nShutdownFile /second\n");
+  WriteFile(conf, "ServerName x\n# ShutdownFile /commented\nShutdownFile " + dir.File("shut") +
+                      "\nShutdownFile /second\n");
   EXPECT_EQ(*tools::ResolveShutdownFilePath(std::string("/given"), conf), "/given");
   EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, conf), dir.File("shut"));
   const std::string none = dir.File("none.conf");
@@ -1003,8 +1001,8 @@ TEST_F(FtpshutBinary, RemoveClearsAHeaderWhoseFileIsGone) {
 TEST_F(FtpshutBinary, NoScoreboardStillWritesTheFile) {
   RunResult r = Run({"now", "going", "away"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("poolftpd is not running (no scoreboard at " + board_path_ +
-                       "); it reads " + shutmsg_ + " when it starts"),
+  EXPECT_NE(r.out.find("poolftpd is not running (no scoreboard at " + board_path_ + "); it reads " +
+                       shutmsg_ + " when it starts"),
             std::string::npos)
       << r.out;
   auto file = sb::ReadShutdownFile(shutmsg_);
@@ -1062,8 +1060,7 @@ TEST_F(FtpshutBinary, Errors) {
 
   RunResult badconf = RunTool(tool_, {"-c", dir_.File("missing.conf"), "now"}, scratch_);
   EXPECT_EQ(badconf.status, 1);
-  EXPECT_NE(badconf.err.find("cannot read config " + dir_.File("missing.conf")),
-            std::string::npos)
+  EXPECT_NE(badconf.err.find("cannot read config " + dir_.File("missing.conf")), std::string::npos)
       << badconf.err;
 
   RunResult help = RunTool(tool_, {"--help"}, scratch_);
@@ -1074,13 +1071,38 @@ TEST_F(FtpshutBinary, Errors) {
   EXPECT_NE(version.out.find("ftpshut (poolftpd) "), std::string::npos);
 }
 
+TEST_F(FtpshutBinary, WarnsWhenTheServerWatchesAnotherFile) {
+  auto board = sb::Scoreboard::Create(board_path_, 2, "Test", 2);
+  ASSERT_TRUE(board);
+  const std::string conf = dir_.File("server.conf");
+  WriteFile(conf, "ShutdownFile " + dir_.File("watched") + "\n");
+  board->SetConfigFile(conf);
+  RunResult r = Run({"+5"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("ftpshut: warning: the running poolftpd (master PID " +
+                       std::to_string(::getpid()) + ") watches " + dir_.File("watched") +
+                       " (ShutdownFile of " + conf + "), not " + shutmsg_),
+            std::string::npos)
+      << r.err;
+  RunResult rm = Run({"-R"});
+  ASSERT_EQ(rm.status, 0) << rm.err;
+  EXPECT_NE(rm.err.find("watches " + dir_.File("watched")), std::string::npos) << rm.err;
+  // The same file under another spelling: no warning.
+  WriteFile(conf, "ShutdownFile " + dir_.path() + "/./shutmsg\n");
+  RunResult same = Run({"+5"});
+  ASSERT_EQ(same.status, 0) << same.err;
+  EXPECT_EQ(same.err, "");
+}
+
 TEST_F(FtpshutBinary, PathsFromTheConfig) {
   auto board = sb::Scoreboard::Create(board_path_, 2, "Test", 2);
   ASSERT_TRUE(board);
   const std::string conf = dir_.File("poolftpd.conf");
   WriteFile(conf, "ScoreboardFile " + board_path_ + "\nShutdownFile " + dir_.File("other") + "\n");
+  board->SetConfigFile(conf);
   RunResult r = RunTool(tool_, {"-c", conf, "-l", "0", "-d", "0", "+2", "bye"}, scratch_);
   ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
   EXPECT_EQ(::access(dir_.File("other").c_str(), F_OK), 0);
   const sb::HeaderView h = board->ReadHeader();
   EXPECT_EQ(h.deny_time, h.shutdown_time);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,11 +62,12 @@ void PrintHelp() {
 
 // What happened to the scoreboard part of a request.
 struct Published {
-  bool running = false;   // a live master took the new state
+  bool running = false;  // a live master took the new state
   int32_t master_pid = 0;
   bool had_shutdown = false;  // the header held a shutdown before
-  std::string note;       // why nothing was published (for the operator)
-  bool warning = false;   // `note` is a problem, not just "not running"
+  std::string note;           // why nothing was published (for the operator)
+  bool warning = false;       // `note` is a problem, not just "not running"
+  std::string config_file;    // the running master's configuration, "" if unknown
 };
 
 // Publishes `info` into the header of the scoreboard at `path`, or clears
@@ -87,20 +89,37 @@ Published Publish(const std::string& path, const sb::ShutdownInfo* info) {
   if (!board->MasterAlive()) {
     p.note = header.master_pid == 0
                  ? "poolftpd is not running (" + path + " is left from a stopped server)"
-                 : "poolftpd is not running (master process " +
-                       std::to_string(header.master_pid) + " of " + path + " is gone)";
+                 : "poolftpd is not running (master process " + std::to_string(header.master_pid) +
+                       " of " + path + " is gone)";
     return p;
   }
   p.running = true;
   p.master_pid = header.master_pid;
   p.had_shutdown = header.shutdown_time != 0;
+  p.config_file = header.config_file;
   if (info != nullptr) {
-    board->SetShutdown(info->shutdown_time, info->deny_time, info->disconnect_time,
-                       info->message);
+    board->SetShutdown(info->shutdown_time, info->deny_time, info->disconnect_time, info->message);
   } else {
     board->SetShutdown(0, 0, 0, "");
   }
   return p;
+}
+
+// A warning when the running master watches another shutdown file than
+// `file` (its ShutdownFile, found by the same line scan), else "". Then the
+// published state does not last: the master follows its own file.
+std::string OtherWatchedFile(const Published& pub, const std::string& file) {
+  if (!pub.running || pub.config_file.empty() || pub.config_file.front() != '/') return "";
+  auto found = ScanConfigForDirective(pub.config_file, "ShutdownFile");
+  if (!found) return "";  // unreadable to us: nothing to compare
+  const std::string watched = found->value_or(POOLFTPD_SHUTDOWN_FILE);
+  std::error_code ec1, ec2;
+  const auto a = std::filesystem::weakly_canonical(std::filesystem::absolute(watched, ec1), ec1);
+  const auto b = std::filesystem::weakly_canonical(std::filesystem::absolute(file, ec2), ec2);
+  if (ec1 || ec2 || a == b) return "";
+  return "the running poolftpd (master PID " + std::to_string(pub.master_pid) + ") watches " +
+         watched + " (ShutdownFile of " + pub.config_file + "), not " + file + "; use -c " +
+         pub.config_file + " or -f " + watched;
 }
 
 int Schedule(const ftpshut::Options& opts, const std::string& file, const std::string& board) {
@@ -120,20 +139,23 @@ int Schedule(const ftpshut::Options& opts, const std::string& file, const std::s
   std::string out = p + "shutdown at " + sb::FormatShutdownTime(info->shutdown_time) + "\n" + p +
                     "new connections refused from " + sb::FormatShutdownTime(info->deny_time) +
                     "\n" + p + "sessions disconnected at " +
-                    sb::FormatShutdownTime(info->disconnect_time) + "\n" + p + "message: " +
-                    EscapeText(info->message) + "\n" + p + "wrote " + file + "\n";
+                    sb::FormatShutdownTime(info->disconnect_time) + "\n" + p +
+                    "message: " + EscapeText(info->message) + "\n" + p + "wrote " + file + "\n";
   if (pub.running) {
-    out += p + "published to the running poolftpd (master PID " +
-           std::to_string(pub.master_pid) + ")\n";
+    out += p + "published to the running poolftpd (master PID " + std::to_string(pub.master_pid) +
+           ")\n";
   } else if (!pub.warning) {
     out += p + pub.note + "; it reads " + file + " when it starts\n";
   }
   const bool ok = WriteStdout(kProg, out);
+  if (const std::string other = OtherWatchedFile(pub, file); !other.empty()) {
+    std::fputs((p + "warning: " + other + "\n").c_str(), stderr);
+  }
   if (pub.warning) {
-    std::fputs((p + "warning: " + pub.note + "; a running poolftpd reads " + file +
-                " within a second\n")
-                   .c_str(),
-               stderr);
+    std::fputs(
+        (p + "warning: " + pub.note + "; a running poolftpd reads " + file + " within a second\n")
+            .c_str(),
+        stderr);
   }
   return ok ? kExitOk : kExitFailure;
 }
@@ -161,6 +183,9 @@ int Remove(const std::string& file, const std::string& board) {
     out += p + pub.note + "\n";
   }
   const bool ok = WriteStdout(kProg, out);
+  if (const std::string other = OtherWatchedFile(pub, file); !other.empty()) {
+    std::fputs((p + "warning: " + other + "\n").c_str(), stderr);
+  }
   if (pub.warning) {
     std::fputs((p + "warning: " + pub.note + "; a running poolftpd notices the removal within" +
                 " a second\n")

@@ -113,14 +113,13 @@ Result<std::string> JoinMessage(const std::vector<std::string_view>& words) {
 }
 
 Result<sb::ShutdownInfo> ComputeShutdown(int64_t shutdown_time, int deny_minutes,
-                                         int disconnect_minutes, int64_t now,
-                                         std::string message) {
+                                         int disconnect_minutes, int64_t now, std::string message) {
   sb::ShutdownInfo info;
   info.shutdown_time = shutdown_time;
   info.disconnect_time =
       std::min(shutdown_time, std::max(now, shutdown_time - int64_t{disconnect_minutes} * 60));
-  info.deny_time = std::min(info.disconnect_time,
-                            std::max(now, shutdown_time - int64_t{deny_minutes} * 60));
+  info.deny_time =
+      std::min(info.disconnect_time, std::max(now, shutdown_time - int64_t{deny_minutes} * 60));
   info.message = std::move(message);
   // What the master will read back from the file (whole minutes).
   auto stored = sb::ParseShutdownFile(sb::FormatShutdownFile(info));
@@ -205,8 +204,9 @@ Result<Options> ParseCommandLine(const std::vector<std::string_view>& args) {
         case 'c':
         case 's':
           if (value.empty()) return Usage(std::string("option '-") + c + "' needs a file name");
-          (c == 'f' ? opts.shutdown_file : c == 'c' ? opts.config : opts.scoreboard) =
-              std::string(value);
+          (c == 'f'   ? opts.shutdown_file
+           : c == 'c' ? opts.config
+                      : opts.scoreboard) = std::string(value);
           break;
       }
       break;  // the value used the rest of the cluster

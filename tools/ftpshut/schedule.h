@@ -27,7 +27,7 @@ inline constexpr std::string_view kDefaultMessage = "going down at %s";
 struct Options {
   bool help = false;
   bool version = false;
-  bool remove = false;  // -R
+  bool remove = false;                                 // -R
   int deny_minutes = kDefaultDenyMinutes;              // -l
   int disconnect_minutes = kDefaultDisconnectMinutes;  // -d
   std::optional<std::string> shutdown_file;            // -f
@@ -69,7 +69,6 @@ Result<std::string> JoinMessage(const std::vector<std::string_view>& words);
 // format, so it equals what the master reads back. kInvalid if the time
 // cannot be written (before 1970 in local time).
 Result<sb::ShutdownInfo> ComputeShutdown(int64_t shutdown_time, int deny_minutes,
-                                         int disconnect_minutes, int64_t now,
-                                         std::string message);
+                                         int disconnect_minutes, int64_t now, std::string message);
 
 }  // namespace poolftpd::tools::ftpshut
