@@ -97,7 +97,7 @@ struct Client {
   bool got_final = false;  // 226/250 seen
   bool data_eof = false;
   bool read_pending = false;  // queued in pending_reads_
-  int xfers_done = 0;  // big: RETRs; list: LIST+MLSD pairs
+  int xfers_done = 0;         // big: RETRs; list: LIST+MLSD pairs
   int64_t session_start_ns = 0;
   int64_t op_start_ns = 0;
   uint64_t data_bytes = 0;
@@ -235,7 +235,7 @@ class Engine {
   int64_t t0_ = 0;
   int64_t timeout_ns_ = 0;
   std::string timeout_suffix_;  // ": timed out after 10 s"
-  int active_ = 0;  // clients not in kFree
+  int active_ = 0;              // clients not in kFree
   bool use_pasv_ = false;
   FailureTally tally_;
   uint64_t bytes_ = 0;
@@ -263,7 +263,7 @@ class Engine {
   int launched_ = 0;
   int logged_in_ = 0;  // ever reached 230
   int open_failed_ = 0;
-  int held_ = 0;       // currently held
+  int held_ = 0;  // currently held
   int64_t first_connect_ns_ = 0;
   int64_t last_login_ns_ = 0;
   int64_t hold_end_ns_ = 0;
@@ -428,8 +428,8 @@ void Engine::ReadControl(int32_t i, bool drain) {
       while (auto line = c.in.NextLine()) {
         const auto status = c.parser.Feed(*line);
         if (status == ReplyParser::Status::kMalformed) {
-          return Fail(i, Step(c) + ": malformed reply: " +
-                             std::string(line->substr(0, kReplyTextKept)));
+          return Fail(
+              i, Step(c) + ": malformed reply: " + std::string(line->substr(0, kReplyTextKept)));
         }
         if (status == ReplyParser::Status::kDone) {
           OnReply(i, c.parser.code(), c.parser.text());
@@ -503,7 +503,8 @@ void Engine::OnReply(int32_t i, int code, std::string_view text) {
         return;
       }
       if (code == 226 || code == 250) {
-        if (!c.got_mark) return Fail(i, Step(c) + ": final reply without 150: " + std::string(text));
+        if (!c.got_mark)
+          return Fail(i, Step(c) + ": final reply without 150: " + std::string(text));
         c.got_final = true;
         return MaybeTransferDone(i);
       }
@@ -772,6 +773,7 @@ void Engine::Tick() {
     g_interrupted = 0;
     if ((o_.mode == Mode::kLogin || o_.mode == Mode::kSmall) && running_) {
       window_end_ns_ = std::min(window_end_ns_, now_);
+      notes_.push_back("interrupted: the run ended early");
     } else if (o_.mode == Mode::kIdle && phase_ == Phase::kHolding) {
       hold_end_ns_ = now_;
       notes_.push_back("interrupted: the hold ended early");
@@ -887,10 +889,11 @@ Result<Report> Engine::Run() {
   const long sockets = o_.mode == Mode::kIdle ? o_.sessions : 2L * o_.clients;
   if (static_cast<rlim_t>(sockets + kSpareFds) > rl.rlim_cur) {
     return Error(ErrorCode::kLimit,
-                 std::string(ModeName(o_.mode)) + " mode needs " + std::to_string(sockets + kSpareFds) +
+                 std::string(ModeName(o_.mode)) + " mode needs " +
+                     std::to_string(sockets + kSpareFds) +
                      " file descriptors but RLIMIT_NOFILE allows " + std::to_string(rl.rlim_cur) +
-                     " (hard limit " + std::to_string(rl.rlim_max) + "); raise it (ulimit -Hn) or lower " +
-                     (o_.mode == Mode::kIdle ? "-n" : "-c"));
+                     " (hard limit " + std::to_string(rl.rlim_max) +
+                     "); raise it (ulimit -Hn) or lower " + (o_.mode == Mode::kIdle ? "-n" : "-c"));
   }
   if (o_.mode == Mode::kIdle) {
     const auto ports = LocalPortCount();
@@ -916,8 +919,8 @@ Result<Report> Engine::Run() {
   const int nclients = o_.mode == Mode::kIdle ? o_.sessions : o_.clients;
   clients_ = std::vector<Client>(static_cast<std::size_t>(nclients));
   if (o_.mode == Mode::kLogin || o_.mode == Mode::kSmall) {
-    latencies_us_.reserve(std::min<std::size_t>(
-        1u << 22, static_cast<std::size_t>(o_.duration_s * 50000) + 1024));
+    latencies_us_.reserve(
+        std::min<std::size_t>(1u << 22, static_cast<std::size_t>(o_.duration_s * 50000) + 1024));
   }
 
   std::optional<uint64_t> cpu_before;
@@ -1006,7 +1009,7 @@ Report Engine::BuildReport(int64_t end_ns) {
       r.duration_s = window;
       r.sessions = sessions_in_window_;
       r.sessions_per_sec = window > 0 ? static_cast<double>(sessions_in_window_) / window : 0;
-      r.latency = SummarizeLatencies(latencies_us_);
+      if (!latencies_us_.empty()) r.latency = SummarizeLatencies(latencies_us_);
       if (o_.mode == Mode::kSmall) {
         r.bytes = bytes_;
         r.transfers = transfers_;
@@ -1040,7 +1043,8 @@ Report Engine::BuildReport(int64_t end_ns) {
       IdleFigures f;
       f.requested = static_cast<uint64_t>(o_.sessions);
       f.sessions = held_at_measure_;
-      f.login_s = logged_in_ > 0 ? static_cast<double>(last_login_ns_ - first_connect_ns_) / 1e9 : 0;
+      f.login_s =
+          logged_in_ > 0 ? static_cast<double>(last_login_ns_ - first_connect_ns_) / 1e9 : 0;
       f.hold_s = o_.hold_s;
       f.server_processes = server_processes_;
       f.memory = server_memory_;
@@ -1069,8 +1073,9 @@ Result<Report> RunBenchmark(const Options& options) {
   addrinfo* res = nullptr;
   const int rc = ::getaddrinfo(options.host.c_str(), nullptr, &hints, &res);
   if (rc != 0 || res == nullptr) {
-    return Error(ErrorCode::kInvalid, "cannot resolve host '" + options.host + "': " +
-                                          (rc == EAI_SYSTEM ? ErrnoText(errno) : ::gai_strerror(rc)));
+    return Error(ErrorCode::kInvalid,
+                 "cannot resolve host '" + options.host +
+                     "': " + (rc == EAI_SYSTEM ? ErrnoText(errno) : ::gai_strerror(rc)));
   }
   sockaddr_storage addr{};
   std::memcpy(&addr, res->ai_addr, res->ai_addrlen);

@@ -27,8 +27,8 @@ std::optional<double> ParseSeconds(std::string_view s, bool allow_zero) {
   double v = 0;
   const auto [end, ec] =
       std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(v) ||
-      v < 0 || (v == 0 && !allow_zero) || v > kMaxSeconds) {
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(v) || v < 0 ||
+      (v == 0 && !allow_zero) || v > kMaxSeconds) {
     return std::nullopt;
   }
   return v;
@@ -46,12 +46,12 @@ struct Spec {
 };
 
 constexpr Spec kSpecs[] = {
-    {'H', "host", true},       {'p', "port", true},      {'c', "clients", true},
-    {'d', "duration", true},   {'u', "user", true},      {'P', "password", true},
-    {'f', "file", true},       {'s', "size", true},      {'D', "dir", true},
-    {'e', "entries", true},    {'n', "sessions", true},  {'t', "hold", true},
-    {'r', "repeat", true},     {0, "server-pid", true},  {0, "json", false},
-    {0, "timeout", true},      {'h', "help", false},
+    {'H', "host", true},     {'p', "port", true},     {'c', "clients", true},
+    {'d', "duration", true}, {'u', "user", true},     {'P', "password", true},
+    {'f', "file", true},     {'s', "size", true},     {'D', "dir", true},
+    {'e', "entries", true},  {'n', "sessions", true}, {'t', "hold", true},
+    {'r', "repeat", true},   {0, "server-pid", true}, {0, "json", false},
+    {0, "timeout", true},    {'h', "help", false},
 };
 
 std::string OptionName(const Spec& spec) {
@@ -229,7 +229,8 @@ std::string HelpText() {
          "  -D, --dir PATH           remote directory for list mode\n"
          "  -e, --entries N          expected number of entries in list mode (checked if given)\n"
          "  -n, --sessions N         idle mode: sessions to open and hold (default 1000)\n"
-         "  -t, --hold SECONDS       idle mode: how long to hold them after all are in (default 2)\n"
+         "  -t, --hold SECONDS       idle mode: how long to hold them after all are in (default "
+         "2)\n"
          "  -r, --repeat N           list mode: repetitions (median reported),\n"
          "                           big mode: RETRs per client (default 1)\n"
          "      --server-pid PID     measure the server: CPU time of PID and its descendants,\n"

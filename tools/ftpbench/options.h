@@ -25,17 +25,17 @@ struct Options {
   double duration_s = 10;
   std::string user = "anonymous";
   std::string password = "ftpbench@example.org";
-  std::string file;                // -f: RETR argument (small, big)
-  std::optional<uint64_t> size;    // -s: expected bytes per download
-  std::string dir;                 // -D: LIST/MLSD argument; empty = none
-  std::optional<uint64_t> entries; // -e: expected entries (list)
-  int sessions = 1000;             // -n (idle)
-  double hold_s = 2;               // -t (idle)
-  int repeat = 1;                  // -r (list, big)
-  std::optional<int> server_pid;   // --server-pid
+  std::string file;                 // -f: RETR argument (small, big)
+  std::optional<uint64_t> size;     // -s: expected bytes per download
+  std::string dir;                  // -D: LIST/MLSD argument; empty = none
+  std::optional<uint64_t> entries;  // -e: expected entries (list)
+  int sessions = 1000;              // -n (idle)
+  double hold_s = 2;                // -t (idle)
+  int repeat = 1;                   // -r (list, big)
+  std::optional<int> server_pid;    // --server-pid
   bool json = false;
   double timeout_s = 10;
-  bool help = false;               // -h: print HelpText(), nothing else
+  bool help = false;  // -h: print HelpText(), nothing else
 };
 
 // Upper bounds of the numeric options: far above any sensible run, low

@@ -101,7 +101,8 @@ Result<MemoryUsage> ParseSmapsRollup(std::string_view text) {
     if (colon == std::string_view::npos) continue;  // the "addr-addr ---p ... [rollup]" header
     const std::string_view key = line.substr(0, colon);
     std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     const std::size_t sp = value.find(' ');
     const std::string_view unit = sp == std::string_view::npos ? "" : value.substr(sp + 1);
     value = value.substr(0, sp);

@@ -92,16 +92,15 @@ void ReplyParser::Reset() {
 
 ReplyParser::Status ReplyParser::Feed(std::string_view line) {
   if (in_multi_) {
-    const bool same_code = line.size() >= 3 && line[0] == text_[0] && line[1] == text_[1] &&
-                           line[2] == text_[2];
+    const bool same_code =
+        line.size() >= 3 && line[0] == text_[0] && line[1] == text_[1] && line[2] == text_[2];
     if (same_code && (line.size() == 3 || line[3] == ' ')) {
       in_multi_ = false;
       return Status::kDone;
     }
     return Status::kMore;
   }
-  if (line.size() < 3 || line[0] < '1' || line[0] > '5' || !IsDigit(line[1]) ||
-      !IsDigit(line[2])) {
+  if (line.size() < 3 || line[0] < '1' || line[0] > '5' || !IsDigit(line[1]) || !IsDigit(line[2])) {
     return Status::kMalformed;
   }
   if (line.size() > 3 && line[3] != ' ' && line[3] != '-') return Status::kMalformed;

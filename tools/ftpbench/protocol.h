@@ -31,7 +31,8 @@ class LineBuffer {
   LineBuffer& operator=(LineBuffer&&) = default;
 
   void Clear();
-  // Free space after the buffered bytes (compacts first); never empty.
+  // Free space after the buffered bytes (compacts first). Never empty if
+  // NextLine() was called until it returned nullopt since the last Commit().
   std::span<char> Space();
   // `n` bytes were written at the start of Space().
   void Commit(std::size_t n);

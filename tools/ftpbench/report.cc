@@ -159,6 +159,8 @@ std::string FormatJson(const Report& r) {
     l.Dbl("p99", r.latency->p99_ms);
     l.Dbl("max", r.latency->max_ms);
     o.Raw("latency_ms", l.Done());
+  } else if (r.mode == "login" || r.mode == "small") {
+    o.Raw("latency_ms", "null");  // no session completed
   }
   if (r.bytes) o.Int("bytes", *r.bytes);
   if (r.transfers) o.Int("transfers", *r.transfers);
@@ -230,12 +232,15 @@ std::string FormatText(const Report& r) {
   if (r.latency) {
     out += "  latency per session: p50 " + Num(r.latency->p50_ms) + " ms, p99 " +
            Num(r.latency->p99_ms) + " ms, max " + Num(r.latency->max_ms) + " ms\n";
+  } else if (r.mode == "login" || r.mode == "small") {
+    out += "  latency per session: - (no session completed)\n";
   }
   if (r.bytes) {
     out += "  " + std::to_string(*r.bytes) + " bytes";
     if (r.transfers) out += " in " + std::to_string(*r.transfers) + " transfers";
     if (r.mb_per_sec) out += ", " + Num(*r.mb_per_sec, 1) + " MB/s";
-    if (r.mb_per_sec_per_client) out += " (" + Num(*r.mb_per_sec_per_client, 1) + " MB/s per client)";
+    if (r.mb_per_sec_per_client)
+      out += " (" + Num(*r.mb_per_sec_per_client, 1) + " MB/s per client)";
     out += "\n";
   }
   if (r.list) {
@@ -247,8 +252,7 @@ std::string FormatText(const Report& r) {
   if (r.idle) {
     const IdleFigures& f = *r.idle;
     out += "  " + std::to_string(f.sessions) + " of " + std::to_string(f.requested) +
-           " sessions logged in within " + Num(f.login_s) + " s, held " + Num(f.hold_s, 1) +
-           " s\n";
+           " sessions logged in within " + Num(f.login_s) + " s, held " + Num(f.hold_s, 1) + " s\n";
     if (f.server_processes) {
       out += "  server: " + std::to_string(*f.server_processes) + " processes";
       if (f.memory) {

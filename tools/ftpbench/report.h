@@ -7,9 +7,13 @@
 //   {"mode": str, "host": str, "port": int, "clients": int,
 //    "duration_s": s (login/small: the measured window; big: the transfer
 //                     phase; list/idle: the whole run),
-//    "sessions": int, "sessions_per_sec": n,          login, small, idle
-//    "latency_ms": {"p50": n, "p99": n, "max": n},    login, small
-//    "bytes": int, "transfers": int,                  small, big
+//    "sessions": int, "sessions_per_sec": n,    login/small: sessions whose 221
+//                                               came within the window; idle:
+//                                               logins and logins per second
+//    "latency_ms": {"p50": n, "p99": n, "max": n} | null (no session completed),
+//                                               login, small: connect to 221
+//    "bytes": int, "transfers": int,            small, big: every byte and
+//                                               every complete download
 //    "mb_per_sec": n, "mb_per_sec_per_client": n,     big (MB = 10^6 bytes)
 //    "list": {"list_ms", "mlsd_ms", "list_entries", "mlsd_entries", "repeat"},
 //    "idle": {"requested", "sessions", "login_s", "hold_s",
@@ -33,7 +37,9 @@
 namespace poolftpd::ftpbench {
 
 struct ListFigures {
-  double list_ms = 0;  // medians over `repeat` runs
+  // Medians over `repeat` runs, each from sending EPSV to having both the
+  // 226 and the end of the data.
+  double list_ms = 0;
   double mlsd_ms = 0;
   uint64_t list_entries = 0;  // of the last run
   uint64_t mlsd_entries = 0;
