@@ -1,6 +1,8 @@
 // Unit tests of libscoreboard: layout against FORMAT.md, Create/Open and the
 // master lock across processes, stale takeover, every Open error, reader
-// validation of corrupt slots, and the seqlock under a forked writer.
+// validation of corrupt slots, the seqlock under a forked writer, and inetd
+// mode: OpenOrCreateShared on missing/valid/garbage/held files, concurrent
+// ClaimFreeSlot from forked processes, dead-claimant reclaim, stale slots.
 #include "poolftpd/scoreboard/scoreboard.h"
 
 #include <dirent.h>

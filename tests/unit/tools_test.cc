@@ -1,6 +1,7 @@
 // Unit tests of the tools' shared code (tools/common): escaping, durations,
-// percentages, the ftpwho/ftpcount text and JSON formats, scoreboard path
-// resolution and snapshot loading; then the built ftpwho/ftpcount binaries
+// percentages, the ftpwho/ftpcount text and JSON formats (inetd mode and
+// stale slots included), directive scanning, scoreboard path resolution and
+// snapshot loading; then the built ftpwho/ftpcount binaries
 // against live, stale and hand-corrupted scoreboards (skipped when they
 // have not been built next to this test).
 #include <fcntl.h>
@@ -460,7 +461,7 @@ TEST(Who, Json) {
   EXPECT_NE(json.find(R"({"server":{"pid":1234,"started":1699995620,"generation":2,)"
                       R"("type":"standalone","uptime":4380,"name":"Test Server",)"
                       R"("max_clients":5,"slots":8,"idle_workers":1,"updating_slots":1,)"
-                      R"("total_sessions":9,"total_bytes":123456,"shutdown":null},)"),
+                      R"("stale_slots":0,"total_sessions":9,"total_bytes":123456,"shutdown":null},)"),
             std::string::npos)
       << json;
   EXPECT_NE(json.find(R"({"pid":1240,"user":"ftp","state":"idle","generation":2,"command":"",)"
@@ -531,6 +532,99 @@ TEST(Count, JsonCountsDistinctUsers) {
   other.server = "Other";
   EXPECT_EQ(FormatCountJson(TestHeader(), slots, other),
             "{\"master_pid\":1234,\"servers\":[],\"sessions\":0,\"users\":0}\n");
+}
+
+// ---------------------------------------------------------------------------
+// inetd mode and stale slots
+
+HeaderView InetdHeader() {
+  HeaderView h = TestHeader();
+  h.master_pid = 0;
+  h.master_start_ticks = 0;
+  sb::SetText(h.server_type, "inetd");
+  return h;
+}
+
+TEST(Inetd, WhoPrintsProftpdsInetdHeader) {
+  EXPECT_TRUE(sb::IsInetd(InetdHeader()));
+  EXPECT_FALSE(sb::IsInetd(TestHeader()));
+  HeaderView stopped = TestHeader();
+  stopped.master_pid = 0;  // a standalone master that exited: not inetd
+  EXPECT_FALSE(sb::IsInetd(stopped));
+
+  EXPECT_EQ(FormatWho(InetdHeader(), TestSlots(), kNow, {}),
+            "inetd FTP daemon:\n"
+            " 1240 ftp      [  5m3s]   0m2s idle\n"
+            " 1241 alice    [ 0m10s] ( 42%) RETR big.iso KB/s: 1075.20\n"
+            " 1242 (none)   [  0m1s] (authenticating)\n"
+            "Service class Test Server          -   3 users\n");
+  EXPECT_EQ(FormatWho(InetdHeader(), {}, kNow, {}), "inetd FTP daemon:\nno users connected\n");
+  WhoOptions v;
+  v.verbose = true;
+  const std::string verbose = FormatWho(InetdHeader(), TestSlots(), kNow, v);
+  EXPECT_NE(verbose.find("\n8 slots\n"), std::string::npos) << verbose;
+  EXPECT_EQ(verbose.find("idle worker"), std::string::npos) << verbose;
+  const std::string json = FormatWhoJson(InetdHeader(), TestSlots(), kNow);
+  ASSERT_TRUE(IsValidJson(json)) << json;
+  EXPECT_NE(json.find(R"({"server":{"pid":0,)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("type":"inetd")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("pid":1241,"user":"alice")"), std::string::npos) << json;
+}
+
+TEST(Inetd, CountPrintsProftpdsInetdHeader) {
+  EXPECT_EQ(FormatCount(InetdHeader(), TestSlots(), {}),
+            "inetd FTP connections:\n"
+            "Service class Test Server          -   3 users\n");
+  EXPECT_EQ(FormatCount(InetdHeader(), {}, {}), "inetd FTP connections:\n0 users\n");
+  EXPECT_EQ(FormatCountJson(InetdHeader(), TestSlots(), {}),
+            R"({"master_pid":0,"servers":[{"name":"Test Server","sessions":3,"users":2}],)"
+            R"("sessions":3,"users":2})"
+            "\n");
+}
+
+TEST(Inetd, StaleSlotsAreNeverSessions) {
+  std::vector<SlotView> slots = TestSlots();
+  SlotView dead = Slot(6, 1299, SlotState::kTransferring);
+  dead.stale = true;
+  dead.owner_pid = 1299;
+  dead.rec.session_start_ns = kNow - 65 * kSec;
+  dead.rec.xfer_dir = XferDir::kRetr;
+  dead.rec.xfer_size = 100;
+  sb::SetText(dead.rec.user, "ghost");
+  sb::SetText(dead.rec.cmd, "RETR");
+  slots.push_back(dead);
+  SlotView dead_ready = Slot(7, 1300, SlotState::kReady);  // not counted as idle either
+  dead_ready.stale = true;
+  slots.push_back(dead_ready);
+  EXPECT_FALSE(IsListedSession(dead));
+
+  for (const HeaderView& h : {InetdHeader(), TestHeader()}) {
+    const std::string plain = FormatWho(h, slots, kNow, {});
+    EXPECT_EQ(plain.find("1299"), std::string::npos) << plain;
+    EXPECT_EQ(plain.find("ghost"), std::string::npos) << plain;
+    EXPECT_NE(plain.find("-   3 users\n"), std::string::npos) << plain;
+    WhoOptions v;
+    v.verbose = true;
+    const std::string verbose = FormatWho(h, slots, kNow, v);
+    EXPECT_NE(verbose.find(" 1299 ghost    [  1m5s] (stale: process gone)\n"), std::string::npos)
+        << verbose;
+    EXPECT_NE(verbose.find(" 1300 (none)   [     -] (stale: process gone)\n"), std::string::npos)
+        << verbose;
+    EXPECT_NE(verbose.find("2 stale slots (session process gone)\n"), std::string::npos)
+        << verbose;
+    const std::string json = FormatWhoJson(h, slots, kNow);
+    ASSERT_TRUE(IsValidJson(json)) << json;
+    EXPECT_NE(json.find(R"("stale_slots":2,)"), std::string::npos) << json;
+    EXPECT_EQ(json.find("1299"), std::string::npos) << json;
+    EXPECT_NE(FormatCount(h, slots, {}).find("-   3 users\n"), std::string::npos);
+    EXPECT_NE(FormatCountJson(h, slots, {}).find(R"("sessions":3,"users":2})"),
+              std::string::npos);
+  }
+  // The idle-worker count of a standalone server ignores the stale one.
+  WhoOptions v;
+  v.verbose = true;
+  EXPECT_NE(FormatWho(TestHeader(), slots, kNow, v).find("1 idle worker in the pool"),
+            std::string::npos);
 }
 
 // ---------------------------------------------------------------------------
@@ -616,6 +710,72 @@ TEST(Directive, ScanAndResolve) {
   auto def = ResolveScoreboardPath(std::nullopt, std::nullopt);
   ASSERT_TRUE(def);
   EXPECT_FALSE(def->empty());
+}
+
+TEST(Directive, ScanForSeveralNames) {
+  TempDir dir;
+  const std::string conf = dir.File("poolftpd.conf");
+  WriteFile(conf,
+            "# PidFile /commented.pid\n"
+            "pidfile \"/run/first.pid\"\n"
+            "ScoreboardFile /run/x.sb\n"
+            "PidFile /run/second.pid\n"
+            "PidFileX /run/nope.pid");
+  EXPECT_EQ(ParseDirective("PidFile /a.pid", "PidFile"), "/a.pid");
+  EXPECT_FALSE(ParseDirective("PidFile /a.pid", "ScoreboardFile"));
+  auto both = ScanConfigForDirectives(conf, {"PidFile", "ScoreboardFile", "Missing"});
+  ASSERT_TRUE(both) << both.error().message();
+  ASSERT_EQ(both->size(), 3u);
+  EXPECT_EQ((*both)[0].value_or(""), "/run/first.pid");
+  EXPECT_EQ((*both)[1].value_or(""), "/run/x.sb");
+  EXPECT_FALSE((*both)[2].has_value());
+  // A directive on the last line without a newline is found too.
+  WriteFile(conf, "ServerName x\nPidFile /run/last.pid");
+  auto last = ScanConfigForDirectives(conf, {"ScoreboardFile", "PidFile"});
+  ASSERT_TRUE(last);
+  EXPECT_FALSE((*last)[0].has_value());
+  EXPECT_EQ((*last)[1].value_or(""), "/run/last.pid");
+  auto dir_err = ScanConfigForDirectives(dir.File(""), {"PidFile"});
+  ASSERT_FALSE(dir_err);
+  EXPECT_NE(dir_err.error().message().find("cannot read config"), std::string::npos);
+}
+
+TEST(Load, InetdScoreboardIsLive) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto board = sb::Scoreboard::OpenOrCreateShared(path, 4, "Inetd");
+  ASSERT_TRUE(board) << board.error().message();
+  auto slot = board->ClaimFreeSlot(::getpid());
+  ASSERT_TRUE(slot);
+  sb::SlotRecord r;
+  r.pid = ::getpid();
+  r.state = SlotState::kIdle;
+  sb::SetText(r.user, "ftp");
+  board->Publish(*slot, r);
+  // A session process that died without releasing its slot.
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto mine = sb::Scoreboard::OpenOrCreateShared(path, 4, "Inetd");
+    if (!mine) ::_exit(1);
+    auto s = mine->ClaimFreeSlot(::getpid());
+    sb::SlotRecord d;
+    d.pid = ::getpid();
+    d.state = SlotState::kIdle;
+    if (s) mine->Publish(*s, d);
+    ::_exit(s ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  auto snap = LoadSnapshot(path);
+  ASSERT_TRUE(snap) << snap.error().message();
+  EXPECT_TRUE(sb::IsInetd(snap->header));
+  const std::string out = FormatWho(snap->header, snap->slots, snap->now_ns, {});
+  EXPECT_EQ(out.rfind("inetd FTP daemon:\n", 0), 0u) << out;
+  EXPECT_NE(out.find(std::to_string(::getpid()) + " ftp"), std::string::npos) << out;
+  EXPECT_EQ(out.find(std::to_string(child)), std::string::npos) << "dead session listed:\n" << out;
+  EXPECT_NE(out.find("-   1 user\n"), std::string::npos) << out;
 }
 
 // ---------------------------------------------------------------------------
@@ -883,8 +1043,10 @@ TEST_F(Binaries, CorruptScoreboards) {
   };
   const std::vector<Case> cases = {
       {with(0, "NOTMAGIC"), "not a poolftpd scoreboard (bad magic"},
-      {with(offsetof(sb::Header, layout_version), std::string("\x02\0\0\0", 4)),
-       "layout version 2, but this program reads version 1"},
+      {with(offsetof(sb::Header, layout_version), std::string("\x01\0\0\0", 4)),
+       "layout version 1, but this program reads version 2"},
+      {with(offsetof(sb::Header, layout_version), std::string("\x03\0\0\0", 4)),
+       "layout version 3, but this program reads version 2"},
       {[&] {
          WriteFile(path_ + ".short", good.substr(0, good.size() - 100));
          return path_ + ".short";
@@ -894,7 +1056,7 @@ TEST_F(Binaries, CorruptScoreboards) {
          WriteFile(path_ + ".tiny", "x");
          return path_ + ".tiny";
        }(),
-       "shorter than the 512-byte header"},
+       "shorter than the 768-byte header"},
       {dir_.File("scratch"), "not a regular file"},
   };
   for (const Case& c : cases) {
@@ -918,6 +1080,7 @@ TEST_F(Binaries, GarbageSlotsNeverReachTheTerminal) {
   slot[offsetof(sb::Slot, state)] = static_cast<char>(SlotState::kLoggedIn);
   slot[offsetof(sb::Slot, xfer_dir)] = 0;
   std::memset(slot.data() + offsetof(sb::Slot, session_start_ns), 0, 64);  // numbers sane
+  std::memset(slot.data() + offsetof(sb::Slot, owner), 0, 8);  // master-managed
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::pwrite(fd, slot.data(), slot.size(), sizeof(sb::Header) + sizeof(sb::Slot)),
@@ -925,6 +1088,13 @@ TEST_F(Binaries, GarbageSlotsNeverReachTheTerminal) {
   // And one with an impossible state.
   slot[offsetof(sb::Slot, state)] = 42;
   ASSERT_EQ(::pwrite(fd, slot.data(), slot.size(), sizeof(sb::Header) + 2 * sizeof(sb::Slot)),
+            static_cast<ssize_t>(slot.size()));
+  // And one whose owner word is garbage: a claimant that cannot be alive.
+  slot[offsetof(sb::Slot, state)] = static_cast<char>(SlotState::kLoggedIn);
+  const int32_t pid3 = 778;
+  std::memcpy(slot.data() + offsetof(sb::Slot, pid), &pid3, 4);
+  std::memset(slot.data() + offsetof(sb::Slot, owner), 0x1b, 8);
+  ASSERT_EQ(::pwrite(fd, slot.data(), slot.size(), sizeof(sb::Header) + 3 * sizeof(sb::Slot)),
             static_cast<ssize_t>(slot.size()));
   ::close(fd);
   for (const auto& args :
@@ -934,6 +1104,13 @@ TEST_F(Binaries, GarbageSlotsNeverReachTheTerminal) {
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("777"), std::string::npos) << r.out;
+    if (args.back() == "-v") {
+      EXPECT_NE(r.out.find("  778 \\x1b"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("(stale: process gone)\n"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("1 stale slot (session process gone)\n"), std::string::npos) << r.out;
+    } else {
+      EXPECT_EQ(r.out.find("778"), std::string::npos) << "a stale slot listed:\n" << r.out;
+    }
     if (args.back() == "--json") {
       EXPECT_TRUE(IsValidJson(r.out)) << r.out;
     }

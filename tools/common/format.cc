@@ -124,6 +124,7 @@ struct Tally {
   uint32_t users = 0;
   uint32_t idle_workers = 0;
   uint32_t updating = 0;
+  uint32_t stale = 0;  // slots whose process is gone (inetd mode)
 };
 
 Tally Count(const std::vector<sb::SlotView>& slots) {
@@ -132,6 +133,10 @@ Tally Count(const std::vector<sb::SlotView>& slots) {
   for (const sb::SlotView& v : slots) {
     if (v.updating) {
       ++t.updating;
+      continue;
+    }
+    if (v.stale) {
+      ++t.stale;
       continue;
     }
     if (v.rec.state == sb::SlotState::kReady) ++t.idle_workers;
@@ -273,7 +278,7 @@ uint64_t TransferRate(const sb::SlotView& slot, int64_t now_ns) {
 }
 
 bool IsListedSession(const sb::SlotView& slot) {
-  return !slot.updating && sb::IsSessionState(slot.rec.state);
+  return !slot.updating && !slot.stale && sb::IsSessionState(slot.rec.state);
 }
 
 // --------------------------------------------------------------------------
@@ -282,9 +287,14 @@ bool IsListedSession(const sb::SlotView& slot) {
 std::string FormatWho(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
                       int64_t now_ns, const WhoOptions& options) {
   std::string out;
-  const int64_t uptime = SecondsBetween(header.start_time_ns, now_ns);
-  Appendf(&out, "%s FTP daemon [%d], up for %s\n", ServerType(header).c_str(), header.master_pid,
-          FormatUptime(uptime).c_str());
+  const bool inetd = sb::IsInetd(header);
+  if (inetd) {
+    out += "inetd FTP daemon:\n";  // ProFTPD's line when there is no master
+  } else {
+    const int64_t uptime = SecondsBetween(header.start_time_ns, now_ns);
+    Appendf(&out, "%s FTP daemon [%d], up for %s\n", ServerType(header).c_str(),
+            header.master_pid, FormatUptime(uptime).c_str());
+  }
 
   const bool verbose = options.verbose;
   // Detail items go on their own tab-indented lines, or on the session's
@@ -342,15 +352,33 @@ std::string FormatWho(const sb::HeaderView& header, const std::vector<sb::SlotVi
     out += '\n';
   }
 
+  if (verbose) {
+    // Slots whose session process died without clearing them (inetd mode):
+    // never sessions, only shown here.
+    for (const sb::SlotView& v : slots) {
+      if (v.updating || !v.stale || v.rec.state == sb::SlotState::kEmpty) continue;
+      Appendf(&out, "%5d %-8s [%6s] (stale: process gone)\n", v.rec.pid,
+              UserLabel(v.rec).c_str(), FormatElapsed(v.rec.session_start_ns, now_ns).c_str());
+    }
+  }
+
   if (tally.sessions == 0) {
     out += "no users connected\n";
   } else {
     ServiceClassLine(&out, ServerLabel(header), tally.sessions);
   }
   if (verbose) {
-    Appendf(&out, "%u idle worker%s in the pool, %u slot%s, generation %u\n", tally.idle_workers,
-            tally.idle_workers == 1 ? "" : "s", header.slot_count,
-            header.slot_count == 1 ? "" : "s", header.generation);
+    if (inetd) {
+      Appendf(&out, "%u slot%s\n", header.slot_count, header.slot_count == 1 ? "" : "s");
+    } else {
+      Appendf(&out, "%u idle worker%s in the pool, %u slot%s, generation %u\n",
+              tally.idle_workers, tally.idle_workers == 1 ? "" : "s", header.slot_count,
+              header.slot_count == 1 ? "" : "s", header.generation);
+    }
+    if (tally.stale) {
+      Appendf(&out, "%u stale slot%s (session process gone)\n", tally.stale,
+              tally.stale == 1 ? "" : "s");
+    }
     if (tally.updating) {
       Appendf(&out, "%u slot%s being updated or unreadable\n", tally.updating,
               tally.updating == 1 ? "" : "s");
@@ -373,6 +401,7 @@ std::string FormatWhoJson(const sb::HeaderView& header, const std::vector<sb::Sl
   out += ",\"slots\":" + Num(header.slot_count);
   out += ",\"idle_workers\":" + Num(tally.idle_workers);
   out += ",\"updating_slots\":" + Num(tally.updating);
+  out += ",\"stale_slots\":" + Num(tally.stale);
   out += ",\"total_sessions\":" + Num(header.total_sessions);
   out += ",\"total_bytes\":" + Num(header.total_bytes);
   out += ",\"shutdown\":";
@@ -441,7 +470,11 @@ bool ServerMatches(const sb::HeaderView& header, const CountOptions& options) {
 std::string FormatCount(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
                         const CountOptions& options) {
   std::string out;
-  Appendf(&out, "Master poolftpd process %d:\n", header.master_pid);
+  if (sb::IsInetd(header)) {
+    out += "inetd FTP connections:\n";  // ProFTPD's line when there is no master
+  } else {
+    Appendf(&out, "Master poolftpd process %d:\n", header.master_pid);
+  }
   if (options.server) out += "poolftpd Server '" + EscapeText(*options.server) + "'\n";
   const Tally tally = Count(slots);
   const uint32_t n = ServerMatches(header, options) ? tally.sessions : 0;

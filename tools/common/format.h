@@ -5,15 +5,19 @@
 // tests/unit/tools_test.cc drives them with hand-made snapshots.
 //
 // Sessions are slots in a session state (sb::IsSessionState) that read
-// consistently; idle pool workers (empty/starting/ready) are not listed, and
-// slots read as `updating` are only counted.
+// consistently and are not stale; idle pool workers (empty/starting/ready)
+// are not listed, slots read as `updating` are only counted, and stale slots
+// (session process gone, inetd mode) are counted and shown only with -v.
+// An inetd-mode scoreboard (sb::IsInetd) prints ProFTPD's "inetd FTP
+// daemon:" (ftpwho) and "inetd FTP connections:" (ftpcount) headers.
 //
 // ftpwho JSON (one object, one line, UTF-8; strings from clients are
 // JSON-escaped, invalid UTF-8 bytes become U+FFFD):
-//   {"server": {"pid": int, "started": epoch seconds, "generation": int,
-//               "type": "standalone", "uptime": seconds, "name": ServerName,
+//   {"server": {"pid": int (0 in inetd mode), "started": epoch seconds,
+//               "generation": int, "type": "standalone" | "inetd",
+//               "uptime": seconds, "name": ServerName,
 //               "max_clients": int, "slots": int, "idle_workers": int,
-//               "updating_slots": int, "total_sessions": int,
+//               "updating_slots": int, "stale_slots": int, "total_sessions": int,
 //               "total_bytes": int,
 //               "shutdown": null | {"time": s, "deny": s, "disconnect": s,
 //                                   "message": str}},
@@ -30,7 +34,7 @@
 //                           "rate_bytes_per_sec": int}}]}
 //
 // ftpcount JSON:
-//   {"master_pid": int, "servers": [{"name": str, "sessions": int,
+//   {"master_pid": int (0 in inetd mode), "servers": [{"name": str, "sessions": int,
 //    "users": int}], "sessions": int, "users": int}
 // where users counts distinct user names of logged-in sessions.
 #pragma once
