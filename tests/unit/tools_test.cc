@@ -682,7 +682,7 @@ TEST(Directive, ScanAndResolve) {
             "ScoreboardFile /run/second.sb\n");
   auto found = ScanConfigForScoreboard(conf);
   ASSERT_TRUE(found);
-  EXPECT_EQ(found->value_or(""), "/run/first.sb");
+  EXPECT_EQ(found->value_or(""), "/run/second.sb");
 
   const std::string none = dir.File("none.conf");
   WriteFile(none, "ServerName x\nScoreboardFile");  // no usable directive, no final newline
@@ -701,7 +701,7 @@ TEST(Directive, ScanAndResolve) {
 
   // -f wins over -c; -c alone; -c without the directive; unreadable -c.
   EXPECT_EQ(*ResolveScoreboardPath(std::string("/f.sb"), conf), "/f.sb");
-  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, conf), "/run/first.sb");
+  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, conf), "/run/second.sb");
   EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, none), POOLFTPD_SCOREBOARD_FILE);
   auto bad = ResolveScoreboardPath(std::nullopt, dir.File("missing.conf"));
   ASSERT_FALSE(bad);
@@ -726,7 +726,7 @@ TEST(Directive, ScanForSeveralNames) {
   auto both = ScanConfigForDirectives(conf, {"PidFile", "ScoreboardFile", "Missing"});
   ASSERT_TRUE(both) << both.error().message();
   ASSERT_EQ(both->size(), 3u);
-  EXPECT_EQ((*both)[0].value_or(""), "/run/first.pid");
+  EXPECT_EQ((*both)[0].value_or(""), "/run/second.pid");
   EXPECT_EQ((*both)[1].value_or(""), "/run/x.sb");
   EXPECT_FALSE((*both)[2].has_value());
   // A directive on the last line without a newline is found too.

@@ -22,7 +22,7 @@ namespace poolftpd::tools {
 // line, a comment or an empty value.
 std::optional<std::string> ParseDirectiveLine(std::string_view line, std::string_view name);
 
-// The first `name` directive in `config_path` (no Include, no <IfDefine>).
+// The last `name` directive in `config_path` (no Include, no <IfDefine>).
 // nullopt when there is none; kNotFound / kSystem / kInvalid when the file
 // cannot be read (context names the file).
 Result<std::optional<std::string>> ScanConfigForDirective(const std::string& config_path,

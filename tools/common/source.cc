@@ -81,22 +81,18 @@ Result<std::vector<std::optional<std::string>>> ScanConfigForDirectives(
   if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return Error(ErrorCode::kInvalid, "cannot read config " + config_path, EISDIR);
   }
+  // A later directive overrides an earlier one, as in the server's parser.
   std::vector<std::optional<std::string>> found(names.size());
-  size_t missing = names.size();
   auto scan = [&](std::string_view line) {
     for (size_t k = 0; k < names.size(); ++k) {
-      if (found[k]) continue;
-      if (auto v = ParseDirective(line, names[k])) {
-        found[k] = std::move(*v);
-        --missing;
-      }
+      if (auto v = ParseDirective(line, names[k])) found[k] = std::move(*v);
     }
   };
   // Read at most the config size limit, scanning line by line.
   std::string pending;
   char buf[8192];
   size_t total = 0;
-  while (missing > 0 && total < limits::kMaxConfigFileSize) {
+  while (total < limits::kMaxConfigFileSize) {
     const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Error(ErrorCode::kSystem, "cannot read config " + config_path, errno);
@@ -104,13 +100,12 @@ Result<std::vector<std::optional<std::string>>> ScanConfigForDirectives(
     total += static_cast<size_t>(n);
     pending.append(buf, static_cast<size_t>(n));
     size_t start = 0;
-    for (size_t nl; missing > 0 && (nl = pending.find('\n', start)) != std::string::npos;
-         start = nl + 1) {
+    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
       scan(std::string_view(pending).substr(start, nl - start));
     }
     pending.erase(0, start);
   }
-  if (missing > 0) scan(pending);  // a last line without a newline
+  scan(pending);  // a last line without a newline
   return found;
 }
 

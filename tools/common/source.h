@@ -23,13 +23,13 @@ std::optional<std::string> ParseDirective(std::string_view line, std::string_vie
 // ParseDirective(line, "ScoreboardFile").
 std::optional<std::string> ParseScoreboardDirective(std::string_view line);
 
-// The first directive of each of `names` in `config_path` (a simple line
+// The last directive of each of `names` in `config_path` (a simple line
 // scan: no Include, no <IfDefine>), in the order of `names`; nullopt for a
 // name the file lacks. kNotFound / kSystem / kInvalid when it cannot be read
 // (context names the file).
 Result<std::vector<std::optional<std::string>>> ScanConfigForDirectives(
     const std::string& config_path, const std::vector<std::string_view>& names);
-// The first ScoreboardFile directive in `config_path`.
+// The last ScoreboardFile directive in `config_path` (a later one wins).
 Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& config_path);
 
 // The scoreboard path from the command line: `file_opt` (-f) wins, then
