@@ -68,7 +68,7 @@ SRV_LIBS := $(foreach m,$(LINK_ORDER),$(call modlib,$(m)))
 SERVER   := $(BUILD)/poolftpd
 TOOL_BINS:= $(addprefix $(BUILD)/,$(TOOLS))
 
-.PHONY: all test unit integration check-includes run install clean deps deps-test
+.PHONY: all test unit integration check-includes run install clean deps deps-test bench deps-bench
 .DEFAULT_GOAL := all
 
 all: $(SERVER) $(TOOL_BINS)
@@ -134,6 +134,15 @@ deps:
 	@sh contrib/install-deps.sh --run
 deps-test:
 	@sh contrib/install-deps.sh --test
+
+deps-bench:
+	@sh contrib/install-deps.sh --bench
+
+# --- benchmarks: poolftpd against vsftpd and Pure-FTPd on loopback ---------
+# QUICK=1: a short run (about 2 minutes).
+bench: deps-bench
+	@$(MAKE) --no-print-directory all $(BUILD)/ftpbench
+	/usr/bin/python3 bench/run_bench.py --build $(BUILD) $(if $(filter-out 0,$(QUICK)),--quick)
 
 # --- tests ---------------------------------------------------------------
 check-includes:

@@ -155,32 +155,40 @@ void DataChannel::Reset() {
 Result<uint16_t> DataChannel::Listen(const net::IpAddress& local, config::PortRange range) {
   Reset();
   const int family = local.is_v4() ? AF_INET : AF_INET6;
-  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return Error::FromErrno(errno, "socket");
-  const int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  net::Endpoint ep{local, 0};
-  sockaddr_storage ss;
   if (range.low == 0) range = g_ephemeral;
-  {
-    // Start at a random port of the range so concurrent sessions rarely collide.
-    const unsigned span = range.high - range.low + 1u;
-    static std::minstd_rand rng(static_cast<unsigned>(::getpid() ^ util::MonotonicMs()));
-    const unsigned start = rng() % span;
+  // Start at a random port of the range so concurrent sessions rarely collide.
+  // bind() with SO_REUSEADDR can succeed on a port another listener holds and
+  // listen() then fails with EADDRINUSE: take a fresh socket and go on.
+  const unsigned span = range.high - range.low + 1u;
+  static std::minstd_rand rng(static_cast<unsigned>(::getpid() ^ util::MonotonicMs()));
+  const unsigned start = rng() % span;
+  const int one = 1;
+  for (unsigned i = 0; i < span; ++i) {
+    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return Error::FromErrno(errno, "socket");
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    net::Endpoint ep{local, static_cast<uint16_t>(range.low + (start + i) % span)};
+    sockaddr_storage ss;
+    const unsigned len = ep.ToSockaddr(&ss);
+    // Try the next ports on the same socket until one binds.
     bool bound = false;
-    for (unsigned i = 0; i < span && !bound; ++i) {
+    for (; i < span; ++i) {
       ep.port = static_cast<uint16_t>(range.low + (start + i) % span);
-      const unsigned len = ep.ToSockaddr(&ss);
-      bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0;
+      ep.ToSockaddr(&ss);
+      if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+        bound = true;
+        break;
+      }
+      if (errno != EADDRINUSE && errno != EACCES) return Error::FromErrno(errno, "bind", ep.ToString());
     }
-    if (!bound) return Error(ErrorCode::kLimit, "no free port in PassivePorts range", EADDRINUSE);
+    if (!bound) break;
+    if (::listen(fd.get(), 1) == 0) {
+      listen_fd_ = std::move(fd);
+      return ep.port;
+    }
+    if (errno != EADDRINUSE) return Error::FromErrno(errno, "listen", ep.ToString());
   }
-  if (::listen(fd.get(), 1) < 0) return Error::FromErrno(errno, "listen");
-  sockaddr_storage got;
-  socklen_t glen = sizeof got;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&got), &glen);
-  listen_fd_ = std::move(fd);
-  return net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&got)).port;
+  return Error(ErrorCode::kLimit, "no free port in the passive port range", EADDRINUSE);
 }
 
 void DataChannel::SetActive(const net::Endpoint& target, const net::IpAddress& local) {

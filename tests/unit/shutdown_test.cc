@@ -859,8 +859,9 @@ TEST(ShutdownPaths, DirectiveLine) {
 TEST(ShutdownPaths, Resolve) {
   TempDir dir;
   const std::string conf = dir.File("poolftpd.conf");
-  WriteFile(conf, "ServerName x\n# ShutdownFile /commented\nShutdownFile " + dir.File("shut") +
-                      "\nShutdownFile /second\n");
+  // A later directive wins, as in the server's parser.
+  WriteFile(conf, "ServerName x\n# ShutdownFile /commented\nShutdownFile /first\nShutdownFile " +
+                      dir.File("shut") + "\n");
   EXPECT_EQ(*tools::ResolveShutdownFilePath(std::string("/given"), conf), "/given");
   EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, conf), dir.File("shut"));
   const std::string none = dir.File("none.conf");

@@ -1,0 +1,292 @@
+"""The results table of `make bench`: medians of every figure per server,
+the poolftpd / best peer ratio, footnotes for failures, written as markdown
+to BUILD/bench/results.md (and the raw runs to raw.json). Used by
+bench/run_bench.py."""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+
+from procs import fmt_int, log, num
+from servers import DIR_ENTRIES
+
+SERVER_NAMES = ("poolftpd", "vsftpd", "pure-ftpd")
+
+
+# --------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------
+
+class Table:
+    def __init__(self, bench, prof):
+        self.b = bench
+        self.prof = prof
+        self.rows = []
+        self.footnotes = []
+
+    def note(self, text):
+        if text not in self.footnotes:
+            self.footnotes.append(text)
+        return f"[{self.footnotes.index(text) + 1}]"
+
+    def runs(self, server, mode):
+        return [r for r in self.b.raw["runs"]
+                if r["server"] == server and r["mode"] == mode and r["tag"] is None]
+
+    def cell_values(self, server, mode, getter, valid=None, skip=None):
+        """Median of getter over the runs, and a footnote mark for failures
+        (those whose text starts with `skip` concern another row)."""
+        vals, mark, bad = [], "", []
+        for rec in self.runs(server, mode):
+            r = rec["result"]
+            if rec["error"]:
+                bad.append(rec["error"])
+            if not r:
+                continue
+            samples = [x for x in r.get("failure_samples") or []
+                       if not (skip and str(x.get("text", "")).startswith(skip))]
+            if r.get("failures") and (samples or not r.get("failure_samples")):
+                n = sum(x.get("count", 0) for x in samples) or r["failures"]
+                text = samples[0].get("text", "?") if samples else "?"
+                bad.append(f"{n} failure{'s' if n != 1 else ''}, e.g. {text!r}")
+            v = getter(rec)
+            if v is None:
+                continue
+            if valid is not None:
+                why = valid(r)
+                if why:
+                    bad.append(why)
+                    continue
+            vals.append(v)
+        if bad:
+            mark = " " + self.note(f"{server} {mode}: " + "; ".join(dict.fromkeys(bad)))
+        return (statistics.median(vals) if vals else None), mark
+
+    def add(self, label, better, getter, mode, digits, valid=None, skip=None):
+        cells, values = [], {}
+        for s in self.b.servers:
+            if s.unavailable:
+                cells.append("not run")
+                continue
+            v, mark = self.cell_values(s.name, mode, getter, valid, skip)
+            values[s.name] = v
+            cells.append(("n/a" if v is None else num(v, digits)) + mark)
+        self.rows.append((label, cells, self.ratio(values, better)))
+
+    def ratio(self, values, better):
+        own = values.get("poolftpd")
+        peers = [v for k, v in values.items() if k != "poolftpd" and v]
+        if not own or not peers or better is None:
+            return "—"
+        best = max(peers) if better == "up" else min(peers)
+        return f"{own / best:.2f}×"
+
+    def build(self):
+        p = self.prof
+        expect = DIR_ENTRIES
+
+        def list_valid(key):
+            def check(r):
+                n = (r.get("list") or {}).get(key)
+                if n is None or n < expect:
+                    return f"{key} = {n}, not {fmt_int(expect)}"
+                return None
+            return check
+        g = lambda *keys: (lambda rec: dig(rec["result"], keys))
+        self.add(f"login: sessions/s ({p.clients} clients, {p.login_secs} s) ↑", "up",
+                 g("sessions_per_sec"), "login", 0)
+        self.add("login: server CPU ms/session ↓", "down", cpu_per_session, "login", 3)
+        self.add(f"small 4 KiB RETR: sessions/s ({p.clients} clients, {p.small_secs} s) ↑", "up",
+                 g("sessions_per_sec"), "small", 0)
+        self.add("big 1 GiB RETR: MB/s (1 client) ↑", "up", g("mb_per_sec"), "big", 0)
+        self.add("big: server CPU ms/GB ↓", "down", cpu_per_gb, "big", 0)
+        iperf = [r["mb_per_sec"] for r in self.b.raw["iperf3"] if r["mb_per_sec"]]
+        ip = statistics.median(iperf) if iperf else None
+        ipcell = num(ip, 0) if ip else ("n/a " + self.note(
+            self.b.raw.get("iperf3_error") or "iperf3 failed"))
+        self.rows.append(("iperf3 loopback, 1 stream: MB/s (the ceiling)",
+                          [ipcell, "same", "same"], "—"))
+        if ip:
+            self.add("big as a fraction of iperf3 ↑", "up",
+                     lambda rec: dig(rec["result"], ("mb_per_sec",)) / ip
+                     if dig(rec["result"], ("mb_per_sec",)) else None, "big", 2)
+        self.add(f"LIST of {fmt_int(DIR_ENTRIES)} entries: ms ↓", "down",
+                 g("list", "list_ms"), "list", 0, list_valid("list_entries"), skip="MLSD")
+        self.add(f"MLSD of {fmt_int(DIR_ENTRIES)} entries: ms ↓", "down",
+                 g("list", "mlsd_ms"), "list", 0, list_valid("mlsd_entries"), skip="LIST")
+        n = p.idle_sessions
+        self.add(f"idle {fmt_int(n)} sessions: PSS kB/session ↓", "down",
+                 g("idle", "pss_kb_per_session"), "idle", 0)
+        self.add(f"idle {fmt_int(n)} sessions: time to log them in, s ↓", "down",
+                 g("idle", "login_s"), "idle", 2)
+        self.add(f"idle {fmt_int(n)} sessions: server processes", None,
+                 g("idle", "server_processes"), "idle", 0)
+        self.many_rows()
+        self.poller_rows()
+
+    def many_rows(self):
+        n = self.prof.many_sessions
+        rec = self.b.raw["many"]
+        if rec is None:
+            cell = "not run"
+        else:
+            r = rec["result"] or {}
+            i = r.get("idle") or {}
+            held = i.get("sessions") or 0
+            ok = held >= n and not r.get("failures") and not rec["error"]
+            if ok:
+                cell = f"yes, PSS {num(i.get('pss_kb_per_session'), 0)} kB/session, " \
+                       f"login {num(i.get('login_s'), 1)} s"
+            else:
+                why = rec["error"] or ""
+                if r.get("failures"):
+                    s = (r.get("failure_samples") or [{}])[0]
+                    why += f" {r['failures']} failures, e.g. {s.get('text', '?')!r}"
+                cell = f"no ({fmt_int(held)} held) " + self.note(f"poolftpd {fmt_int(n)} sessions: {why.strip()}")
+        self.rows.append((f"{fmt_int(n)} sessions held", [cell, "—", "—"], "—"))
+        t = (rec or {}).get("during") or {}
+        if t.get("text_ms"):
+            cell = f"{num(statistics.median(t['text_ms']), 1)} text, " \
+                   f"{num(statistics.median(t['json_ms']), 1) if t.get('json_ms') else 'n/a'} --json"
+            if t.get("error"):
+                cell += " " + self.note(f"ftpwho: {t['error']}")
+        else:
+            cell = "n/a" + (" " + self.note(f"ftpwho: {t['error']}") if t.get("error") else "")
+        self.rows.append((f"ftpwho with {fmt_int(n)} sessions: ms (median of "
+                          f"{self.prof.ftpwho_runs}) ↓", [cell, "—", "—"], "—"))
+
+    def poller_rows(self):
+        runs = [r for r in self.b.raw["poller"] if r["result"]]
+
+        def med(tag, *keys):
+            vals = [dig(r["result"], keys) for r in runs if r["tag"] == tag]
+            vals = [v for v in vals if v is not None]
+            return statistics.median(vals) if vals else None
+        off, on = med("no-poller", "sessions_per_sec"), med("poller", "sessions_per_sec")
+        pairs = len([r for r in runs if r["tag"] == "no-poller"])
+        label = f"login with an ftpwho poller ({pairs} paired run{'s' if pairs != 1 else ''}): "
+        if not off or not on:
+            self.rows.append((label + "sessions/s without / with", ["not run", "—", "—"], "—"))
+            return
+        polls = [r["poller"] for r in runs if r["tag"] == "poller" and r.get("poller")]
+        rate = statistics.median([p["polls_per_sec"] for p in polls if p["polls_per_sec"]] or [0])
+        cpus = statistics.median([p["cpus"] for p in polls if p["cpus"] is not None] or [0])
+        self.rows.append((label + "sessions/s without / with ↑",
+                          [f"{num(off, 0)} / {num(on, 0)} ({(on - off) / off * 100:+.1f} %; "
+                           f"poller: {num(rate, 0)} runs/s using {num(cpus, 2)} CPUs)", "—", "—"],
+                          "—"))
+        def med_cpu(tag):
+            vals = [cpu_per_session(r) for r in runs if r["tag"] == tag]
+            vals = [v for v in vals if v is not None]
+            return statistics.median(vals) if vals else None
+        c_off, c_on = med_cpu("no-poller"), med_cpu("poller")
+        if c_off and c_on:
+            self.rows.append((label + "server CPU ms/session without / with ↓",
+                              [f"{num(c_off, 3)} / {num(c_on, 3)} ({(c_on - c_off) / c_off * 100:+.1f} %)",
+                               "—", "—"], "—"))
+
+    def markdown(self, machine, header_notes):
+        cols = [s.name for s in self.b.servers]
+        out = [machine, ""]
+        out.append("| figure | " + " | ".join(cols) + " | poolftpd / best peer |")
+        out.append("| --- | " + " | ".join("---:" for _ in cols) + " | ---: |")
+        for label, cells, ratio in self.rows:
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+        out.append("")
+        out.append("↑ more is better, ↓ less is better; the ratio divides poolftpd's figure by "
+                   "the best peer's (above 1 is better for ↑ rows, below 1 for ↓ rows). "
+                   "MB = 10^6 bytes. PSS/session is the whole server's PSS (master, spare "
+                   "workers, helper processes) divided by the sessions held. ftpbench discards "
+                   "what it receives in the kernel (MSG_TRUNC) and the servers send with "
+                   "sendfile, while iperf3 copies at both ends, so a fraction above 1 is possible.")
+        for line in header_notes:
+            out.append(f"- {line}")
+        for i, text in enumerate(self.footnotes, 1):
+            out.append(f"- [{i}] {text}")
+        return "\n".join(out) + "\n"
+
+
+def cpu_per_session(rec):
+    """Server CPU ms per session: from the server's cgroup when there is
+    one, else ftpbench's process-tree figure."""
+    r = rec.get("result") or {}
+    ms = rec.get("cgroup_cpu_ms")
+    if ms is None:
+        return dig(r, ("server_cpu_ms_per_session",))
+    n = r.get("sessions")
+    return ms / n if n else None
+
+
+def cpu_per_gb(rec):
+    """Server CPU ms per 10^9 bytes sent, as cpu_per_session."""
+    r = rec.get("result") or {}
+    ms = rec.get("cgroup_cpu_ms")
+    if ms is None:
+        return dig(r, ("server_cpu_ms_per_gb",))
+    b = r.get("bytes")
+    return ms / (b / 1e9) if b else None
+
+
+def dig(d, keys):
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d if isinstance(d, (int, float)) else None
+
+
+def machine_line(prof):
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / (1 << 20):.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"Machine: {cpu}, {os.cpu_count()} cores, {mem} memory, Linux "
+            f"{platform.release()}, {now}; {prof.name} run, median of {prof.reps} "
+            f"repetition{'s' if prof.reps != 1 else ''}.")
+
+
+def report(args, prof, bench, header_notes, top, t_start, status):
+    notes = []
+    for s in bench.servers:
+        if s.unavailable:
+            notes.append(f"{s.name}: not run: {s.unavailable}")
+        else:
+            extra = f" ({'; '.join(s.notes)})" if s.notes else ""
+            notes.append(f"{s.name} {s.version}{extra}")
+    notes.extend(header_notes)
+    elapsed = time.monotonic() - t_start
+    notes.append(f"harness wall time {elapsed / 60:.1f} min" +
+                 ("; INTERRUPTED, partial results" if status else ""))
+    table = Table(bench, prof)
+    table.build()
+    md = table.markdown(machine_line(prof), notes)
+    bench.raw["servers"] = {s.name: {"version": s.version, "port": s.port, "argv": s.argv,
+                                     "unavailable": s.unavailable, "notes": s.notes}
+                            for s in bench.servers}
+    bench.raw["wall_s"] = round(elapsed, 1)
+    with open(os.path.join(top, "raw.json"), "w") as f:
+        json.dump(bench.raw, f, indent=1)
+    with open(os.path.join(top, "results.md"), "w") as f:
+        f.write(md)
+    log("")
+    log(md)
+    log(f"bench: written {os.path.relpath(os.path.join(top, 'results.md'))} and "
+        f"{os.path.relpath(os.path.join(top, 'raw.json'))}")
+    return status
+
