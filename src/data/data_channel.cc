@@ -264,9 +264,68 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
   return Status::kOk;
 }
 
+namespace {
+
+// Between two blocking sendfile() calls: lets pending signals run (they are
+// unblocked only inside ppoll) and services the control connection, without
+// waiting.
+Status CheckBetweenChunks(const Hooks& hooks, bool* control_ignored) {
+  pollfd p{hooks.control_fd, POLLIN, 0};
+  const nfds_t n = (hooks.control_fd >= 0 && !*control_ignored) ? 1 : 0;
+  timespec zero{0, 0};
+  const int r = ::ppoll(n ? &p : nullptr, n, &zero, hooks.wait_mask);
+  if (r < 0 && errno == EINTR && hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
+  if (r > 0 && p.revents) {
+    const ControlAction a = hooks.on_control ? hooks.on_control() : ControlAction::kIgnore;
+    if (a == ControlAction::kAbort) return Status::kAborted;
+    if (a == ControlAction::kIgnore) *control_ignored = true;
+  }
+  return Status::kOk;
+}
+
+// Binary RETR with sendfile on a blocking socket: the kernel moves the data
+// in large steps with no wake-up per socket-buffer refill (a non-blocking
+// loop paid a poll round trip each time the buffer drained). SO_SNDTIMEO
+// bounds each call to a second so ABOR, TERM and TimeoutStalled still act.
+Status SendFileBlocking(int sock, int file_fd, uint64_t offset, uint64_t size, const Hooks& hooks,
+                        uint64_t* sent) {
+  bool ignored = false;
+  timeval tv{1, 0};
+  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  (void)util::SetNonBlocking(sock, false);
+  off_t off = static_cast<off_t>(offset);
+  int64_t last_progress = util::MonotonicMs();
+  Status st = Status::kOk;
+  while (static_cast<uint64_t>(off) < size) {
+    const uint64_t left = size - static_cast<uint64_t>(off);
+    const ssize_t n = ::sendfile(sock, file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
+    if (n == 0) break;  // file shrank under us
+    if (n > 0) {
+      *sent += static_cast<uint64_t>(n);
+      last_progress = util::MonotonicMs();
+      if (hooks.progress) hooks.progress(*sent);
+    } else if (errno == EPIPE || errno == ECONNRESET) {
+      st = Status::kPeerClosed;
+      break;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      st = Status::kLocalError;
+      break;
+    } else if (hooks.stall_timeout_ms > 0 && util::MonotonicMs() - last_progress >= hooks.stall_timeout_ms) {
+      st = Status::kStalled;
+      break;
+    }
+    if ((st = CheckBetweenChunks(hooks, &ignored)) != Status::kOk) break;
+  }
+  (void)util::SetNonBlocking(sock, true);
+  return st;
+}
+
+}  // namespace
+
 Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_sendfile,
                 const Hooks& hooks, uint64_t* sent) {
   *sent = 0;
+  if (use_sendfile) return SendFileBlocking(sock, file_fd, offset, size, hooks, sent);
   bool ignored = false;
   std::string buf;
   off_t off = static_cast<off_t>(offset);
