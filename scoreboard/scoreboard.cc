@@ -5,6 +5,7 @@
 #include "poolftpd/scoreboard/scoreboard.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -575,6 +576,12 @@ Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
 
   impl->region = bip::mapped_region(FdMappable(fd, mode), mode, 0, static_cast<size_t>(file_size));
   void* base = impl->region.get_address();
+  // A reader walks every slot: fault the page tables in with one call rather
+  // than one page fault per 4 KiB (about half of ftpwho's time at 10,000
+  // slots). Best effort: older kernels lack MADV_POPULATE_READ.
+#ifdef MADV_POPULATE_READ
+  (void)::madvise(base, static_cast<size_t>(file_size), MADV_POPULATE_READ);
+#endif
   impl->header = std::launder(reinterpret_cast<Header*>(base));
   const Header& h = *impl->header;
 
@@ -1181,15 +1188,21 @@ uint32_t Scoreboard::PeekGeneration(size_t index) const {
 std::vector<SlotView> Scoreboard::ReadAll() const {
   std::vector<SlotView> out;
   if (!impl_) return out;
-  for (uint32_t i = 0; i < impl_->slot_count; ++i) {
+  auto maybe_used = [&](uint32_t i) {
     const Slot& s = impl_->slots[i];
     // Fast path: an empty slot nobody is writing.
-    if (s.state.load(std::memory_order_relaxed) == 0 &&
-        (s.seq.load(std::memory_order_relaxed) & 1u) == 0) {
-      continue;
-    }
-    SlotView v = Read(i);
-    if (v.rec.state != SlotState::kEmpty || v.updating) out.push_back(std::move(v));
+    return !(s.state.load(std::memory_order_relaxed) == 0 &&
+             (s.seq.load(std::memory_order_relaxed) & 1u) == 0);
+  };
+  // Count first so the (large) views are written once, with no regrowth:
+  // at 10,000 sessions the doubling copies were most of ftpwho's time.
+  size_t used = 0;
+  for (uint32_t i = 0; i < impl_->slot_count; ++i) used += maybe_used(i) ? 1 : 0;
+  out.reserve(used + 8);
+  for (uint32_t i = 0; i < impl_->slot_count; ++i) {
+    if (!maybe_used(i)) continue;
+    out.emplace_back(Read(i));
+    if (out.back().rec.state == SlotState::kEmpty && !out.back().updating) out.pop_back();
   }
   return out;
 }
