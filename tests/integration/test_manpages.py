@@ -23,6 +23,7 @@ PAGES = {
     "ftpcount.1": ("ftpcount", "1"),
     "ftpshut.8": ("ftpshut", "8"),
     "ftpdctl.8": ("ftpdctl", "8"),
+    "ftpbench.1": ("ftpbench", "1"),
 }
 # The binary each page documents (its --help lists the options).
 BINARIES = {
@@ -31,6 +32,7 @@ BINARIES = {
     "ftpcount.1": BUILD / "ftpcount",
     "ftpshut.8": BUILD / "ftpshut",
     "ftpdctl.8": BUILD / "ftpdctl",
+    "ftpbench.1": BUILD / "ftpbench",
 }
 COMMAND_PAGES = [p for p in PAGES if p != "poolftpd.conf.5"]
 
@@ -143,7 +145,7 @@ def test_see_also_names_existing_pages(page):
     ours = {(n, s) for n, s in PAGES.values()}
     assert refs, f"{page}: SEE ALSO is empty"
     for name, sect in refs:
-        if name.startswith(("poolftpd", "ftpwho", "ftpcount", "ftpshut", "ftpdctl")):
+        if name.startswith(("poolftpd", "ftpwho", "ftpcount", "ftpshut", "ftpdctl", "ftpbench")):
             assert (name, sect) in ours, f"{page} refers to {name}({sect}), which does not exist"
 
 
