@@ -17,7 +17,9 @@
 namespace poolftpd::data {
 namespace {
 
-constexpr size_t kSendfileChunk = 4 * 1024 * 1024;
+// 1 MiB per blocking sendfile(): measured 2.5-3.3 GB/s on loopback here,
+// steadier than 4 MiB, with ABOR/TERM checks every ~0.5 ms at full speed.
+constexpr size_t kSendfileChunk = 1024 * 1024;
 constexpr size_t kCopyChunk = 256 * 1024;
 
 // Waits until `fd` has `events`, servicing the control fd and signals.
@@ -284,7 +286,7 @@ Status CheckBetweenChunks(const Hooks& hooks, bool* control_ignored) {
 }
 
 // Binary RETR with sendfile on a blocking socket: the kernel moves the data
-// in large steps with no wake-up per socket-buffer refill (a non-blocking
+// in 1 MiB steps with no wake-up per socket-buffer refill (a non-blocking
 // loop paid a poll round trip each time the buffer drained). SO_SNDTIMEO
 // bounds each call to a second so ABOR, TERM and TimeoutStalled still act.
 Status SendFileBlocking(int sock, int file_fd, uint64_t offset, uint64_t size, const Hooks& hooks,
