@@ -24,9 +24,12 @@ CONTRIB_SED  := -e 's,/usr/sbin/poolftpd,$(SBINDIR)/poolftpd,g' \
                 -e 's,/var/log/poolftpd,$(LOGDIR),g'
 
 BUILD     ?= build
-# Build in parallel on every core unless the caller chose -j.
+# Build in parallel on every core unless the caller chose -j (sub-makes
+# inherit the jobserver).
+ifeq ($(MAKELEVEL),0)
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 endif
 CXX       ?= g++
 SAN       ?=
