@@ -355,7 +355,7 @@ void Session::DoUser(std::string_view arg) {
     Reply(331, "Password required for " + util::EscapeControl(user_));
 }
 
-void Session::LoginFailed(std::string_view user, std::string_view log_text) {
+void Session::LoginFailed(std::string_view log_text) {
   log::Info(log_text);
   ++failed_logins_;
   user_given_ = false;
@@ -363,7 +363,6 @@ void Session::LoginFailed(std::string_view user, std::string_view log_text) {
   // Slow down guessing; the wait still honours TERM.
   timespec ts{0, kFailedLoginDelayMs * 1000000L};
   ::ppoll(nullptr, 0, &ts, env_.wait_mask);
-  (void)user;
   if (cfg_.max_login_attempts > 0 && failed_logins_ >= cfg_.max_login_attempts) {
     log::Info("Maximum login attempts (" + std::to_string(cfg_.max_login_attempts) + ") exceeded");
     EndWith(SessionEnd::kLoginFailures, 530, "Login incorrect.");
@@ -385,18 +384,18 @@ void Session::DoPass(std::string_view arg) {
   const auto d = auth::CheckLogin(cfg_, user_, peer_.addr);
   switch (d.result) {
     case auth::LoginResult::kNoSuchUser:
-      LoginFailed(user_, "USER " + user + ": no such user found from " +
+      LoginFailed("USER " + user + ": no such user found from " +
                              (peer_name_.empty() ? peer_.addr.ToString() : peer_name_) + " [" +
                              peer_.addr.ToString() + "] to " + local_.ToString());
       return;
     case auth::LoginResult::kLimitDenied:
-      LoginFailed(user_, "USER " + user + " (Login failed): Limit access denies login");
+      LoginFailed("USER " + user + " (Login failed): Limit access denies login");
       return;
     case auth::LoginResult::kAnonymous:
       break;
   }
   if (env_.anon_root == nullptr || !env_.anon_root->valid()) {
-    LoginFailed(user_, "USER " + user + " (Login failed): anonymous root unavailable");
+    LoginFailed("USER " + user + " (Login failed): anonymous root unavailable");
     return;
   }
   anon_ = d.anonymous;
@@ -511,8 +510,6 @@ bool Session::Resolve(std::string_view arg, std::string* vpath) {
   *vpath = std::move(*p);
   return true;
 }
-
-int Session::ErrnoReply(int) const { return 550; }
 
 std::string Session::ErrnoText(std::string_view what, int err) const {
   std::string t = util::EscapeControl(what.substr(0, 512));
@@ -694,8 +691,6 @@ data::ControlAction Session::OnControlDuringTransfer() {
       return data::ControlAction::kAbort;
     }
     if (verb == "STAT" && util::Trim(line).size() == 4) {
-      const uint64_t done = env_.record ? env_.record->xfer_size : 0;
-      (void)done;
       Reply(213, "Status: transfer of " + util::EscapeControl(env_.record ? env_.record->xfer_path : "") +
                      " in progress");
       continue;

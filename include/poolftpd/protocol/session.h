@@ -119,13 +119,12 @@ class Session {
   void Dispatch(const std::string& line);
   void Publish(sb::SlotState state);
   void SetCommand(std::string_view verb, std::string_view arg);
-  void LoginFailed(std::string_view user, std::string_view log_text);
+  void LoginFailed(std::string_view log_text);
   void EndWith(SessionEnd how, int code, std::string_view text);
   void EndStopped();
 
   // Resolves a client path against cwd_; on failure replies 550 and returns false.
   bool Resolve(std::string_view arg, std::string* vpath);
-  int ErrnoReply(int err) const;
   std::string ErrnoText(std::string_view what, int err) const;
 
   // Data transfers: sends 150, opens the data connection, runs `send`,
