@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -39,7 +40,7 @@ constexpr int kListenBacklog = 4096;
 // replaces every worker that accepts at once and ramps its rate quickly,
 // unlike httpd's 32/s. The cap only bounds a runaway loop.
 constexpr int kMaxSpawnRate = 8192;       // workers per second at most
-constexpr int kInitialSpawnRate = 256;
+constexpr int kInitialSpawnRate = 1024;
 constexpr int kStopGraceMs = 3000;        // TERM -> KILL for stragglers
 constexpr int kCrashWindowMs = 10000;     // crashes counted over this window
 constexpr int kCrashLimit = 10;           // ... before spawning backs off
@@ -62,6 +63,10 @@ Result<UniqueFd> OpenListener(const net::Endpoint& ep, bool dual_stack) {
   if (!fd) return Error::FromErrno(errno, "socket", ep.ToString());
   const int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Accepted control connections inherit these (the session relies on it):
+  // Telnet Synch before ABOR stays in band, and replies are never delayed by Nagle.
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
+  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (family == AF_INET6) {
     const int v6only = dual_stack ? 0 : 1;
     ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
@@ -386,10 +391,12 @@ void Master::Maintain() {
   // Never more workers than MaxClients can use: busy ones of every
   // generation plus the current generation's idle ones.
   int room = max_clients - busy - idle;
-  // Keep MinSpareServers idle, and replace each worker that just accepted
-  // (while idle stays under MaxSpareServers), so a burst finds workers ready.
-  int want = std::max(cfg_->min_spare_servers - idle,
-                      std::min(accepted_since_maintain_, cfg_->max_spare_servers - idle));
+  // Keep MinSpareServers idle. When the pool is short (a burst of sessions
+  // is taking workers), also replace each worker that just accepted, up to
+  // MaxSpareServers, so the burst finds workers ready; with enough idle
+  // workers nothing is spawned (short sessions return theirs at once).
+  int want = cfg_->min_spare_servers - idle;
+  if (want > 0) want = std::max(want, std::min(accepted_since_maintain_, cfg_->max_spare_servers - idle));
   accepted_since_maintain_ = 0;
   if (want > 0 && room > 0 && util::MonotonicMs() >= backoff_until_ms_) {
     short_this_tick_ = true;

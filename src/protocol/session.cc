@@ -224,13 +224,17 @@ void Session::EndStopped() {
 }
 
 SessionEnd Session::Run() {
-  (void)util::SetNonBlocking(ctl_.get(), true);
-  const int one = 1;
-  // Urgent data (Telnet Synch before ABOR) stays in band; the reader drops IAC DM.
-  ::setsockopt(ctl_.get(), SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
-  // Replies are whole lines written at once: never hold one back for Nagle
-  // (a 226 after a 150 would otherwise wait for the client's delayed ACK).
-  ::setsockopt(ctl_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Pool workers get sockets already set up (accept4 SOCK_NONBLOCK, options
+  // inherited from the listener); inetd's socket is set here.
+  if (!env_.socket_ready) {
+    (void)util::SetNonBlocking(ctl_.get(), true);
+    const int one = 1;
+    // Urgent data (Telnet Synch before ABOR) stays in band; the reader drops IAC DM.
+    ::setsockopt(ctl_.get(), SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
+    // Replies are whole lines written at once: never hold one back for Nagle
+    // (a 226 after a 150 would otherwise wait for the client's delayed ACK).
+    ::setsockopt(ctl_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   start_ms_ = last_command_ms_ = last_transfer_ms_ = util::MonotonicMs();
   Publish(sb::SlotState::kConnected);
   log::Info("FTP session opened.");

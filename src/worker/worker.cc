@@ -170,7 +170,8 @@ class Worker {
     root_ = std::make_unique<fs::Root>(std::move(*r));
   }
 
-  void SetUpEnv(const sigset_t* wait_mask, std::function<bool()> stop_requested) {
+  void SetUpEnv(const sigset_t* wait_mask, std::function<bool()> stop_requested, bool socket_ready) {
+    env_.socket_ready = socket_ready;
     env_.config = &cfg_;
     env_.scoreboard = board_;
     env_.slot = slot_;
@@ -333,7 +334,7 @@ class Worker {
         listeners_closed = true;
       }
       return g_term.load(std::memory_order_relaxed) != 0 || g_kick.load(std::memory_order_relaxed) != 0;
-    });
+    }, /*socket_ready=*/true);
 
     uint64_t served = 0;
     for (;;) {
@@ -427,7 +428,7 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
     }
     w.SetUpEnv(&wait_mask, [] {
       return g_term.load(std::memory_order_relaxed) != 0 || g_kick.load(std::memory_order_relaxed) != 0;
-    });
+    }, /*socket_ready=*/false);
     w.Serve(std::move(conn));
     if (slot) board->ReleaseSlot(*slot);
     return 0;
