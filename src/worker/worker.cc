@@ -399,7 +399,6 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
       ::dup2(devnull, STDOUT_FILENO);
       ::close(devnull);
     }
-    (void)util::SetNonBlocking(conn.get(), true);
 
     // A scoreboard, when its directory exists: claim a free slot atomically
     // so ftpwho sees this session; released at exit.
