@@ -38,6 +38,7 @@ from servers import (ANON_PASS, ANON_USER, BIG_NAME, BIG_SIZE, DIR_ENTRIES, DIR_
 from table import SERVER_NAMES, cpu_per_gb, cpu_per_session, report
 
 MODES = ("login", "small", "big", "list", "idle")
+ALL_PARTS = MODES + ("poller", "many")  # --modes: matrix modes, then the poolftpd-only parts
 
 
 class Profile:
@@ -226,14 +227,38 @@ class Bench:
             + (f" ({rec['error']})" if rec["error"] else ""))
 
     # ---- the matrix ---------------------------------------------------------
+    def warm(self, mode):
+        """Brings what `mode` serves into the page and inode caches, so no
+        server pays for a cold cache that another server's run just warmed
+        (this VM's DAMON pages out memory idle for about a minute, so the
+        1 GiB file is partly on disk again by the next repetition)."""
+        tree = self.paths["tree"]
+        if mode == "big":
+            buf = bytearray(8 << 20)
+            fd = os.open(os.path.join(tree, BIG_NAME), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+                while os.readv(fd, [buf]) > 0:
+                    pass
+            finally:
+                os.close(fd)
+        elif mode == "list":
+            with os.scandir(os.path.join(tree, DIR_NAME)) as it:
+                for e in it:
+                    e.stat(follow_symlinks=False)
+
     def matrix(self):
         servers = [s for s in self.servers if not s.unavailable]
         for rep in range(self.prof.reps):
             log(f"bench: repetition {rep + 1}/{self.prof.reps}")
-            for mode in MODES:
-                for srv in servers:
+            # Each repetition starts with the next server, so whatever drifts
+            # between consecutive runs does not always favour the same one.
+            order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+            for mode in (m for m in MODES if m in self.args.modes):
+                for srv in order:
                     if not self.ensure_running(srv):
                         continue
+                    self.warm(mode)
                     rec = self.ftpbench(srv, mode, rep)
                     log(f"  {mode:<6} {srv.name:<10} {self.summary(rec)}")
                 if mode == "big":
@@ -360,6 +385,8 @@ def parse_args(argv):
     ap.add_argument("--servers", default=",".join(SERVER_NAMES),
                     help="comma-separated subset of poolftpd,vsftpd,pure-ftpd")
     ap.add_argument("--ftpbench", help="load generator (default: BUILD/ftpbench)")
+    ap.add_argument("--modes", default=",".join(ALL_PARTS),
+                    help="comma-separated subset of " + ",".join(ALL_PARTS) + " (default: all)")
     ap.add_argument("--vsftpd-isolate", action="store_true",
                     help="vsftpd's stock isolate_network=YES (a network namespace per session)")
     ap.add_argument("--check", action="store_true",
@@ -371,6 +398,10 @@ def parse_args(argv):
     for s in a.servers:
         if s not in SERVER_NAMES:
             ap.error(f"unknown server {s!r}")
+    a.modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    for m in a.modes:
+        if m not in ALL_PARTS:
+            ap.error(f"unknown mode {m!r}")
     if "poolftpd" not in a.servers:
         ap.error("--servers must include poolftpd")
     return a
@@ -477,9 +508,11 @@ def main(argv):
             log("bench: --check: every available server serves the fixture; stopping")
             return 0
         bench.matrix()
-        log("bench: poolftpd login with and without a scoreboard poller")
-        bench.poller()
-        bench.many()
+        if "poller" in args.modes:
+            log("bench: poolftpd login with and without a scoreboard poller")
+            bench.poller()
+        if "many" in args.modes:
+            bench.many()
     except KeyboardInterrupt:
         log("bench: interrupted; stopping what it started")
         status = 130
