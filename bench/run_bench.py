@@ -20,6 +20,7 @@ then KILL) on exit, on errors and on Ctrl-C; nothing else is ever signalled.
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -264,25 +265,35 @@ class Bench:
                 if mode == "big":
                     self.iperf_once(rep)
 
+    # The poller variants, in the order of the first pair's runs: none, ftpwho
+    # in a tight loop at normal priority, and the same under SCHED_IDLE (it
+    # only gets CPU time nobody else wants).
+    POLLERS = (("no-poller", None), ("poller", "normal"), ("poller-idle", "SCHED_IDLE"))
+
     def poller(self):
         srv = self.servers[0]
         sb = srv.scoreboard
         ftpwho = os.path.join(self.args.build, "ftpwho")
         p = self.prof
         for pair in range(p.poller_pairs):
-            order = (False, True) if pair % 2 == 0 else (True, False)
-            for with_poller in order:
+            k = pair % len(self.POLLERS)   # rotate the order pair by pair
+            for tag, policy in self.POLLERS[k:] + self.POLLERS[:k]:
                 if not self.ensure_running(srv):
                     return
                 during = None
                 stop = threading.Event()
                 state = {"polls": 0, "errors": 0, "cpu_s": 0.0, "t0": None, "t1": None}
 
-                def loop():
+                def loop(policy=policy, state=state, stop=stop):
                     # ftpwho in a tight loop, as an operator's `watch -n0` would;
                     # wait4 gives each run's CPU time, the poller's own cost.
                     devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0)
                                for fd in (1, 2)]
+                    if policy == "SCHED_IDLE":
+                        # This thread only (Linux policies are per thread), and
+                        # the ftpwho processes it spawns inherit it. (glibc's
+                        # posix_spawnattr refuses SCHED_IDLE itself.)
+                        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
                     state["t0"] = time.monotonic()
                     while not stop.is_set():
                         pid = os.posix_spawn(ftpwho, [ftpwho, "-f", sb], os.environ,
@@ -294,29 +305,32 @@ class Bench:
                     state["t1"] = time.monotonic()
                 th = threading.Thread(target=loop, daemon=True)
 
-                if with_poller:
-                    def during(_proc):
+                if policy:
+                    def during(_proc, th=th):
                         th.start()
                         return None
-                rec = self.ftpbench(srv, "login", pair, tag="poller" if with_poller else "no-poller",
-                                    during=during)
-                if with_poller:
+                rec = self.ftpbench(srv, "login", pair, tag=tag, during=during)
+                if policy:
                     stop.set()
                     th.join()
                     secs = (state["t1"] or 0) - (state["t0"] or 0)
                     rec["poller"] = {
-                        "polls": state["polls"], "errors": state["errors"],
+                        "policy": policy, "polls": state["polls"], "errors": state["errors"],
                         "cpu_s": round(state["cpu_s"], 3), "secs": round(secs, 3),
                         "polls_per_sec": state["polls"] / secs if secs > 0 else None,
-                        "cpus": state["cpu_s"] / secs if secs > 0 else None}
+                        "cpus": state["cpu_s"] / secs if secs > 0 else None,
+                        "cpu_ms_per_poll": state["cpu_s"] * 1000 / state["polls"]
+                        if state["polls"] else None}
                 self.raw["poller"].append(rec)
                 extra = ""
-                if with_poller:
+                if policy:
                     pr = rec["poller"]
-                    extra = f" [poller: {pr['polls']} ftpwho runs, {num(pr['polls_per_sec'], 0)}/s, " \
-                            f"using {num(pr['cpus'], 2)} CPUs]"
-                log(f"  login  poolftpd   {'with' if with_poller else 'without'} poller: "
-                    f"{self.summary(rec)}{extra}")
+                    extra = f" [poller ({policy}): {pr['polls']} ftpwho runs, " \
+                            f"{num(pr['polls_per_sec'], 0)}/s, {num(pr['cpu_ms_per_poll'], 2)} ms " \
+                            f"CPU each, using {num(pr['cpus'], 2)} CPUs]"
+                label = {"no-poller": "without poller", "poller": "with poller",
+                         "poller-idle": "with idle poller"}[tag]
+                log(f"  login  poolftpd   {label}: {self.summary(rec)}{extra}")
 
     def many(self):
         """poolftpd holding many idle sessions; ftpwho timed over that scoreboard."""
@@ -326,7 +340,8 @@ class Bench:
         n = self.prof.many_sessions
         ftpwho = os.path.join(self.args.build, "ftpwho")
         ftpcount = os.path.join(self.args.build, "ftpcount")
-        timing = {"text_ms": [], "json_ms": [], "sessions_seen": None, "error": None}
+        timing = {"text_ms": [], "json_ms": [], "text_cpu_ms": [], "json_cpu_ms": [],
+                  "sessions_seen": None, "error": None}
 
         def during(proc):
             # Wait until the scoreboard shows the sessions, then time ftpwho.
@@ -346,13 +361,17 @@ class Bench:
                 timing["error"] = f"only {seen} sessions on the scoreboard"
                 return timing
             for _ in range(self.prof.ftpwho_runs):
-                for key, extra in (("text_ms", []), ("json_ms", ["--json"])):
+                for key, extra in (("text", []), ("json", ["--json"])):
+                    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                     t0 = time.perf_counter()
                     r = subprocess.run([ftpwho, "-f", srv.scoreboard, *extra],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                     ms = (time.perf_counter() - t0) * 1000
+                    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                     if r.returncode == 0:
-                        timing[key].append(ms)
+                        timing[key + "_ms"].append(ms)
+                        timing[key + "_cpu_ms"].append(
+                            (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) * 1000)
                     else:
                         timing["error"] = f"ftpwho exited {r.returncode}: {r.stderr[-200:]!r}"
             if proc.poll() is not None:
@@ -365,9 +384,11 @@ class Bench:
         log(f"  idle   poolftpd   {self.summary(rec)}")
         t = rec.get("during") or timing
         if t["text_ms"]:
+            cpu = lambda k: num(statistics.median(t[k]), 1) if t.get(k) else "n/a"
             log(f"  ftpwho over {fmt_int(t['sessions_seen'] or 0)} sessions: "
                 f"{num(statistics.median(t['text_ms']), 1)} ms text, "
-                f"{num(statistics.median(t['json_ms']), 1) if t['json_ms'] else 'n/a'} ms --json")
+                f"{num(statistics.median(t['json_ms']), 1) if t['json_ms'] else 'n/a'} ms --json "
+                f"(CPU {cpu('text_cpu_ms')} / {cpu('json_cpu_ms')} ms)")
         elif t.get("error"):
             log(f"  ftpwho: {t['error']}")
 

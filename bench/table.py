@@ -151,6 +151,9 @@ class Table:
         if t.get("text_ms"):
             cell = f"{num(statistics.median(t['text_ms']), 1)} text, " \
                    f"{num(statistics.median(t['json_ms']), 1) if t.get('json_ms') else 'n/a'} --json"
+            if t.get("text_cpu_ms") and t.get("json_cpu_ms"):
+                cell += f" (CPU {num(statistics.median(t['text_cpu_ms']), 1)} / " \
+                        f"{num(statistics.median(t['json_cpu_ms']), 1)})"
             if t.get("error"):
                 cell += " " + self.note(f"ftpwho: {t['error']}")
         else:
@@ -159,34 +162,46 @@ class Table:
                           f"{self.prof.ftpwho_runs}) ↓", [cell, "—", "—"], "—"))
 
     def poller_rows(self):
+        """Login with ftpwho run in a tight loop beside it, at normal priority
+        and under SCHED_IDLE, against the same runs without it."""
         runs = [r for r in self.b.raw["poller"] if r["result"]]
 
-        def med(tag, *keys):
-            vals = [dig(r["result"], keys) for r in runs if r["tag"] == tag]
+        def med(vals):
             vals = [v for v in vals if v is not None]
             return statistics.median(vals) if vals else None
-        off, on = med("no-poller", "sessions_per_sec"), med("poller", "sessions_per_sec")
-        pairs = len([r for r in runs if r["tag"] == "no-poller"])
+
+        def tagged(tag):
+            return [r for r in runs if r["tag"] == tag]
+        pairs = len(tagged("no-poller"))
         label = f"login with an ftpwho poller ({pairs} paired run{'s' if pairs != 1 else ''}): "
-        if not off or not on:
-            self.rows.append((label + "sessions/s without / with", ["not run", "—", "—"], "—"))
+        off = med([dig(r["result"], ("sessions_per_sec",)) for r in tagged("no-poller")])
+        if not off:
+            self.rows.append((label + "sessions/s", ["not run", "—", "—"], "—"))
             return
-        polls = [r["poller"] for r in runs if r["tag"] == "poller" and r.get("poller")]
-        rate = statistics.median([p["polls_per_sec"] for p in polls if p["polls_per_sec"]] or [0])
-        cpus = statistics.median([p["cpus"] for p in polls if p["cpus"] is not None] or [0])
-        self.rows.append((label + "sessions/s without / with ↑",
-                          [f"{num(off, 0)} / {num(on, 0)} ({(on - off) / off * 100:+.1f} %; "
-                           f"poller: {num(rate, 0)} runs/s using {num(cpus, 2)} CPUs)", "—", "—"],
-                          "—"))
-        def med_cpu(tag):
-            vals = [cpu_per_session(r) for r in runs if r["tag"] == tag]
-            vals = [v for v in vals if v is not None]
-            return statistics.median(vals) if vals else None
-        c_off, c_on = med_cpu("no-poller"), med_cpu("poller")
-        if c_off and c_on:
-            self.rows.append((label + "server CPU ms/session without / with ↓",
-                              [f"{num(c_off, 3)} / {num(c_on, 3)} ({(c_on - c_off) / c_off * 100:+.1f} %)",
-                               "—", "—"], "—"))
+        c_off = med([cpu_per_session(r) for r in tagged("no-poller")])
+
+        def rel(v, base):
+            return f" ({(v - base) / base * 100:+.1f} %)" if v and base else ""
+        for tag, what in (("poller", "ftpwho in a tight loop, normal priority"),
+                          ("poller-idle", "ftpwho in a tight loop under SCHED_IDLE")):
+            rs = tagged(tag)
+            if not rs:
+                continue
+            on = med([dig(r["result"], ("sessions_per_sec",)) for r in rs])
+            c_on = med([cpu_per_session(r) for r in rs])
+            polls = [r["poller"] for r in rs if r.get("poller")]
+            rate = med([p.get("polls_per_sec") for p in polls])
+            cpus = med([p.get("cpus") for p in polls])
+            each = med([p.get("cpu_ms_per_poll") for p in polls])
+            self.rows.append((f"{label}{what}: sessions/s without / with ↑",
+                              [f"{num(off, 0)} / {num(on, 0)}{rel(on, off)}", "—", "—"], "—"))
+            if c_off and c_on:
+                self.rows.append((f"{label}{what}: server CPU ms/session without / with ↓",
+                                  [f"{num(c_off, 3)} / {num(c_on, 3)}{rel(c_on, c_off)}",
+                                   "—", "—"], "—"))
+            self.rows.append((f"{label}{what}: the poller itself",
+                              [f"{num(rate, 0)} ftpwho runs/s, {num(each, 2)} ms CPU each, "
+                               f"{num(cpus, 2)} CPUs", "—", "—"], "—"))
 
     def markdown(self, machine, header_notes):
         cols = [s.name for s in self.b.servers]

@@ -191,9 +191,23 @@ bool PidAlive(int32_t pid) {
 }
 
 // --- seqlock, writer side (one writer per slot) ---------------------------
+// Raises the header's slot high-water mark to `want` (CAS to the maximum;
+// concurrent writers of other slots may raise it too). One relaxed load
+// when the slot is already below the mark, as it is after its first write.
+void RaiseSlotHwm(Header& h, uint32_t want) {
+  uint32_t cur = h.slot_hwm.load(std::memory_order_relaxed);
+  while (cur < want &&
+         !h.slot_hwm.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+  }
+}
+
 // A dead writer may have left `seq` odd; the next writer (the master at reap)
-// keeps it odd and ends on the following even value.
-uint32_t SlotWriteBegin(Slot& s) {
+// keeps it odd and ends on the following even value. The mark covers the
+// slot before its first store: a reader that scans below the mark it loaded
+// misses only slots written after it started.
+uint32_t SlotWriteBegin(Header& h, Slot& s, size_t index) {
+  RaiseSlotHwm(h, static_cast<uint32_t>(index + 1));
   const uint32_t odd = s.seq.load(std::memory_order_relaxed) | 1u;
   s.seq.store(odd, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
@@ -503,7 +517,10 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     void* base = impl->region.get_address();
     impl->header = new (base) Header();
     impl->slots = reinterpret_cast<Slot*>(static_cast<char*>(base) + sizeof(Header));
-    for (uint32_t i = 0; i < slot_count; ++i) new (&impl->slots[i]) Slot();
+    // The slots are left as ftruncate made them: all zeros is the empty slot
+    // (every field's "none" value), as for readers mapping an existing file.
+    // Constructing them would write every page of the file in the master,
+    // and each worker forked later would count ~13 MB of shared pages.
     impl->path = path;
     impl->slot_count = slot_count;
     impl->writable = true;
@@ -524,6 +541,7 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     h.master_start_ticks.store(ProcessStartTicks(impl->owner_pid), relaxed);
     h.start_time_ns.store(NowNs(), relaxed);
     h.max_clients.store(max_clients, relaxed);
+    h.features.store(kFeatureSlotHwm, relaxed);
     StoreText(h.server_type, "standalone");
     StoreText(h.server_name, server_name);
     // Magic last: a reader that sees it sees a complete header.
@@ -576,12 +594,6 @@ Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
 
   impl->region = bip::mapped_region(FdMappable(fd, mode), mode, 0, static_cast<size_t>(file_size));
   void* base = impl->region.get_address();
-  // A reader walks every slot: fault the page tables in with one call rather
-  // than one page fault per 4 KiB (about half of ftpwho's time at 10,000
-  // slots). Best effort: older kernels lack MADV_POPULATE_READ.
-#ifdef MADV_POPULATE_READ
-  (void)::madvise(base, static_cast<size_t>(file_size), MADV_POPULATE_READ);
-#endif
   impl->header = std::launder(reinterpret_cast<Header*>(base));
   const Header& h = *impl->header;
 
@@ -630,7 +642,17 @@ Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
   impl->slot_count = count;
   impl->writable = writable;
   impl->owner_pid = ::getpid();
-  return Scoreboard(std::move(impl));
+  Scoreboard board(std::move(impl));
+  // A tool reads every slot below the mark: fault their page tables in with
+  // one call rather than one fault per 64 KiB, and nothing above the mark
+  // (a 12,000-slot file is 13 MB). Best effort: older kernels lack
+  // MADV_POPULATE_READ. Writers (inetd sessions, ftpshut) touch little.
+#ifdef MADV_POPULATE_READ
+  if (!writable) {
+    (void)::madvise(base, FileSizeFor(board.scan_limit()), MADV_POPULATE_READ);
+  }
+#endif
+  return board;
 }
 
 Result<Scoreboard> Scoreboard::Open(const std::string& path, bool writable) {
@@ -736,6 +758,7 @@ Result<Install> InstallFresh(const std::string& path, uint32_t slot_count,
     h->slot_size.store(sizeof(Slot), relaxed);
     h->slot_count.store(slot_count, relaxed);
     h->start_time_ns.store(NowNs(), relaxed);
+    h->features.store(kFeatureSlotHwm, relaxed);
     StoreText(h->server_type, "inetd");
     StoreText(h->server_name, server_name);
     h->magic.store(kMagic, std::memory_order_release);
@@ -963,7 +986,7 @@ void Scoreboard::Publish(size_t index, const SlotRecord& rec) {
   Slot* s = impl_->SlotAt(index);
   if (!s) return;
   const auto relaxed = std::memory_order_relaxed;
-  const uint32_t odd = SlotWriteBegin(*s);
+  const uint32_t odd = SlotWriteBegin(*impl_->header, *s, index);
   s->pid.store(rec.pid, relaxed);
   s->generation.store(rec.generation, relaxed);
   s->state.store(static_cast<uint8_t>(rec.state), relaxed);
@@ -994,7 +1017,7 @@ void Scoreboard::Clear(size_t index) {
   Slot* s = impl_->SlotAt(index);
   if (!s) return;
   const auto relaxed = std::memory_order_relaxed;
-  const uint32_t odd = SlotWriteBegin(*s);
+  const uint32_t odd = SlotWriteBegin(*impl_->header, *s, index);
   s->pid.store(0, relaxed);
   s->generation.store(0, relaxed);
   s->state.store(static_cast<uint8_t>(SlotState::kEmpty), relaxed);
@@ -1038,7 +1061,8 @@ void Scoreboard::SetClientKey(size_t index, uint64_t key) {
 uint32_t Scoreboard::CountClientKey(uint64_t key) const {
   if (!impl_ || key == 0) return 0;
   uint32_t n = 0;
-  for (uint32_t i = 0; i < impl_->slot_count; ++i) {
+  const uint32_t limit = scan_limit();
+  for (uint32_t i = 0; i < limit; ++i) {
     const Slot& s = impl_->slots[i];
     if (s.client_key.load(std::memory_order_relaxed) == key &&
         s.state.load(std::memory_order_relaxed) != static_cast<uint8_t>(SlotState::kEmpty)) {
@@ -1064,11 +1088,26 @@ void Scoreboard::CountSession() {
 
 SlotView Scoreboard::Read(size_t index) const {
   SlotView v;
-  v.index = index;
+  ReadInto(index, kReadAllText, &v);
+  return v;
+}
+
+// Fills every field of `*v` but the text fields outside `fields`, which it
+// leaves as they are (ForEachSlot's reused view keeps them "").
+void Scoreboard::ReadInto(size_t index, unsigned fields, SlotView* v) const {
+  v->index = index;
+  v->updating = false;
+  v->stale = false;
+  v->owner_pid = 0;
+  v->bytes_done = 0;
+  SlotRecord& r = v->rec;
   const Slot* s = impl_ ? impl_->SlotAt(index) : nullptr;
-  if (!s) return v;
+  if (!s) {
+    SlotRecord empty;
+    r = empty;
+    return;
+  }
   const auto relaxed = std::memory_order_relaxed;
-  SlotRecord& r = v.rec;
   uint8_t raw_state = 0;
   uint8_t raw_dir = 0;
   const bool consistent = SeqRead(s->seq, [&] {
@@ -1082,24 +1121,38 @@ SlotView Scoreboard::Read(size_t index) const {
     r.xfer_size = s->xfer_size.load(relaxed);
     r.xfer_offset = s->xfer_offset.load(relaxed);
     r.sessions_served = s->sessions_served.load(relaxed);
-    LoadText(s->user, r.user);
-    LoadText(s->client_addr, r.client_addr);
-    LoadText(s->server_addr, r.server_addr);
-    LoadText(s->protocol, r.protocol);
-    LoadText(s->cmd, r.cmd);
-    LoadText(s->cwd, r.cwd);
-    LoadText(s->arg, r.arg);
-    LoadText(s->xfer_path, r.xfer_path);
+    if (fields & kReadUser) LoadText(s->user, r.user);
+    if (fields & kReadPeers) {
+      LoadText(s->client_addr, r.client_addr);
+      LoadText(s->server_addr, r.server_addr);
+      LoadText(s->protocol, r.protocol);
+    }
+    if (fields & kReadCommand) {
+      LoadText(s->cmd, r.cmd);
+      LoadText(s->arg, r.arg);
+    }
+    if (fields & kReadCwd) LoadText(s->cwd, r.cwd);
+    // Only a transfer shows its path: skip the cache line otherwise. (The
+    // state was read in this same copy, so a consistent copy is consistent
+    // about this choice too.)
+    if (fields & kReadXferPath) {
+      if ((fields & kReadAllText) == kReadAllText ||
+          raw_state == static_cast<uint8_t>(SlotState::kTransferring)) {
+        LoadText(s->xfer_path, r.xfer_path);
+      } else if (r.xfer_path[0] != '\0') {
+        std::memset(r.xfer_path, 0, sizeof r.xfer_path);
+      }
+    }
   });
-  v.bytes_done = s->bytes_done.load(relaxed);
-  v.updating = !consistent;
+  v->bytes_done = s->bytes_done.load(relaxed);
+  v->updating = !consistent;
 
   // SECURITY: whatever the memory held, hand out only known enum values and
   // sane numbers (strings were NUL-terminated by LoadText).
   if (raw_state > kMaxSlotState || raw_dir > static_cast<uint8_t>(XferDir::kList)) {
     r.state = SlotState::kEmpty;
     r.xfer_dir = XferDir::kNone;
-    v.updating = true;
+    v->updating = true;
   } else {
     r.state = static_cast<SlotState>(raw_state);
     r.xfer_dir = static_cast<XferDir>(raw_dir);
@@ -1112,14 +1165,13 @@ SlotView Scoreboard::Read(size_t index) const {
   // Whether anyone is behind the slot: its inetd claimant, or, with no
   // master to reap it, the process it names.
   const uint64_t owner = s->owner.load(std::memory_order_acquire);
-  v.owner_pid = OwnerPid(owner);
+  v->owner_pid = OwnerPid(owner);
   if (owner != 0) {
-    v.stale = OwnerDead(owner);
+    v->stale = OwnerDead(owner);
   } else if (r.state != SlotState::kEmpty &&
              impl_->header->master_pid.load(std::memory_order_acquire) == 0) {
-    v.stale = !PidAlive(r.pid);
+    v->stale = !PidAlive(r.pid);
   }
-  return v;
 }
 
 std::optional<size_t> Scoreboard::ClaimFreeSlot(int32_t pid) {
@@ -1130,8 +1182,13 @@ std::optional<size_t> Scoreboard::ClaimFreeSlot(int32_t pid) {
   const bool masterless = impl_->header->master_pid.load(std::memory_order_acquire) == 0;
   // Pass 0: an unclaimed, empty slot nobody is writing. Pass 1: a slot whose
   // claimant is gone, or (no master) an unclaimed leftover of a dead process.
+  // Without a master, from the bottom up (dense slots keep the high-water
+  // mark, and every reader's scan, short); beside a live master, which fills
+  // from the bottom, from the top down (see FORMAT.md, "inetd mode").
+  const size_t n = impl_->slot_count;
   for (int pass = 0; pass < 2; ++pass) {
-    for (size_t i = impl_->slot_count; i-- > 0;) {
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = masterless ? k : n - 1 - k;
       Slot& s = impl_->slots[i];
       uint64_t seen = s.owner.load(std::memory_order_acquire);
       bool take = false;
@@ -1185,25 +1242,42 @@ uint32_t Scoreboard::PeekGeneration(size_t index) const {
   return s ? s->generation.load(std::memory_order_acquire) : 0;
 }
 
+uint32_t Scoreboard::scan_limit() const {
+  if (!impl_) return 0;
+  const Header& h = *impl_->header;
+  if ((h.features.load(std::memory_order_relaxed) & kFeatureSlotHwm) == 0) {
+    return impl_->slot_count;  // an older writer keeps no mark
+  }
+  // SECURITY: the mark is file contents; never scan past the validated count.
+  return std::min(h.slot_hwm.load(std::memory_order_acquire), impl_->slot_count);
+}
+
+void Scoreboard::ForEachSlot(unsigned fields,
+                             const std::function<void(const SlotView&)>& visit) const {
+  if (!impl_) return;
+  const uint32_t limit = scan_limit();
+  auto view = std::make_unique<SlotView>();  // ~1.7 kB, reused for every slot
+  for (uint32_t i = 0; i < limit; ++i) {
+    const Slot& s = impl_->slots[i];
+    if (i + 1 < limit) {
+      // The next slot's first line (seq, state, numbers): the loop is bound
+      // by memory latency at 10,000 slots, not by work.
+      __builtin_prefetch(&impl_->slots[i + 1]);
+    }
+    // Fast path: an empty slot nobody is writing (two loads, no seqlock).
+    if (s.state.load(std::memory_order_relaxed) == 0 &&
+        (s.seq.load(std::memory_order_relaxed) & 1u) == 0) {
+      continue;
+    }
+    ReadInto(i, fields, view.get());
+    if (view->rec.state == SlotState::kEmpty && !view->updating) continue;
+    visit(*view);
+  }
+}
+
 std::vector<SlotView> Scoreboard::ReadAll() const {
   std::vector<SlotView> out;
-  if (!impl_) return out;
-  auto maybe_used = [&](uint32_t i) {
-    const Slot& s = impl_->slots[i];
-    // Fast path: an empty slot nobody is writing.
-    return !(s.state.load(std::memory_order_relaxed) == 0 &&
-             (s.seq.load(std::memory_order_relaxed) & 1u) == 0);
-  };
-  // Count first so the (large) views are written once, with no regrowth:
-  // at 10,000 sessions the doubling copies were most of ftpwho's time.
-  size_t used = 0;
-  for (uint32_t i = 0; i < impl_->slot_count; ++i) used += maybe_used(i) ? 1 : 0;
-  out.reserve(used + 8);
-  for (uint32_t i = 0; i < impl_->slot_count; ++i) {
-    if (!maybe_used(i)) continue;
-    out.emplace_back(Read(i));
-    if (out.back().rec.state == SlotState::kEmpty && !out.back().updating) out.pop_back();
-  }
+  ForEachSlot(kReadAllText, [&](const SlotView& v) { out.push_back(v); });
   return out;
 }
 

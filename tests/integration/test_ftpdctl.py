@@ -283,6 +283,14 @@ def _forge_slot(path, index, pid, user):
         slot = bytearray(f.read(SLOT_SIZE))
         seq = struct.unpack_from("<I", slot, 0)[0]
         assert seq % 2 == 0, "slot being written"
+        # Like every slot writer (FORMAT.md, "High-water mark"): readers scan
+        # only below the header's slot_hwm, so raise it over the slot first.
+        f.seek(704)
+        hwm = struct.unpack("<I", f.read(4))[0]
+        if hwm < index + 1:
+            f.seek(704)
+            f.write(struct.pack("<I", index + 1))
+            f.flush()
         now = time.time_ns()
         for name, value in (("pid", pid), ("generation", 1), ("state", STATE_IDLE),
                             ("session_start_ns", now), ("last_activity_ns", now)):

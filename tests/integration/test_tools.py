@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import struct
 
 import pytest
 
@@ -178,3 +179,39 @@ def test_stale_after_master_killed(server_factory):
             if pid_alive(p, st):
                 kill_quietly(p)
     _assert_reports_stopped(s)
+
+
+def _slot_mark(scoreboard):
+    """(slot_hwm, features) from the scoreboard header (FORMAT.md offsets 704, 708)."""
+    with open(scoreboard, "rb") as f:
+        head = f.read(768)
+    return struct.unpack_from("<II", head, 704)
+
+
+def test_slots_stay_dense(server_factory):
+    """The master gives each worker the lowest free slot, so after rounds of
+    sessions (workers spawned and retired) the live slots stay at the bottom
+    and the high-water mark ftpwho scans to stays near the peak worker count,
+    far below the slot count."""
+    s = server_factory(settings={"MaxClients": "200", "MaxSpareServers": "3"})
+    wait_until(s.children, 5, what="workers")
+    peak = 0
+    for _round in range(3):
+        sessions = [s.login() for _ in range(6)]
+        try:
+            peak = max(peak, len(s.children()))
+            r = run_tool(FTPCOUNT, "-f", s.scoreboard)
+            assert r.returncode == 0, r.stderr
+        finally:
+            for f in sessions:
+                ftp_close(f)
+        # Idle workers above MaxSpareServers retire; the next round respawns.
+        wait_until(lambda: len(s.children()) <= 4, 10, what="extra idle workers to retire")
+    hwm, features = _slot_mark(s.scoreboard)
+    assert features & 1, f"features {features:#x}: no high-water mark"
+    # Peak workers seen plus spawns racing the count; a round-robin choice
+    # would have walked on by about 3 slots per round.
+    assert 1 <= hwm <= peak + 3, f"slot_hwm {hwm} after a peak of {peak} workers"
+    r = run_tool(FTPWHO, "-f", s.scoreboard, "-v")
+    assert r.returncode == 0, r.stderr
+    assert "203 slots" in r.stdout, r.stdout

@@ -142,7 +142,8 @@ std::map<std::string, Field> HeaderFields() {
           SB_FIELD(Header, shutdown_time),   SB_FIELD(Header, deny_time),
           SB_FIELD(Header, disconnect_time), SB_FIELD(Header, server_type),
           SB_FIELD(Header, server_name),     SB_FIELD(Header, shutdown_msg),
-          SB_FIELD(Header, config_file),     SB_FIELD(Header, reserved)};
+          SB_FIELD(Header, config_file),     SB_FIELD(Header, slot_hwm),
+          SB_FIELD(Header, features),        SB_FIELD(Header, reserved)};
 }
 
 std::map<std::string, Field> SlotFields() {
@@ -732,6 +733,21 @@ TEST_F(OpenErrors, GarbageSlotIsValidated) {
   EXPECT_EQ(std::strlen(v.rec.arg), kArgLen - 1);
   EXPECT_EQ(std::strlen(v.rec.protocol), kProtoLen - 1);
   EXPECT_EQ(tool->PeekState(2), SlotState::kEmpty);
+  // No writer went through slot 2, so the high-water mark leaves it out...
+  EXPECT_EQ(tool->scan_limit(), 0u);
+  EXPECT_TRUE(tool->ReadAll().empty());
+  // ...until the mark covers it: then the garbage is reported, validated.
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_hwm), 3);
+  EXPECT_EQ(tool->scan_limit(), 3u);
+  ASSERT_EQ(tool->ReadAll().size(), 1u);
+  EXPECT_TRUE(tool->ReadAll()[0].updating);
+  // A mark past the slot count is file garbage too: clamped.
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_hwm), 4000);
+  EXPECT_EQ(tool->scan_limit(), 4u);
+  // A file of an older release (no kFeatureSlotHwm): every slot is read.
+  WriteValue<uint32_t>(path_, offsetof(Header, slot_hwm), 0);
+  WriteValue<uint32_t>(path_, offsetof(Header, features), 0);
+  EXPECT_EQ(tool->scan_limit(), 4u);
   EXPECT_EQ(tool->ReadAll().size(), 1u);
 }
 
@@ -953,14 +969,126 @@ TEST(Seqlock, ForkedWriterNeverYieldsATornRecord) {
       if (seen.size() < 100000) seen.insert(v.rec.generation);
     }
   }
+  // The same through ForEachSlot() with some text fields left out: what it
+  // copies is just as consistent, the rest stays "".
+  const auto deadline2 = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  uint64_t streamed = 0;
+  std::set<uint32_t> seen2;
+  while (std::chrono::steady_clock::now() < deadline2) {
+    sb->ForEachSlot(kReadBrief, [&](const SlotView& v) {
+      ++streamed;
+      if (v.index != 1 || v.updating) return;
+      SlotRecord want = RecordFor(v.rec.generation);
+      SetText(want.client_addr, "");
+      SetText(want.server_addr, "");
+      SetText(want.protocol, "");
+      SetText(want.cwd, "");
+      if (want.state != SlotState::kTransferring) SetText(want.xfer_path, "");
+      if (!SameRecord(v.rec, want)) {
+        if (++torn < 5) ADD_FAILURE() << "torn streamed record at " << v.rec.generation;
+      }
+      if (seen2.size() < 100000) seen2.insert(v.rec.generation);
+    });
+  }
   ::kill(writer, SIGKILL);
   int status;
   ::waitpid(writer, &status, 0);
-  EXPECT_EQ(torn, 0u) << "out of " << reads << " reads";
+  EXPECT_EQ(torn, 0u) << "out of " << reads << " reads and " << streamed << " streamed";
   EXPECT_GT(seen.size(), 1u) << "the reader never saw the writer progress";
+  EXPECT_GT(seen2.size(), 1u) << "the streaming reader never saw the writer progress";
   RecordProperty("reads", std::to_string(reads));
   RecordProperty("distinct", std::to_string(seen.size()));
   RecordProperty("updating", std::to_string(updating));
+}
+
+// ---------------------------------------------------------------------------
+// High-water mark and streaming reads
+
+TEST(HighWaterMark, RaisedBeforeEveryWriteAndNeverLowered) {
+  TempDir dir;
+  auto master = Scoreboard::Create(dir.File("sb"), 16, "x", 16);
+  ASSERT_TRUE(master);
+  auto tool = Scoreboard::Open(dir.File("sb"));
+  ASSERT_TRUE(tool);
+  EXPECT_EQ(tool->scan_limit(), 0u);  // nothing written yet: nothing to scan
+  EXPECT_TRUE(tool->ReadAll().empty());
+  master->Publish(5, SessionRecord(55));
+  EXPECT_EQ(tool->scan_limit(), 6u);  // re-read on every call
+  auto all = tool->ReadAll();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].index, 5u);
+  master->Publish(2, SessionRecord(22));
+  EXPECT_EQ(tool->scan_limit(), 6u);
+  master->Clear(5);
+  EXPECT_EQ(tool->scan_limit(), 6u);  // never lowered
+  master->Clear(9);                   // Clear() is a seqlock write too
+  EXPECT_EQ(master->scan_limit(), 10u);
+  ASSERT_EQ(tool->ReadAll().size(), 1u);
+  tool->Publish(15, SessionRecord(1));  // read-only: no effect
+  EXPECT_EQ(tool->scan_limit(), 10u);
+
+  // Concurrent writers in forked processes: the mark ends at the maximum.
+  std::vector<pid_t> kids;
+  for (size_t k = 10; k < 16; ++k) {
+    const pid_t p = ::fork();
+    if (p == 0) {
+      master->Publish(k, SessionRecord(static_cast<int32_t>(1000 + k)));
+      ::_exit(0);
+    }
+    kids.push_back(p);
+  }
+  for (const pid_t p : kids) ::waitpid(p, nullptr, 0);
+  EXPECT_EQ(tool->scan_limit(), 16u);
+  EXPECT_EQ(tool->ReadAll().size(), 7u);
+
+  // inetd mode: the file builder sets the feature too, claims raise it.
+  auto shared = Scoreboard::OpenOrCreateShared(dir.File("inetd"), 8, "x");
+  ASSERT_TRUE(shared);
+  EXPECT_EQ(shared->scan_limit(), 0u);
+  auto slot = shared->ClaimFreeSlot(::getpid());
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(shared->scan_limit(), *slot + 1);
+  EXPECT_EQ(shared->ReadAll().size(), 1u);
+}
+
+TEST(ForEachSlot, StreamsWhatReadAllReturnsWithOnlyTheAskedText) {
+  TempDir dir;
+  auto sb = Scoreboard::Create(dir.File("sb"), 8, "x", 8);
+  ASSERT_TRUE(sb);
+  sb->Publish(0, RecordFor(7));
+  sb->Publish(3, RecordFor(12));
+  sb->Publish(4, RecordFor(9));
+  sb->Clear(4);  // empty again: skipped
+  sb->Publish(6, RecordFor(31));
+  WriteValue<uint32_t>(dir.File("sb"), SlotOffset(6) + offsetof(Slot, seq), 9);  // died mid-write
+  const auto all = sb->ReadAll();
+  std::vector<SlotView> streamed;
+  sb->ForEachSlot(kReadAllText, [&](const SlotView& v) { streamed.push_back(v); });
+  ASSERT_EQ(all.size(), 3u);
+  ASSERT_EQ(streamed.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(streamed[i].index, all[i].index);
+    EXPECT_EQ(streamed[i].updating, all[i].updating);
+    EXPECT_TRUE(SameRecord(streamed[i].rec, all[i].rec)) << i;
+  }
+  EXPECT_TRUE(all[2].updating);
+
+  // Only the user name: every number still read, the other text "".
+  std::vector<SlotView> users;
+  sb->ForEachSlot(kReadUser, [&](const SlotView& v) { users.push_back(v); });
+  ASSERT_EQ(users.size(), 3u);
+  const SlotRecord want = RecordFor(12);
+  const SlotRecord& got = users[1].rec;
+  EXPECT_EQ(users[1].index, 3u);
+  EXPECT_STREQ(got.user, want.user);
+  EXPECT_EQ(got.pid, want.pid);
+  EXPECT_EQ(got.state, want.state);
+  EXPECT_EQ(got.xfer_size, want.xfer_size);
+  EXPECT_EQ(got.sessions_served, want.sessions_served);
+  for (const char* text : {got.client_addr, got.server_addr, got.protocol, got.cmd, got.cwd,
+                           got.arg, got.xfer_path}) {
+    EXPECT_STREQ(text, "");
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1338,7 +1466,7 @@ TEST(Claim, ClaimPublishesAndReleaseClears) {
   ASSERT_TRUE(sb);
   auto a = sb->ClaimFreeSlot(::getpid());
   ASSERT_TRUE(a);
-  EXPECT_EQ(*a, 2u);
+  EXPECT_EQ(*a, 0u);  // no master: the lowest free slot
   SlotView v = sb->Read(*a);
   EXPECT_EQ(v.rec.pid, ::getpid());
   EXPECT_EQ(v.rec.state, SlotState::kStarting);
@@ -1349,7 +1477,8 @@ TEST(Claim, ClaimPublishesAndReleaseClears) {
   sb->SetClientKey(*a, 77);
   EXPECT_EQ(sb->CountClientKey(77), 1u);
   EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::optional<size_t>(1));
-  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::optional<size_t>(0));
+  EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::optional<size_t>(2));
+  EXPECT_EQ(sb->scan_limit(), 3u);
   EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::nullopt);  // full of live claims
   sb->ReleaseSlot(*a);
   v = sb->Read(*a);
@@ -1362,7 +1491,7 @@ TEST(Claim, ClaimPublishesAndReleaseClears) {
   EXPECT_EQ(sb->ClaimFreeSlot(-4), std::nullopt);
   auto ro = Scoreboard::Open(dir.File("sb"));
   ASSERT_TRUE(ro);
-  sb->ReleaseSlot(0);
+  sb->ReleaseSlot(2);
   EXPECT_EQ(ro->ClaimFreeSlot(::getpid()), std::nullopt);  // read-only: no-op
   ro->ReleaseSlot(1);
   EXPECT_EQ(ro->Read(1).owner_pid, ::getpid());
@@ -1374,20 +1503,20 @@ TEST(Claim, DeadClaimantsAreStaleAndReclaimed) {
   const std::string path = dir.File("sb");
   auto sb = Scoreboard::OpenOrCreateShared(path, 3, "x");
   ASSERT_TRUE(sb);
-  // Slot 2: a session process that crashed holding its slot.
+  // Slot 0: a session process that crashed holding its slot.
   pid_t dead = 0;
   ASSERT_EQ(InChild([&] {
               auto mine = Scoreboard::OpenOrCreateShared(path, 3, "x");
               if (!mine) return 1;
               auto slot = mine->ClaimFreeSlot(::getpid());
-              if (!slot || *slot != 2) return 2;
+              if (!slot || *slot != 0) return 2;
               SlotRecord r = SessionRecord(::getpid());
               mine->Publish(*slot, r);
               mine->SetClientKey(*slot, 5);
               return 0;
             }),
             0);
-  SlotView left = sb->Read(2);
+  SlotView left = sb->Read(0);
   dead = left.rec.pid;
   EXPECT_EQ(left.owner_pid, dead);
   EXPECT_TRUE(left.stale);
@@ -1397,7 +1526,7 @@ TEST(Claim, DeadClaimantsAreStaleAndReclaimed) {
   EXPECT_TRUE(all[0].stale);
 
   // Slot 1: a live process (this one) whose start time does not match: a
-  // reused PID. Slot 0: a live claimant.
+  // reused PID. Slot 2: a live claimant.
   HeldChild live([&] {
     auto mine = Scoreboard::OpenOrCreateShared(path, 3, "x");
     if (!mine) return -1;
@@ -1414,20 +1543,20 @@ TEST(Claim, DeadClaimantsAreStaleAndReclaimed) {
     auto slot = mine->ClaimFreeSlot(::getpid());
     return slot ? static_cast<int32_t>(*slot) : -1;
   });
-  ASSERT_EQ(live0.result(), 0);
-  EXPECT_FALSE(sb->Read(0).stale);
+  ASSERT_EQ(live0.result(), 2);
+  EXPECT_FALSE(sb->Read(2).stale);
 
   // No free slot left: the two stale ones are taken over, the live one never.
   auto r1 = sb->ClaimFreeSlot(::getpid());
   auto r2 = sb->ClaimFreeSlot(::getpid());
   ASSERT_TRUE(r1 && r2);
-  EXPECT_EQ(std::set<size_t>({*r1, *r2}), std::set<size_t>({1, 2}));
+  EXPECT_EQ(std::set<size_t>({*r1, *r2}), std::set<size_t>({0, 1}));
   EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::nullopt);
-  const SlotView taken = sb->Read(2);
+  const SlotView taken = sb->Read(0);
   EXPECT_EQ(taken.rec.pid, ::getpid());
   EXPECT_STREQ(taken.rec.user, "");  // the dead session's record is gone
   EXPECT_FALSE(taken.stale);
-  EXPECT_EQ(sb->Read(0).owner_pid, live0.pid());
+  EXPECT_EQ(sb->Read(2).owner_pid, live0.pid());
 }
 
 TEST(Claim, UnclaimedLeftoversOnAMasterlessFile) {

@@ -335,6 +335,30 @@ TEST(Who, DefaultOutput) {
             "Service class Test Server          -   3 users\n");
 }
 
+// ftpwho streams: its formatter's text may be written out and cleared
+// after any slot, and the pieces add up to FormatWho()'s output.
+TEST(Who, StreamedOutputIsTheSameText) {
+  for (const bool verbose : {false, true}) {
+    WhoOptions o;
+    o.verbose = verbose;
+    WhoFormatter f(TestHeader(), kNow, o);
+    std::string written;
+    for (const SlotView& v : TestSlots()) {
+      f.Add(v);
+      written += f.out();
+      f.out().clear();
+    }
+    f.Finish();
+    written += f.out();
+    EXPECT_EQ(written, FormatWho(TestHeader(), TestSlots(), kNow, o));
+  }
+  WhoJsonFormatter j(TestHeader(), kNow);
+  for (const SlotView& v : TestSlots()) j.Add(v);
+  j.Finish();
+  EXPECT_EQ(j.head() + j.body(), FormatWhoJson(TestHeader(), TestSlots(), kNow));
+  EXPECT_TRUE(IsValidJson(j.head() + j.body()));
+}
+
 TEST(Who, NoUsers) {
   std::vector<SlotView> slots = {Slot(0, 10, SlotState::kReady), Slot(1, 11, SlotState::kReady)};
   EXPECT_EQ(FormatWho(TestHeader(), slots, kNow, {}),
@@ -1096,6 +1120,11 @@ TEST_F(Binaries, GarbageSlotsNeverReachTheTerminal) {
   std::memset(slot.data() + offsetof(sb::Slot, owner), 0x1b, 8);
   ASSERT_EQ(::pwrite(fd, slot.data(), slot.size(), sizeof(sb::Header) + 3 * sizeof(sb::Slot)),
             static_cast<ssize_t>(slot.size()));
+  // Slots written behind the library's back: raise the high-water mark over
+  // them, as a writer would have.
+  const uint32_t hwm = 4;
+  ASSERT_EQ(::pwrite(fd, &hwm, sizeof hwm, offsetof(sb::Header, slot_hwm)),
+            static_cast<ssize_t>(sizeof hwm));
   ::close(fd);
   for (const auto& args :
        {std::vector<std::string>{"-f", path_}, std::vector<std::string>{"-f", path_, "-v"},

@@ -21,16 +21,29 @@ int ReportUsage(std::string_view prog, std::string_view message) {
   return kExitUsage;
 }
 
-bool WriteStdout(std::string_view prog, const std::string& text) {
-  const size_t n = std::fwrite(text.data(), 1, text.size(), stdout);
-  if (n != text.size() || std::fflush(stdout) != 0) {
-    const int err = errno;
-    const std::string line =
-        std::string(prog) + ": cannot write output: " + std::strerror(err) + "\n";
-    std::fputs(line.c_str(), stderr);
-    return false;
+namespace {
+int g_stdout_errno = 0;  // the first failed write's errno, 0 = none
+}  // namespace
+
+void PutStdout(std::string_view text) {
+  if (g_stdout_errno != 0 || text.empty()) return;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+    g_stdout_errno = errno != 0 ? errno : EIO;
   }
-  return true;
+}
+
+bool FlushStdout(std::string_view prog) {
+  if (g_stdout_errno == 0 && std::fflush(stdout) != 0) g_stdout_errno = errno != 0 ? errno : EIO;
+  if (g_stdout_errno == 0) return true;
+  const std::string line =
+      std::string(prog) + ": cannot write output: " + std::strerror(g_stdout_errno) + "\n";
+  std::fputs(line.c_str(), stderr);
+  return false;
+}
+
+bool WriteStdout(std::string_view prog, const std::string& text) {
+  PutStdout(text);
+  return FlushStdout(prog);
 }
 
 }  // namespace poolftpd::tools

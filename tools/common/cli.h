@@ -24,4 +24,11 @@ int ReportUsage(std::string_view prog, std::string_view message);
 // `prog`) if that failed, e.g. a full disk or a closed pipe.
 bool WriteStdout(std::string_view prog, const std::string& text);
 
+// Writes `text` to stdout without flushing (a report written in pieces);
+// after a failure it writes nothing more. FlushStdout() reports the error.
+void PutStdout(std::string_view text);
+// Flushes stdout; false (after printing an error for `prog`) if that or an
+// earlier PutStdout() failed.
+bool FlushStdout(std::string_view prog);
+
 }  // namespace poolftpd::tools

@@ -5,7 +5,6 @@
 #include <charconv>
 #include <cstdarg>
 #include <cstdio>
-#include <set>
 
 namespace poolftpd::tools {
 
@@ -76,8 +75,77 @@ bool IsDangerous(uint32_t cp) {
          (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
-std::string UserLabel(const sb::SlotRecord& rec) {
-  return rec.user[0] ? EscapeText(rec.user) : std::string("(none)");
+template <class Int>
+void AppendNum(std::string* out, Int v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  out->append(buf, end);
+}
+
+// Whether `text` is printable ASCII without a backslash: EscapeText() and
+// JsonString() (no '"' either) copy such text as it is. Nearly all text is.
+bool PlainAscii(std::string_view text, bool json) {
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b >= 0x7f || b == '\\' || (json && b == '"')) return false;
+  }
+  return true;
+}
+
+void AppendEscaped(std::string* out, std::string_view text) {
+  if (PlainAscii(text, false)) {
+    out->append(text);
+  } else {
+    out->append(EscapeText(text));
+  }
+}
+
+void AppendJson(std::string* out, std::string_view text) {
+  if (PlainAscii(text, true)) {
+    out->push_back('"');
+    out->append(text);
+    out->push_back('"');
+  } else {
+    out->append(JsonString(text));
+  }
+}
+
+// `text` right-aligned in `width` bytes (printf's "%5s").
+void AppendRight(std::string* out, std::string_view text, size_t width) {
+  if (text.size() < width) out->append(width - text.size(), ' ');
+  out->append(text);
+}
+
+int64_t SecondsBetween(int64_t start_ns, int64_t now_ns) {
+  if (start_ns <= 0 || now_ns <= start_ns) return 0;
+  return (now_ns - start_ns) / kNsPerSec;
+}
+
+// FormatElapsed() into `buf`; returns the length. Hand-formatted: ftpwho
+// prints it twice per session (snprintf was a third of its time).
+size_t ElapsedTo(char (&buf)[48], int64_t start_ns, int64_t now_ns) {
+  if (start_ns <= 0) {
+    buf[0] = '-';
+    return 1;
+  }
+  const int64_t s = SecondsBetween(start_ns, now_ns);
+  const bool hours = s >= 3600;
+  char* p = buf;
+  char* const end = buf + sizeof buf;
+  p = std::to_chars(p, end, hours ? s / 3600 : s / 60).ptr;
+  *p++ = hours ? 'h' : 'm';
+  p = std::to_chars(p, end, hours ? (s % 3600) / 60 : s % 60).ptr;
+  *p++ = hours ? 'm' : 's';
+  return static_cast<size_t>(p - buf);
+}
+
+void AppendUser(std::string* out, const sb::SlotRecord& rec) {
+  if (rec.user[0]) {
+    AppendEscaped(out, rec.user);
+  } else {
+    out->append("(none)");
+  }
 }
 
 std::string ServerLabel(const sb::HeaderView& header) { return EscapeText(header.server_name); }
@@ -98,54 +166,44 @@ std::string ClientLabel(const char* client_addr) {
   return e + " [" + e + "]";
 }
 
-int64_t SecondsBetween(int64_t start_ns, int64_t now_ns) {
-  if (start_ns <= 0 || now_ns <= start_ns) return 0;
-  return (now_ns - start_ns) / kNsPerSec;
-}
-
 bool IsTransfer(const sb::SlotRecord& rec) {
   return rec.state == sb::SlotState::kTransferring && rec.xfer_dir != sb::XferDir::kNone;
 }
 
 uint64_t DoneBytes(const sb::SlotView& v) { return v.rec.xfer_offset + v.bytes_done; }
 
-std::string CommandLine(const sb::SlotRecord& rec) {
-  std::string s = EscapeText(rec.cmd);
+// The command and its argument, or the transfer's path when there is no
+// command, escaped.
+void AppendCommandLine(std::string* out, const sb::SlotRecord& rec) {
+  const size_t before = out->size();
+  AppendEscaped(out, rec.cmd);
   if (rec.arg[0]) {
-    if (!s.empty()) s += ' ';
-    s += EscapeText(rec.arg);
+    if (out->size() != before) out->push_back(' ');
+    AppendEscaped(out, rec.arg);
   }
-  if (s.empty() && IsTransfer(rec)) s = EscapeText(rec.xfer_path);
-  return s;
+  if (out->size() == before && IsTransfer(rec)) AppendEscaped(out, rec.xfer_path);
 }
 
-struct Tally {
-  uint32_t sessions = 0;
-  uint32_t users = 0;
-  uint32_t idle_workers = 0;
-  uint32_t updating = 0;
-  uint32_t stale = 0;  // slots whose process is gone (inetd mode)
-};
-
-Tally Count(const std::vector<sb::SlotView>& slots) {
-  Tally t;
-  std::set<std::string> names;
-  for (const sb::SlotView& v : slots) {
-    if (v.updating) {
-      ++t.updating;
-      continue;
-    }
-    if (v.stale) {
-      ++t.stale;
-      continue;
-    }
-    if (v.rec.state == sb::SlotState::kReady) ++t.idle_workers;
-    if (!IsListedSession(v)) continue;
-    ++t.sessions;
-    if (v.rec.state != sb::SlotState::kConnected && v.rec.user[0]) names.insert(v.rec.user);
+// Adds `v` to `t`; `names` (sorted, distinct) collects the user names of
+// logged-in sessions when not null.
+void TallySlot(SlotTally* t, const sb::SlotView& v, std::vector<std::string>* names) {
+  if (v.updating) {
+    ++t->updating;
+    return;
   }
-  t.users = static_cast<uint32_t>(names.size());
-  return t;
+  if (v.stale) {
+    ++t->stale;
+    return;
+  }
+  if (v.rec.state == sb::SlotState::kReady) ++t->idle_workers;
+  if (!IsListedSession(v)) return;
+  ++t->sessions;
+  if (names && v.rec.state != sb::SlotState::kConnected && v.rec.user[0]) {
+    const std::string_view user(v.rec.user);
+    auto it = std::lower_bound(names->begin(), names->end(), user);
+    if (it == names->end() || *it != user) names->emplace(it, user);
+    t->users = static_cast<uint32_t>(names->size());
+  }
 }
 
 void ServiceClassLine(std::string* out, const std::string& label, uint32_t n) {
@@ -234,23 +292,8 @@ std::string JsonString(std::string_view text) {
 }
 
 std::string FormatElapsed(int64_t start_ns, int64_t now_ns) {
-  if (start_ns <= 0) return "-";
-  const int64_t s = SecondsBetween(start_ns, now_ns);
-  // Hand-formatted: ftpwho prints this twice per session, and snprintf was a
-  // third of its time over a 10,000-slot scoreboard.
-  std::string out;
-  if (s < 3600) {
-    out += std::to_string(s / 60);
-    out += 'm';
-    out += std::to_string(s % 60);
-    out += 's';
-  } else {
-    out += std::to_string(s / 3600);
-    out += 'h';
-    out += std::to_string((s % 3600) / 60);
-    out += 'm';
-  }
-  return out;
+  char buf[48];
+  return std::string(buf, ElapsedTo(buf, start_ns, now_ns));
 }
 
 std::string FormatUptime(int64_t seconds) {
@@ -291,132 +334,211 @@ bool IsListedSession(const sb::SlotView& slot) {
 // --------------------------------------------------------------------------
 // ftpwho
 
-std::string FormatWho(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
-                      int64_t now_ns, const WhoOptions& options) {
-  std::string out;
-  const bool inetd = sb::IsInetd(header);
-  if (inetd) {
-    out += "inetd FTP daemon:\n";  // ProFTPD's line when there is no master
+WhoFormatter::WhoFormatter(const sb::HeaderView& header, int64_t now_ns,
+                           const WhoOptions& options)
+    : header_(header), now_ns_(now_ns), options_(options), server_label_(ServerLabel(header)) {
+  if (sb::IsInetd(header)) {
+    out_ += "inetd FTP daemon:\n";  // ProFTPD's line when there is no master
   } else {
     const int64_t uptime = SecondsBetween(header.start_time_ns, now_ns);
-    Appendf(&out, "%s FTP daemon [%d], up for %s\n", ServerType(header).c_str(),
+    Appendf(&out_, "%s FTP daemon [%d], up for %s\n", ServerType(header).c_str(),
             header.master_pid, FormatUptime(uptime).c_str());
   }
+}
 
-  const bool verbose = options.verbose;
-  // Detail items go on their own tab-indented lines, or on the session's
-  // line with -o oneline.
-  auto detail = [&](std::string* line, const std::string& item) {
-    if (options.oneline) {
-      *line += ' ';
-      *line += item;
-    } else {
-      *line += "\n\t";
-      *line += item;
-    }
-  };
-
-  const Tally tally = Count(slots);
-  for (const sb::SlotView& v : slots) {
-    if (!IsListedSession(v)) continue;
-    const sb::SlotRecord& r = v.rec;
-    std::string line;
-    // "%5d %-8s [%6s] " without snprintf (the hot line at 10,000 sessions).
-    const std::string pid = std::to_string(r.pid);
-    if (pid.size() < 5) line.append(5 - pid.size(), ' ');
-    line += pid;
-    line += ' ';
-    const std::string user = UserLabel(r);
-    line += user;
-    if (user.size() < 8) line.append(8 - user.size(), ' ');
-    line += " [";
-    const std::string since = FormatElapsed(r.session_start_ns, now_ns);
-    if (since.size() < 6) line.append(6 - since.size(), ' ');
-    line += since;
-    line += "] ";
-    if (r.state == sb::SlotState::kConnected) {
-      line += "(authenticating)";
-    } else if (r.state == sb::SlotState::kClosing) {
-      line += "(closing)";
-    } else if (r.state == sb::SlotState::kIdle) {
-      const std::string idle = FormatElapsed(r.last_activity_ns, now_ns);
-      if (idle.size() < 6) line.append(6 - idle.size(), ' ');
-      line += idle;
-      line += " idle";
-    } else if (IsTransfer(r) && r.xfer_dir == sb::XferDir::kRetr && r.xfer_size > 0) {
-      Appendf(&line, "(%3s%%) ", PercentComplete(r.xfer_size, DoneBytes(v)).c_str());
-      line += CommandLine(r);
-      // The issue asks for the rate on the session line itself (ProFTPD shows
-      // it only with -v).
-      Appendf(&line, " KB/s: %.2f", static_cast<double>(TransferRate(v, now_ns)) / 1024.0);
-    } else {
-      line += "(n/a) ";
-      line += CommandLine(r);
-    }
-
-    if (verbose) {
-      if (IsTransfer(r) && !(r.xfer_dir == sb::XferDir::kRetr && r.xfer_size > 0)) {
-        std::string rate;
-        Appendf(&rate, "KB/s: %.2f", static_cast<double>(TransferRate(v, now_ns)) / 1024.0);
-        detail(&line, rate);
-      }
-      if (r.client_addr[0]) detail(&line, "client: " + ClientLabel(r.client_addr));
-      if (r.server_addr[0]) {
-        detail(&line, "server: " + EscapeText(r.server_addr) + " (" + ServerLabel(header) + ")");
-      }
-      if (r.protocol[0]) detail(&line, "protocol: " + EscapeText(r.protocol));
-      if (r.cwd[0] && r.state != sb::SlotState::kConnected) {
-        detail(&line, "location: " + EscapeText(r.cwd));
-      }
-    }
-    out += line;
-    out += '\n';
-  }
-
-  if (verbose) {
+void WhoFormatter::Add(const sb::SlotView& v) {
+  TallySlot(&tally_, v, nullptr);
+  const sb::SlotRecord& r = v.rec;
+  if (options_.verbose && !v.updating && v.stale && r.state != sb::SlotState::kEmpty) {
     // Slots whose session process died without clearing them (inetd mode):
-    // never sessions, only shown here.
-    for (const sb::SlotView& v : slots) {
-      if (v.updating || !v.stale || v.rec.state == sb::SlotState::kEmpty) continue;
-      Appendf(&out, "%5d %-8s [%6s] (stale: process gone)\n", v.rec.pid,
-              UserLabel(v.rec).c_str(), FormatElapsed(v.rec.session_start_ns, now_ns).c_str());
-    }
+    // never sessions, only shown (after them) with -v.
+    Appendf(&stale_, "%5d %-8s [%6s] (stale: process gone)\n", r.pid,
+            r.user[0] ? EscapeText(r.user).c_str() : "(none)",
+            FormatElapsed(r.session_start_ns, now_ns_).c_str());
+  }
+  if (!IsListedSession(v)) return;
+  std::string& line = out_;  // lines go straight to the output
+  // "%5d %-8s [%6s] " without snprintf (the hot line at 10,000 sessions).
+  char num[16];
+  const size_t pid_len = static_cast<size_t>(std::to_chars(num, num + sizeof num, r.pid).ptr - num);
+  AppendRight(&line, std::string_view(num, pid_len), 5);
+  line += ' ';
+  const size_t user_at = line.size();
+  AppendUser(&line, r);
+  if (line.size() - user_at < 8) line.append(8 - (line.size() - user_at), ' ');
+  line += " [";
+  char elapsed[48];
+  AppendRight(&line, std::string_view(elapsed, ElapsedTo(elapsed, r.session_start_ns, now_ns_)),
+              6);
+  line += "] ";
+  if (r.state == sb::SlotState::kConnected) {
+    line += "(authenticating)";
+  } else if (r.state == sb::SlotState::kClosing) {
+    line += "(closing)";
+  } else if (r.state == sb::SlotState::kIdle) {
+    AppendRight(&line,
+                std::string_view(elapsed, ElapsedTo(elapsed, r.last_activity_ns, now_ns_)), 6);
+    line += " idle";
+  } else if (IsTransfer(r) && r.xfer_dir == sb::XferDir::kRetr && r.xfer_size > 0) {
+    Appendf(&line, "(%3s%%) ", PercentComplete(r.xfer_size, DoneBytes(v)).c_str());
+    AppendCommandLine(&line, r);
+    // The issue asks for the rate on the session line itself (ProFTPD shows
+    // it only with -v).
+    Appendf(&line, " KB/s: %.2f", static_cast<double>(TransferRate(v, now_ns_)) / 1024.0);
+  } else {
+    line += "(n/a) ";
+    AppendCommandLine(&line, r);
   }
 
+  if (options_.verbose) {
+    // Detail items go on their own tab-indented lines, or on the session's
+    // line with -o oneline.
+    const char* sep = options_.oneline ? " " : "\n\t";
+    if (IsTransfer(r) && !(r.xfer_dir == sb::XferDir::kRetr && r.xfer_size > 0)) {
+      line += sep;
+      Appendf(&line, "KB/s: %.2f", static_cast<double>(TransferRate(v, now_ns_)) / 1024.0);
+    }
+    if (r.client_addr[0]) {
+      line += sep;
+      line += "client: ";
+      line += ClientLabel(r.client_addr);
+    }
+    if (r.server_addr[0]) {
+      line += sep;
+      line += "server: ";
+      AppendEscaped(&line, r.server_addr);
+      line += " (";
+      line += server_label_;
+      line += ')';
+    }
+    if (r.protocol[0]) {
+      line += sep;
+      line += "protocol: ";
+      AppendEscaped(&line, r.protocol);
+    }
+    if (r.cwd[0] && r.state != sb::SlotState::kConnected) {
+      line += sep;
+      line += "location: ";
+      AppendEscaped(&line, r.cwd);
+    }
+  }
+  line += '\n';
+}
+
+void WhoFormatter::Finish() {
+  const bool verbose = options_.verbose;
+  if (verbose) out_ += stale_;
+  stale_.clear();
+  const SlotTally& tally = tally_;
   if (tally.sessions == 0) {
-    out += "no users connected\n";
+    out_ += "no users connected\n";
   } else {
-    ServiceClassLine(&out, ServerLabel(header), tally.sessions);
+    ServiceClassLine(&out_, server_label_, tally.sessions);
   }
   if (verbose) {
-    if (inetd) {
-      Appendf(&out, "%u slot%s\n", header.slot_count, header.slot_count == 1 ? "" : "s");
+    const sb::HeaderView& header = header_;
+    if (sb::IsInetd(header)) {
+      Appendf(&out_, "%u slot%s\n", header.slot_count, header.slot_count == 1 ? "" : "s");
     } else {
-      Appendf(&out, "%u idle worker%s in the pool, %u slot%s, generation %u\n",
+      Appendf(&out_, "%u idle worker%s in the pool, %u slot%s, generation %u\n",
               tally.idle_workers, tally.idle_workers == 1 ? "" : "s", header.slot_count,
               header.slot_count == 1 ? "" : "s", header.generation);
     }
     if (tally.stale) {
-      Appendf(&out, "%u stale slot%s (session process gone)\n", tally.stale,
+      Appendf(&out_, "%u stale slot%s (session process gone)\n", tally.stale,
               tally.stale == 1 ? "" : "s");
     }
     if (tally.updating) {
-      Appendf(&out, "%u slot%s being updated or unreadable\n", tally.updating,
+      Appendf(&out_, "%u slot%s being updated or unreadable\n", tally.updating,
               tally.updating == 1 ? "" : "s");
     }
   }
-  return out;
 }
 
-std::string FormatWhoJson(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
-                          int64_t now_ns) {
-  const Tally tally = Count(slots);
+std::string FormatWho(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                      int64_t now_ns, const WhoOptions& options) {
+  WhoFormatter f(header, now_ns, options);
+  for (const sb::SlotView& v : slots) f.Add(v);
+  f.Finish();
+  return std::move(f.out());
+}
+
+WhoJsonFormatter::WhoJsonFormatter(const sb::HeaderView& header, int64_t now_ns)
+    : header_(header), now_ns_(now_ns) {}
+
+void WhoJsonFormatter::Add(const sb::SlotView& v) {
+  TallySlot(&tally_, v, nullptr);
+  if (!IsListedSession(v)) return;
+  const sb::SlotRecord& r = v.rec;
+  std::string& out = body_;
+  if (!first_) out += ',';
+  first_ = false;
+  out += "{\"pid\":";
+  AppendNum(&out, r.pid);
+  out += ",\"user\":";
+  AppendJson(&out, r.user);
+  out += ",\"state\":";
+  AppendJson(&out, sb::SlotStateName(r.state));
+  out += ",\"generation\":";
+  AppendNum(&out, r.generation);
+  out += ",\"command\":";
+  AppendJson(&out, r.cmd);
+  out += ",\"argument\":";
+  AppendJson(&out, r.arg);
+  out += ",\"client\":";
+  AppendJson(&out, r.client_addr);
+  out += ",\"server\":";
+  AppendJson(&out, r.server_addr);
+  out += ",\"protocol\":";
+  AppendJson(&out, r.protocol);
+  out += ",\"cwd\":";
+  AppendJson(&out, r.cwd);
+  out += ",\"session_start\":";
+  AppendNum(&out, r.session_start_ns / kNsPerSec);
+  out += ",\"idle_seconds\":";
+  AppendNum(&out, r.state == sb::SlotState::kTransferring
+                      ? 0
+                      : SecondsBetween(r.last_activity_ns, now_ns_));
+  out += ",\"transfer\":";
+  if (IsTransfer(r)) {
+    out += "{\"direction\":";
+    AppendJson(&out, sb::XferDirName(r.xfer_dir));
+    out += ",\"path\":";
+    AppendJson(&out, r.xfer_path);
+    out += ",\"size\":";
+    AppendNum(&out, r.xfer_size);
+    out += ",\"offset\":";
+    AppendNum(&out, r.xfer_offset);
+    out += ",\"bytes_done\":";
+    AppendNum(&out, v.bytes_done);
+    out += ",\"percent\":";
+    if (r.xfer_size > 0) {
+      const long double pct =
+          std::min<long double>(100, static_cast<long double>(DoneBytes(v)) * 100 / r.xfer_size);
+      Appendf(&out, "%.1f", static_cast<double>(pct));
+    } else {
+      out += "null";
+    }
+    out += ",\"rate_bytes_per_sec\":";
+    AppendNum(&out, TransferRate(v, now_ns_));
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += '}';
+}
+
+void WhoJsonFormatter::Finish() { body_ += "]}\n"; }
+
+std::string WhoJsonFormatter::head() const {
+  const sb::HeaderView& header = header_;
+  const SlotTally& tally = tally_;
   std::string out = "{\"server\":{";
   out += "\"pid\":" + Num(header.master_pid);
   out += ",\"started\":" + Num(header.start_time_ns / kNsPerSec);
   out += ",\"generation\":" + Num(header.generation);
   out += ",\"type\":" + JsonString(header.server_type[0] ? header.server_type : "standalone");
-  out += ",\"uptime\":" + Num(SecondsBetween(header.start_time_ns, now_ns));
+  out += ",\"uptime\":" + Num(SecondsBetween(header.start_time_ns, now_ns_));
   out += ",\"name\":" + JsonString(header.server_name);
   out += ",\"max_clients\":" + Num(header.max_clients);
   out += ",\"slots\":" + Num(header.slot_count);
@@ -434,53 +556,24 @@ std::string FormatWhoJson(const sb::HeaderView& header, const std::vector<sb::Sl
     out += "null";
   }
   out += "},\"connections\":[";
-  bool first = true;
-  for (const sb::SlotView& v : slots) {
-    if (!IsListedSession(v)) continue;
-    const sb::SlotRecord& r = v.rec;
-    if (!first) out += ',';
-    first = false;
-    out += "{\"pid\":" + Num(r.pid);
-    out += ",\"user\":" + JsonString(r.user);
-    out += ",\"state\":" + JsonString(sb::SlotStateName(r.state));
-    out += ",\"generation\":" + Num(r.generation);
-    out += ",\"command\":" + JsonString(r.cmd);
-    out += ",\"argument\":" + JsonString(r.arg);
-    out += ",\"client\":" + JsonString(r.client_addr);
-    out += ",\"server\":" + JsonString(r.server_addr);
-    out += ",\"protocol\":" + JsonString(r.protocol);
-    out += ",\"cwd\":" + JsonString(r.cwd);
-    out += ",\"session_start\":" + Num(r.session_start_ns / kNsPerSec);
-    out += ",\"idle_seconds\":" + Num(r.state == sb::SlotState::kTransferring
-                                          ? 0
-                                          : SecondsBetween(r.last_activity_ns, now_ns));
-    out += ",\"transfer\":";
-    if (IsTransfer(r)) {
-      out += "{\"direction\":" + JsonString(sb::XferDirName(r.xfer_dir));
-      out += ",\"path\":" + JsonString(r.xfer_path);
-      out += ",\"size\":" + Num(r.xfer_size);
-      out += ",\"offset\":" + Num(r.xfer_offset);
-      out += ",\"bytes_done\":" + Num(v.bytes_done);
-      out += ",\"percent\":";
-      if (r.xfer_size > 0) {
-        const long double pct =
-            std::min<long double>(100, static_cast<long double>(DoneBytes(v)) * 100 / r.xfer_size);
-        Appendf(&out, "%.1f", static_cast<double>(pct));
-      } else {
-        out += "null";
-      }
-      out += ",\"rate_bytes_per_sec\":" + Num(TransferRate(v, now_ns)) + "}";
-    } else {
-      out += "null";
-    }
-    out += '}';
-  }
-  out += "]}\n";
   return out;
+}
+
+std::string FormatWhoJson(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                          int64_t now_ns) {
+  WhoJsonFormatter f(header, now_ns);
+  for (const sb::SlotView& v : slots) f.Add(v);
+  f.Finish();
+  return f.head() + f.body();
 }
 
 // --------------------------------------------------------------------------
 // ftpcount
+
+CountFormatter::CountFormatter(const sb::HeaderView& header, const CountOptions& options)
+    : header_(header), options_(options) {}
+
+void CountFormatter::Add(const sb::SlotView& slot) { TallySlot(&tally_, slot, &names_); }
 
 namespace {
 bool ServerMatches(const sb::HeaderView& header, const CountOptions& options) {
@@ -488,17 +581,16 @@ bool ServerMatches(const sb::HeaderView& header, const CountOptions& options) {
 }
 }  // namespace
 
-std::string FormatCount(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
-                        const CountOptions& options) {
+std::string CountFormatter::Text() const {
+  const sb::HeaderView& header = header_;
   std::string out;
   if (sb::IsInetd(header)) {
     out += "inetd FTP connections:\n";  // ProFTPD's line when there is no master
   } else {
     Appendf(&out, "Master poolftpd process %d:\n", header.master_pid);
   }
-  if (options.server) out += "poolftpd Server '" + EscapeText(*options.server) + "'\n";
-  const Tally tally = Count(slots);
-  const uint32_t n = ServerMatches(header, options) ? tally.sessions : 0;
+  if (options_.server) out += "poolftpd Server '" + EscapeText(*options_.server) + "'\n";
+  const uint32_t n = ServerMatches(header, options_) ? tally_.sessions : 0;
   if (n == 0) {
     out += "0 users\n";
   } else {
@@ -507,18 +599,31 @@ std::string FormatCount(const sb::HeaderView& header, const std::vector<sb::Slot
   return out;
 }
 
-std::string FormatCountJson(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
-                            const CountOptions& options) {
-  const Tally tally = Count(slots);
-  const bool match = ServerMatches(header, options);
+std::string CountFormatter::Json() const {
+  const sb::HeaderView& header = header_;
+  const bool match = ServerMatches(header, options_);
   std::string out = "{\"master_pid\":" + Num(header.master_pid) + ",\"servers\":[";
   if (match) {
-    out += "{\"name\":" + JsonString(header.server_name) + ",\"sessions\":" + Num(tally.sessions) +
-           ",\"users\":" + Num(tally.users) + "}";
+    out += "{\"name\":" + JsonString(header.server_name) +
+           ",\"sessions\":" + Num(tally_.sessions) + ",\"users\":" + Num(tally_.users) + "}";
   }
-  out += "],\"sessions\":" + Num(match ? tally.sessions : 0u);
-  out += ",\"users\":" + Num(match ? tally.users : 0u) + "}\n";
+  out += "],\"sessions\":" + Num(match ? tally_.sessions : 0u);
+  out += ",\"users\":" + Num(match ? tally_.users : 0u) + "}\n";
   return out;
+}
+
+std::string FormatCount(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                        const CountOptions& options) {
+  CountFormatter f(header, options);
+  for (const sb::SlotView& v : slots) f.Add(v);
+  return f.Text();
+}
+
+std::string FormatCountJson(const sb::HeaderView& header, const std::vector<sb::SlotView>& slots,
+                            const CountOptions& options) {
+  CountFormatter f(header, options);
+  for (const sb::SlotView& v : slots) f.Add(v);
+  return f.Json();
 }
 
 }  // namespace poolftpd::tools

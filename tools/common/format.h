@@ -1,7 +1,9 @@
-// Output of ftpwho and ftpcount: pure functions from a scoreboard snapshot
-// (HeaderView + SlotViews from ReadAll() + the current time) to text or
-// JSON, plus the escaping every tool applies to client-supplied strings.
-// Used by the tools only; no I/O, no clock, no scoreboard access here, so
+// Output of ftpwho and ftpcount: from a scoreboard's HeaderView, its slots
+// and the current time to text or JSON, plus the escaping every tool
+// applies to client-supplied strings. The formatters take the slots one at
+// a time (Scoreboard::ForEachSlot streams them, no vector at 10,000
+// sessions); the Format* functions run them over a vector. Used by the
+// tools only; no I/O, no clock, no scoreboard access here, so
 // tests/unit/tools_test.cc drives them with hand-made snapshots.
 //
 // Sessions are slots in a session state (sb::IsSessionState) that read
@@ -88,6 +90,72 @@ std::string FormatWhoJson(const sb::HeaderView& header, const std::vector<sb::Sl
 
 struct CountOptions {
   std::optional<std::string> server;  // -S NAME: only this ServerName
+};
+
+// What the summary lines need from every slot.
+struct SlotTally {
+  uint32_t sessions = 0;
+  uint32_t users = 0;  // distinct names of logged-in sessions (count_users only)
+  uint32_t idle_workers = 0;
+  uint32_t updating = 0;
+  uint32_t stale = 0;  // slots whose process is gone (inetd mode)
+};
+
+// ftpwho's text output (default, -v, -o oneline), built one slot at a time:
+// Add() every slot ReadAll() would return, in index order, then Finish().
+// The text is complete in out() after Finish(); between calls the caller
+// may write out() somewhere and clear it (ftpwho streams it to stdout).
+class WhoFormatter {
+ public:
+  WhoFormatter(const sb::HeaderView& header, int64_t now_ns, const WhoOptions& options);
+  void Add(const sb::SlotView& slot);
+  void Finish();
+  std::string& out() { return out_; }
+
+ private:
+  const sb::HeaderView& header_;
+  int64_t now_ns_;
+  WhoOptions options_;
+  SlotTally tally_;
+  std::string server_label_;
+  std::string out_;
+  std::string stale_;  // -v: stale slots, listed after the sessions
+};
+
+// ftpwho --json, one slot at a time. The "server" object comes first but
+// counts every slot, so after Finish() the output is head() then body().
+class WhoJsonFormatter {
+ public:
+  WhoJsonFormatter(const sb::HeaderView& header, int64_t now_ns);
+  // Room for `slots` connections up front: growing a 3 MB string by
+  // doubling copies it and faults in twice the pages.
+  void Reserve(size_t slots) { body_.reserve(slots * 400); }
+  void Add(const sb::SlotView& slot);
+  void Finish();
+  std::string head() const;
+  const std::string& body() const { return body_; }
+
+ private:
+  const sb::HeaderView& header_;
+  int64_t now_ns_;
+  SlotTally tally_;
+  bool first_ = true;
+  std::string body_;
+};
+
+// ftpcount: Add() every slot, then Text() or Json().
+class CountFormatter {
+ public:
+  CountFormatter(const sb::HeaderView& header, const CountOptions& options);
+  void Add(const sb::SlotView& slot);
+  std::string Text() const;
+  std::string Json() const;
+
+ private:
+  const sb::HeaderView& header_;
+  CountOptions options_;
+  SlotTally tally_;
+  std::vector<std::string> names_;  // sorted, distinct user names
 };
 
 // ftpcount's output.

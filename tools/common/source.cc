@@ -128,7 +128,7 @@ Result<std::string> ResolveScoreboardPath(const std::optional<std::string>& file
   return std::string(POOLFTPD_SCOREBOARD_FILE);
 }
 
-Result<Snapshot> LoadSnapshot(const std::string& path) {
+Result<LiveBoard> OpenLive(const std::string& path) {
   auto board = sb::Scoreboard::Open(path);
   if (!board) {
     if (board.error().code() == ErrorCode::kNotFound) {
@@ -137,19 +137,26 @@ Result<Snapshot> LoadSnapshot(const std::string& path) {
     }
     return board.error();
   }
-  Snapshot snap;
-  snap.path = path;
-  snap.header = board->ReadHeader();
-  if (!board->MasterAlive() && !sb::IsInetd(snap.header)) {
-    if (snap.header.master_pid == 0) {
+  const sb::HeaderView header = board->ReadHeader();
+  if (!board->MasterAlive() && !sb::IsInetd(header)) {
+    if (header.master_pid == 0) {
       return Error(ErrorCode::kStale,
                    path + ": poolftpd is not running (its master exited and left the scoreboard)");
     }
     return Error(ErrorCode::kStale, path + ": master process " +
-                                        std::to_string(snap.header.master_pid) +
+                                        std::to_string(header.master_pid) +
                                         " is not running (stale scoreboard)");
   }
-  snap.slots = board->ReadAll();
+  return LiveBoard{std::move(*board), header, NowNs()};
+}
+
+Result<Snapshot> LoadSnapshot(const std::string& path) {
+  auto live = OpenLive(path);
+  if (!live) return live.error();
+  Snapshot snap;
+  snap.path = path;
+  snap.header = live->header;
+  snap.slots = live->board.ReadAll();
   snap.now_ns = NowNs();
   return snap;
 }

@@ -38,6 +38,18 @@ Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& co
 Result<std::string> ResolveScoreboardPath(const std::optional<std::string>& file_opt,
                                           const std::optional<std::string>& config_opt);
 
+// A live scoreboard opened for one report: its header and the time.
+struct LiveBoard {
+  sb::Scoreboard board;
+  sb::HeaderView header;
+  int64_t now_ns = 0;  // CLOCK_REALTIME, read after the header
+};
+
+// Opens `path` read-only, reads the header and checks that a master (or
+// inetd mode) is behind it; the caller then streams the slots with
+// board.ForEachSlot(). Errors as LoadSnapshot().
+Result<LiveBoard> OpenLive(const std::string& path);
+
 // A consistent-enough picture of the server for one report.
 struct Snapshot {
   std::string path;

@@ -95,11 +95,13 @@ int Run(int argc, char** argv) {
 
   auto path = ResolveScoreboardPath(file, config);
   if (!path) return ReportError(kProg, path.error());
-  auto snap = LoadSnapshot(*path);
-  if (!snap) return ReportError(kProg, snap.error());
-  const std::string out = json ? FormatCountJson(snap->header, snap->slots, options)
-                               : FormatCount(snap->header, snap->slots, options);
-  return WriteStdout(kProg, out) ? kExitOk : kExitFailure;
+  auto live = OpenLive(*path);
+  if (!live) return ReportError(kProg, live.error());
+  // Only the user names are needed (distinct logged-in users).
+  CountFormatter f(live->header, options);
+  live->board.ForEachSlot(poolftpd::sb::kReadUser,
+                          [&](const poolftpd::sb::SlotView& v) { f.Add(v); });
+  return WriteStdout(kProg, json ? f.Json() : f.Text()) ? kExitOk : kExitFailure;
 }
 
 }  // namespace

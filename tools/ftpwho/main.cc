@@ -105,11 +105,34 @@ int Run(int argc, char** argv) {
 
   auto path = ResolveScoreboardPath(file, config);
   if (!path) return ReportError(kProg, path.error());
-  auto snap = LoadSnapshot(*path);
-  if (!snap) return ReportError(kProg, snap.error());
-  const std::string out = json ? FormatWhoJson(snap->header, snap->slots, snap->now_ns)
-                               : FormatWho(snap->header, snap->slots, snap->now_ns, options);
-  return WriteStdout(kProg, out) ? kExitOk : kExitFailure;
+  auto live = OpenLive(*path);
+  if (!live) return ReportError(kProg, live.error());
+  // Slots stream from the mapping into the formatter: no copy of the
+  // scoreboard, and only the text fields the output shows are read.
+  if (json) {
+    WhoJsonFormatter f(live->header, live->now_ns);
+    f.Reserve(live->board.scan_limit());
+    live->board.ForEachSlot(poolftpd::sb::kReadAllText,
+                            [&](const poolftpd::sb::SlotView& v) { f.Add(v); });
+    f.Finish();
+    PutStdout(f.head());
+    PutStdout(f.body());
+  } else {
+    WhoFormatter f(live->header, live->now_ns, options);
+    constexpr size_t kChunk = 64 * 1024;  // written out as it fills
+    live->board.ForEachSlot(
+        options.verbose ? poolftpd::sb::kReadAllText : poolftpd::sb::kReadBrief,
+        [&](const poolftpd::sb::SlotView& v) {
+          f.Add(v);
+          if (f.out().size() >= kChunk) {
+            PutStdout(f.out());
+            f.out().clear();
+          }
+        });
+    f.Finish();
+    PutStdout(f.out());
+  }
+  return FlushStdout(kProg) ? kExitOk : kExitFailure;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -50,8 +51,19 @@ struct alignas(64) Header {
   std::atomic<uint64_t> server_name[Words(kServerNameLen)];    // master: ServerName
   std::atomic<uint64_t> shutdown_msg[Words(kShutdownMsgLen)];  // ftpshut
   std::atomic<uint64_t> config_file[Words(kConfigFileLen)];    // master: -c path (name_seq)
-  std::atomic<uint64_t> reserved[8];                           // zero, room to grow
+  // One past the highest slot any writer has ever written (seqlock write),
+  // never lowered: every non-empty slot lies below it. Raised by a CAS to
+  // the maximum (acq_rel) before the slot's write begins; readers load it
+  // (acquire) and scan only [0, slot_hwm). Valid only with kFeatureSlotHwm.
+  std::atomic<uint32_t> slot_hwm;
+  std::atomic<uint32_t> features;  // creator, before magic: kFeature* bits
+  std::atomic<uint64_t> reserved[7];                           // zero, room to grow
 };
+
+// Header::features bits. A file written by an older release of layout
+// version 2 has zero here (its reserved words), so readers know to ignore
+// slot_hwm and scan every slot.
+inline constexpr uint32_t kFeatureSlotHwm = 1u << 0;
 
 // Then slot_count Slots. Fields from pid to xfer_path form the record that
 // Publish() writes under `seq`; bytes_done and client_key live outside it.
@@ -138,7 +150,9 @@ static_assert(offsetof(Header, server_type) == 112);
 static_assert(offsetof(Header, server_name) == 128);
 static_assert(offsetof(Header, shutdown_msg) == 192);
 static_assert(offsetof(Header, config_file) == 448);
-static_assert(offsetof(Header, reserved) == 704);
+static_assert(offsetof(Header, slot_hwm) == 704);
+static_assert(offsetof(Header, features) == 708);
+static_assert(offsetof(Header, reserved) == 712);
 
 static_assert(sizeof(Slot) == 1088 && alignof(Slot) == 64);
 static_assert(offsetof(Slot, seq) == 0);
@@ -183,15 +197,28 @@ void StoreText(std::atomic<uint64_t> (&words)[N], std::string_view text) {
 // Copies `words` into `out` with relaxed loads and makes the result a clean C
 // string whatever the memory held: always NUL-terminated, zero after the
 // first NUL. Callers order these loads with the seqlock's fences.
+// Stops loading after the word that holds the first NUL (most text is far
+// shorter than its field: ftpwho reads 10,000 slots).
 template <size_t N, size_t M>
 void LoadText(const std::atomic<uint64_t> (&words)[N], char (&out)[M]) {
   static_assert(M == N * 8, "text field and buffer sizes differ");
+  size_t len = M - 1;
   for (size_t i = 0; i < N; ++i) {
     const uint64_t w = words[i].load(std::memory_order_relaxed);
     std::memcpy(out + i * 8, &w, 8);
+    // The has-zero-byte test. Its lowest set bit marks the first zero byte
+    // exactly (higher bits may be false hits), which on a little-endian
+    // host is the first in memory order.
+    const uint64_t zero = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+    if (zero != 0) {
+      if constexpr (std::endian::native == std::endian::little) {
+        len = i * 8 + static_cast<size_t>(std::countr_zero(zero)) / 8;
+      } else {
+        len = i * 8 + ::strnlen(out + i * 8, 8);
+      }
+      break;
+    }
   }
-  out[M - 1] = '\0';
-  const size_t len = std::strlen(out);
   std::memset(out + len, 0, M - len);
 }
 

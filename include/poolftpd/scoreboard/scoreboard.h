@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,6 +128,19 @@ struct HeaderView {
   int64_t active_sessions = 0;      // sessions now open (all generations)
 };
 
+// Which text fields of a slot a reader copies (the numbers, pid, states and
+// times are always read). A field left out reads as "". ftpwho's default
+// output needs kReadBrief, ftpcount kReadUser only.
+inline constexpr unsigned kReadUser = 1u << 0;      // user
+inline constexpr unsigned kReadCommand = 1u << 1;   // cmd, arg
+inline constexpr unsigned kReadXferPath = 1u << 2;  // xfer_path, of a transferring slot*
+inline constexpr unsigned kReadPeers = 1u << 3;     // client_addr, server_addr, protocol
+inline constexpr unsigned kReadCwd = 1u << 4;       // cwd
+inline constexpr unsigned kReadBrief = kReadUser | kReadCommand | kReadXferPath;
+inline constexpr unsigned kReadAllText = kReadBrief | kReadPeers | kReadCwd;
+// *Without all of kReadAllText, xfer_path is copied only while the slot is
+// in state kTransferring (the only time ftpwho shows it).
+
 // Fills a fixed text field of a SlotRecord: copies at most N-1 bytes of
 // `value` (stopping at an embedded NUL) and zero-fills the rest.
 template <size_t N>
@@ -236,9 +250,9 @@ class Scoreboard {
 
   // inetd session: claim a slot for process `pid` (normally getpid()) with a
   // compare-and-swap on the slot's owner word, so concurrent claimants never
-  // get the same slot. Prefers an unclaimed empty slot (searching from the
-  // last slot down, away from the low slots a standalone master fills
-  // first); else takes over a slot whose claimant is dead (PID gone, zombie,
+  // get the same slot. Prefers an unclaimed empty slot (the lowest one on a
+  // file without a master; beside a live master, the highest, away from the
+  // low slots the master fills); else takes over a slot whose claimant is dead (PID gone, zombie,
   // or another start time: PID reuse), or, on a scoreboard without a master,
   // an unclaimed non-empty slot whose pid is dead. On success the caller is
   // the slot's single writer and the slot holds an empty record with `pid`
@@ -279,6 +293,17 @@ class Scoreboard {
   // can say that a slot is being written or holds garbage). Stale slots are
   // included with `stale` set: callers must not count them as sessions.
   std::vector<SlotView> ReadAll() const;
+  // The slots ReadAll() returns, in index order, handed one at a time to
+  // `visit` without building a vector (ftpwho over 10,000 sessions). The
+  // view is reused between calls: copy what must outlive the call. Only the
+  // text fields in `fields` (kRead*) are copied; the others read as "".
+  // Scans [0, scan_limit()); empty slots are skipped by their state byte
+  // and seq, without the seqlock. Never blocks; /proc reads as Read().
+  void ForEachSlot(unsigned fields, const std::function<void(const SlotView&)>& visit) const;
+  // How many slots a reader must scan: the header's high-water mark (every
+  // slot ever written lies below it) when the file keeps one, else
+  // slot_count(). Grows while the file is in use; never above slot_count().
+  uint32_t scan_limit() const;
 
   // --- added ---
   // ftpshut (writable Open) or the master: publish the shutdown state
@@ -303,6 +328,8 @@ class Scoreboard {
                                         const std::string& path, bool writable);
   // OpenOrCreateShared(): a valid file whose master is gone becomes inetd.
   void AdoptIfMasterless(int fd);
+  // Read() into an existing view, copying only the text `fields` (kRead*).
+  void ReadInto(size_t index, unsigned fields, SlotView* v) const;
   std::unique_ptr<Impl> impl_;
 };
 
