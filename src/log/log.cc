@@ -106,9 +106,28 @@ std::string FormatSystemLine(int64_t now_ns, std::string_view host, int pid,
   const int millis = static_cast<int>((now_ns / 1000000) % 1000);
   struct tm tm;
   ::localtime_r(&secs, &tm);
-  char stamp[64];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d,%03d", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  // "YYYY-MM-DD HH:MM:SS,mmm" by hand: snprintf's frame is ~2 KiB of stack,
+  // and each stack page a worker touches is private to that worker.
+  char stamp[32];
+  auto put = [](char* p, unsigned v, int digits) {
+    for (int i = digits - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+    return p + digits;
+  };
+  char* p = stamp;
+  const int year = tm.tm_year + 1900;
+  p = put(p, static_cast<unsigned>(year < 0 ? 0 : year > 9999 ? 9999 : year), 4);
+  *p++ = '-';
+  p = put(p, static_cast<unsigned>(tm.tm_mon + 1), 2);
+  *p++ = '-';
+  p = put(p, static_cast<unsigned>(tm.tm_mday), 2);
+  *p++ = ' ';
+  p = put(p, static_cast<unsigned>(tm.tm_hour), 2);
+  *p++ = ':';
+  p = put(p, static_cast<unsigned>(tm.tm_min), 2);
+  *p++ = ':';
+  p = put(p, static_cast<unsigned>(tm.tm_sec), 2);
+  *p++ = ',';
+  p = put(p, static_cast<unsigned>(millis), 3);
   // ProFTPD writes "TIME HOST proftpd[PID] SERVER (name[ip]): msg". fail2ban's
   // stock proftpd filter skips one optional word after the time and then wants
   // "HOST (name[ip])", with its own daemon name for anything else; so our
@@ -116,7 +135,7 @@ std::string FormatSystemLine(int64_t now_ns, std::string_view host, int pid,
   // client part: "TIME poolftpd[PID] HOST (name[ip]): msg".
   std::string line;
   line.reserve(96 + message.size());
-  line += stamp;
+  line.append(stamp, static_cast<size_t>(p - stamp));
   line += " poolftpd[";
   line += std::to_string(pid);
   line += "] ";

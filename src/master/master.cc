@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/single_threaded.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -17,7 +18,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <optional>
+#include <span>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -28,6 +31,7 @@
 #include "poolftpd/master/pidfile.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/scoreboard/shutdown.h"
+#include "poolftpd/util/dontfork.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/unique_fd.h"
 #include "poolftpd/worker/worker.h"
@@ -154,15 +158,24 @@ class Master {
   Options opts_;
   std::shared_ptr<const config::Config> cfg_;
   worker::Identity identity_;
+  worker::KnownNames names_;  // resolved here so workers need no NSS (PrepareWorkers)
   std::vector<Listener> listeners_;
   std::optional<sb::Scoreboard> board_opt_;
   sb::Scoreboard* board_ = nullptr;
   PidFile pidfile_;
   UniqueFd sigfd_, epfd_, timerfd_, notify_rd_, notify_wr_;
-  std::vector<Child> children_;  // by slot
-  std::unordered_map<pid_t, size_t> by_pid_;
+  // By slot, and the pid index: written after every fork, so kept where
+  // workers do not share them (util/dontfork.h).
+  std::vector<Child, util::DontForkAllocator<Child>> children_;
+  std::unordered_map<pid_t, size_t, std::hash<pid_t>, std::equal_to<pid_t>,
+                     util::DontForkAllocator<std::pair<const pid_t, size_t>>>
+      by_pid_;
   uint32_t generation_ = 1;
-  size_t free_hint_ = 0;
+  // Bit i set: slot i may be free (SpawnOne checks children_). Reap sets
+  // it, a spawn clears it; SpawnOne takes the lowest, so live slots stay
+  // dense at the bottom and tools read only up to the scoreboard's mark.
+  // Written after every fork, so kept where workers do not share it.
+  std::vector<uint64_t, util::DontForkAllocator<uint64_t>> free_bits_;
   int64_t last_maintain_ms_ = 0;
   bool maintain_due_ = false;
   bool full_listening_ = false;
@@ -193,6 +206,7 @@ Result<void> Master::Setup() {
   auto id = ResolveIdentity(*cfg_);
   if (!id) return id.error();
   identity_ = *id;
+  names_ = worker::PrepareWorkers(*cfg_, identity_);
 
   // The PidFile first: a live poolftpd on it means "already running".
   if (auto p = pidfile_.Write(cfg_->pid_file); !p) return Error(p.error().code(), "PidFile: " + p.error().message());
@@ -289,18 +303,43 @@ std::vector<int> Master::ListenFds() const {
   return fds;
 }
 
+// _Fork() while this process is single-threaded (the master starts no
+// threads): plain fork() would also, in the child, bump glibc's pthread_once
+// generation and re-initialise ld.so's locks -- state only another thread
+// could have left held -- and run pthread_atfork child handlers (none are
+// registered here: nothing initialises OpenSSL in the master). Those writes
+// cost every worker 4 private pages. A handler registered in the master in
+// future would not run in workers: re-initialise such state in RunChild.
+pid_t ForkWorker() {
+  if (__libc_single_threaded) return ::_Fork();
+  return ::fork();
+}
+
 void Master::SpawnOne() {
-  // Next free slot, searching round from a hint so spawning stays O(1) on average.
-  size_t slot = children_.size();
-  for (size_t n = 0; n < children_.size(); ++n) {
-    const size_t i = (free_hint_ + n) % children_.size();
-    if (children_[i].pid == 0) {
-      slot = i;
-      break;
+  // The lowest free slot: first set bit of free_bits_ (~190 words at
+  // 12,000 slots), each hit checked against children_. Without a hit (bits
+  // not set up yet, or a slot freed where no bit was set) fall back to a
+  // scan of children_ and rebuild the bits.
+  const size_t n = children_.size();
+  if (free_bits_.size() != (n + 63) / 64) free_bits_.assign((n + 63) / 64, ~uint64_t{0});
+  auto lowest = [&]() -> size_t {
+    for (size_t w = 0; w < free_bits_.size(); ++w) {
+      while (free_bits_[w] != 0) {
+        const size_t i = w * 64 + static_cast<size_t>(std::countr_zero(free_bits_[w]));
+        if (i < n && children_[i].pid == 0) return i;
+        free_bits_[w] &= free_bits_[w] - 1;  // in use, or past the end
+      }
     }
+    return n;
+  };
+  size_t slot = lowest();
+  if (slot == n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (children_[i].pid == 0) free_bits_[i / 64] |= uint64_t{1} << (i % 64);
+    }
+    slot = lowest();
   }
   if (slot == children_.size()) return;
-  free_hint_ = slot + 1;
   // The master writes the slot before fork and after reap; the worker in between.
   sb::SlotRecord rec;
   rec.generation = generation_;
@@ -308,17 +347,30 @@ void Master::SpawnOne() {
   board_->Clear(slot);
   board_->Publish(slot, rec);
 
+  // Fds on this frame, not the heap: see worker::ChildSpec.
+  int listen_inline[16];
+  std::vector<int> listen_more;
+  std::span<const int> listen_fds;
+  if (listeners_.size() <= std::size(listen_inline)) {
+    for (size_t i = 0; i < listeners_.size(); ++i) listen_inline[i] = listeners_[i].fd.get();
+    listen_fds = std::span<const int>(listen_inline, listeners_.size());
+  } else {
+    listen_more = ListenFds();
+    listen_fds = listen_more;
+  }
+  const int keep_fds[] = {log::Logs::system_fd(), log::Logs::transfer_fd()};
   worker::ChildSpec spec;
   spec.config = cfg_.get();
   spec.scoreboard = board_;
   spec.slot = slot;
   spec.generation = generation_;
   spec.master_pid = ::getpid();
-  spec.listen_fds = ListenFds();
+  spec.listen_fds = listen_fds;
   spec.notify_fd = notify_wr_.get();
-  spec.keep_fds = {log::Logs::system_fd(), log::Logs::transfer_fd()};
-  spec.identity = identity_;
-  const pid_t pid = ::fork();
+  spec.keep_fds = keep_fds;
+  spec.identity = &identity_;
+  spec.names = &names_;
+  const pid_t pid = ForkWorker();
   if (pid == 0) worker::RunChild(spec);  // [[noreturn]]
   if (pid < 0) {
     log::Error(Error::FromErrno(errno, "fork").message());
@@ -328,6 +380,7 @@ void Master::SpawnOne() {
     return;
   }
   children_[slot] = Child{pid, generation_, false};
+  free_bits_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
   by_pid_[pid] = slot;
   ++spawned_this_tick_;
 }
@@ -348,6 +401,7 @@ void Master::Reap() {
     by_pid_.erase(it);
     const Child c = children_[slot];
     children_[slot] = Child{};
+    if (slot / 64 < free_bits_.size()) free_bits_[slot / 64] |= uint64_t{1} << (slot % 64);
     board_->Clear(slot);
     const bool signalled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -592,6 +646,7 @@ void Master::Reload() {
   listeners_ = std::move(*ls);
   cfg_ = std::move(next);
   identity_ = *id;
+  names_ = worker::PrepareWorkers(*cfg_, identity_);
   ReopenLogs();
   ++generation_;
   board_->SetGeneration(generation_);

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "poolftpd/data/data_channel.h"
 #include "poolftpd/fs/path.h"
@@ -45,40 +46,47 @@ extern "C" void OnWorkerSignal(int signo) {  // Async-signal-safe.
 
 [[noreturn]] void Exit(WorkerExit code) { ::_exit(static_cast<int>(code)); }
 
-// Closes every fd except 0-2 and `keep` (sorted, unique).
-void CloseAllBut(std::vector<int> keep) {
-  keep.push_back(0);
-  keep.push_back(1);
-  keep.push_back(2);
+// Closes every fd except 0-2 and `keep` (any order, duplicates allowed).
+void CloseAllBut(std::span<int> keep) {
   std::sort(keep.begin(), keep.end());
-  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
-  unsigned next = 0;
+  unsigned next = 3;
   for (int fd : keep) {
-    if (fd < 0) continue;
+    if (fd < static_cast<int>(next)) continue;  // negative, 0-2 or a duplicate
     if (static_cast<unsigned>(fd) > next) ::close_range(next, static_cast<unsigned>(fd) - 1, 0);
     next = static_cast<unsigned>(fd) + 1;
   }
   ::close_range(next, ~0u, 0);
 }
 
-// uid/gid -> name, cached; resolved before chroot where possible.
+std::string NssName(bool is_group, unsigned id) {
+  if (is_group) {
+    if (const group* g = ::getgrgid(id)) return g->gr_name;
+  } else {
+    if (const passwd* p = ::getpwuid(id)) return p->pw_name;
+  }
+  return {};
+}
+
+// uid/gid -> name: first the master's table (no NSS in the worker), then a
+// cache filled lazily (a LIST naming other owners); resolved before chroot
+// where possible.
 class NameCache {
  public:
+  void SetKnown(const KnownNames* known) { known_ = known; }
   std::string Lookup(bool is_group, unsigned id) {
+    if (known_ != nullptr) {
+      if (const std::string* n = known_->Find(is_group, id)) return *n;
+    }
     auto& m = is_group ? groups_ : users_;
     auto it = m.find(id);
     if (it != m.end()) return it->second;
-    std::string name;
-    if (is_group) {
-      if (const group* g = ::getgrgid(id)) name = g->gr_name;
-    } else {
-      if (const passwd* p = ::getpwuid(id)) name = p->pw_name;
-    }
+    std::string name = NssName(is_group, id);
     if (m.size() < 256) m.emplace(id, name);
     return name;
   }
 
  private:
+  const KnownNames* known_ = nullptr;
   std::map<unsigned, std::string> users_, groups_;
 };
 
@@ -96,6 +104,15 @@ uint64_t ClientKey(const net::IpAddress& a) {
 }
 
 // ---- shared by the pool worker and inetd mode ----
+
+// UseReverseDNS. Not inlined: its 1 KiB buffer stays out of Serve's frame,
+// which is on the stack for the whole session.
+[[gnu::noinline]] std::string ReverseName(const sockaddr_storage& ss, socklen_t len) {
+  char host[NI_MAXHOST];
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&ss), len, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0)
+    return {};
+  return util::EscapeControl(host);
+}
 
 // The published ftpshut state as a ShutdownInfo (shutdown_time 0: none).
 sb::ShutdownInfo PublishedShutdown(const sb::HeaderView& h) {
@@ -148,26 +165,29 @@ class Worker {
     rec_.generation = generation;
   }
 
-  // Before the privilege drop: open the root and resolve names.
-  void Prepare(const Identity& id) {
-    data::ReadEphemeralRange();
-    names_.Lookup(false, 0);
-    names_.Lookup(true, 0);
-    names_.Lookup(false, id.uid);
-    names_.Lookup(true, id.gid);
+  // Before the privilege drop: open the root and resolve names (unless the
+  // master did: `known`).
+  void Prepare(const Identity& id, const KnownNames* known) {
+    names_.SetKnown(known);
+    if (known == nullptr) {  // else the master did all of it (PrepareWorkers)
+      data::ReadEphemeralRange();
+      names_.Lookup(false, 0);
+      names_.Lookup(true, 0);
+      names_.Lookup(false, id.uid);
+      names_.Lookup(true, id.gid);
+    }
     if (!cfg_.anonymous) return;
-    anon_real_ = cfg_.anonymous->root;
-    auto r = fs::Root::OpenDir(anon_real_);
+    auto r = fs::Root::OpenDir(cfg_.anonymous->root);
     if (!r) {
       log::Error("cannot open <Anonymous> root: " + r.error().message());
       return;
     }
     struct stat st;
-    if (::fstat(r->fd(), &st) == 0) {
+    if (known == nullptr && ::fstat(r->fd(), &st) == 0) {
       names_.Lookup(false, st.st_uid);
       names_.Lookup(true, st.st_gid);
     }
-    root_ = std::make_unique<fs::Root>(std::move(*r));
+    root_.emplace(std::move(*r));
   }
 
   void SetUpEnv(const sigset_t* wait_mask, std::function<bool()> stop_requested, bool socket_ready) {
@@ -176,8 +196,8 @@ class Worker {
     env_.scoreboard = board_;
     env_.slot = slot_;
     env_.record = &rec_;
-    env_.anon_root = root_.get();
-    env_.anon_real_root = anon_real_;
+    env_.anon_root = root_ ? &*root_ : nullptr;
+    if (cfg_.anonymous) env_.anon_real_root = cfg_.anonymous->root;
     env_.wait_mask = wait_mask;
     env_.stop_requested = std::move(stop_requested);
     env_.names = [this](bool is_group, unsigned id) { return names_.Lookup(is_group, id); };
@@ -211,12 +231,7 @@ class Worker {
     ::getsockname(conn.get(), reinterpret_cast<sockaddr*>(&local_ss), &llen);
     const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_ss));
     const auto local = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&local_ss));
-    std::string peer_name;
-    if (cfg_.use_reverse_dns) {
-      char host[NI_MAXHOST];
-      if (::getnameinfo(reinterpret_cast<sockaddr*>(&peer_ss), plen, host, sizeof host, nullptr, 0, NI_NAMEREQD) == 0)
-        peer_name = util::EscapeControl(host);
-    }
+    const std::string peer_name = cfg_.use_reverse_dns ? ReverseName(peer_ss, plen) : std::string();
     const std::string ip = peer.addr.ToString();
     log::Logs::SetClient(peer_name.empty() ? ip : peer_name, ip);
     rec_.session_start_ns = util::RealtimeNs();
@@ -274,13 +289,36 @@ class Worker {
   size_t slot_;
   sb::SlotRecord rec_;
   NameCache names_;
-  std::unique_ptr<fs::Root> root_;
-  std::string anon_real_;
+  std::optional<fs::Root> root_;  // in the object: no heap block per worker
   protocol::SessionEnv env_;
   sb::CookieContext cookies_;
 };
 
 }  // namespace
+
+const std::string* KnownNames::Find(bool is_group, unsigned id) const {
+  for (const Entry& e : entries)
+    if (e.is_group == is_group && e.id == id) return &e.name;
+  return nullptr;
+}
+
+KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
+  data::ReadEphemeralRange();  // inherited by every worker
+  KnownNames k;
+  auto add = [&k](bool is_group, unsigned n) {
+    if (k.Find(is_group, n) == nullptr) k.entries.push_back({is_group, n, NssName(is_group, n)});
+  };
+  add(false, 0);
+  add(true, 0);
+  add(false, id.uid);
+  add(true, id.gid);
+  struct stat st;
+  if (cfg.anonymous && ::stat(cfg.anonymous->root.c_str(), &st) == 0) {
+    add(false, st.st_uid);
+    add(true, st.st_gid);
+  }
+  return k;
+}
 
 [[noreturn]] void RunChild(const ChildSpec& spec) noexcept {
   try {
@@ -288,10 +326,21 @@ class Worker {
     log::Logs::AfterFork();
     sigset_t wait_mask;
     SetUpSignals(&wait_mask);
-    std::vector<int> keep = spec.listen_fds;
-    keep.push_back(spec.notify_fd);
-    keep.insert(keep.end(), spec.keep_fds.begin(), spec.keep_fds.end());
-    CloseAllBut(keep);
+    {
+      // On the stack: the first moments after fork touch no heap page.
+      int inline_fds[64];
+      std::vector<int> more;
+      const size_t n = spec.listen_fds.size() + 1 + spec.keep_fds.size();
+      std::span<int> keep(inline_fds, std::min(n, std::size(inline_fds)));
+      if (n > std::size(inline_fds)) {
+        more.resize(n);
+        keep = more;
+      }
+      auto out = std::copy(spec.listen_fds.begin(), spec.listen_fds.end(), keep.begin());
+      *out++ = spec.notify_fd;
+      std::copy(spec.keep_fds.begin(), spec.keep_fds.end(), out);
+      CloseAllBut(keep);
+    }
 
     sb::Scoreboard& board = *spec.scoreboard;
     Worker w(cfg, &board, spec.slot, spec.generation);
@@ -299,8 +348,8 @@ class Worker {
     w.Publish();
 
     // Everything that needs the real file system or root comes first.
-    w.Prepare(spec.identity);
-    if (auto d = DropPrivileges(spec.identity); !d) {
+    w.Prepare(*spec.identity, spec.names);
+    if (auto d = DropPrivileges(*spec.identity); !d) {
       log::Error("worker privilege drop failed: " + d.error().message());
       Exit(WorkerExit::kFatal);
     }
@@ -365,7 +414,8 @@ class Worker {
       if (!conn) continue;  // another worker (or the master) was faster
       add_listeners(false);
       Notify(spec.notify_fd);
-      g_kick.store(0);
+      // Only when set: a store, even of 0, would copy the page it shares.
+      if (g_kick.load(std::memory_order_relaxed) != 0) g_kick.store(0);
       if (w.Serve(std::move(conn))) ++served;
       if (g_term.load() || g_leave.load() || listeners_closed) Exit(WorkerExit::kOk);
       // No wake-up for the master here: a worker becoming idle never needs a
@@ -419,7 +469,7 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
       log::Debug(1, "inetd session without a scoreboard: " + b.error().message());
     }
     Worker w(cfg, slot ? &*board : nullptr, slot.value_or(0), 0);
-    w.Prepare(identity);
+    w.Prepare(identity, nullptr);
     if (auto d = DropPrivileges(identity); !d) {
       log::Error("privilege drop failed: " + d.error().message());
       if (slot) board->ReleaseSlot(*slot);

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,8 +18,10 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "poolftpd/util/dontfork.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/net.h"
 #include "poolftpd/util/strings.h"
@@ -536,6 +540,44 @@ TEST(ResultTest, ErrorMessageCarriesErrno) {
   EXPECT_EQ(e.message(), "open(/etc/poolftpd.conf) failed: No such file or directory");
   const Error plain(ErrorCode::kInvalid, "poolftpd.conf:3: bad");
   EXPECT_EQ(plain.message(), "poolftpd.conf:3: bad");
+}
+
+// The master's child table lives here: usable like any container memory in
+// the process, absent from a forked child (mincore: ENOMEM, not mapped).
+TEST(DontForkTest, ContainersWorkAndChildrenDoNotMapThem) {
+  std::vector<int, util::DontForkAllocator<int>> big(100000, 7);  // its own mapping
+  std::unordered_map<int, size_t, std::hash<int>, std::equal_to<int>,
+                     util::DontForkAllocator<std::pair<const int, size_t>>>
+      small;  // nodes and buckets from the shared chunks
+  for (int i = 0; i < 5000; ++i) small[i] = static_cast<size_t>(i) * 3;
+  for (int i = 0; i < 5000; i += 2) small.erase(i);
+  for (int i = 0; i < 5000; ++i) small[i + 10000] = 1;  // reuses freed blocks
+  EXPECT_EQ(big[99999], 7);
+  EXPECT_EQ(small.size(), 7500u);
+  EXPECT_EQ(small.at(4999), 4999u * 3);
+
+  auto page_of = [](const void* p) {
+    return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095});
+  };
+  void* pages[] = {page_of(big.data()), page_of(&*small.find(4999))};
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int bad = 0;
+    for (void* pg : pages) {
+      unsigned char vec = 0;
+      if (::mincore(pg, 4096, &vec) == 0 || errno != ENOMEM) ++bad;
+    }
+    ::_exit(bad);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "a DONTFORK page is mapped in the child";
+  for (void* pg : pages) {  // and still mapped here
+    unsigned char vec = 0;
+    EXPECT_EQ(::mincore(pg, 4096, &vec), 0);
+  }
 }
 
 }  // namespace

@@ -7,11 +7,11 @@
 #include <signal.h>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "poolftpd/config/config.h"
 #include "poolftpd/data/data_channel.h"
@@ -142,13 +142,15 @@ class Session {
   bool SendListing(std::string_view what, const std::string& text, std::string_view vpath);
   std::string LsLines(const std::vector<fs::Entry>& entries) const;
 
-  SessionEnv env_;
+  const SessionEnv& env_;  // the worker's: outlives the session (no per-session copies)
   const config::Config& cfg_;
   UniqueFd ctl_;
   net::Endpoint local_, peer_;
   std::string peer_name_;
   LineReader reader_;
-  std::deque<std::string> pending_;  // lines received during a transfer
+  // Lines received during a transfer (at most limits::kMaxPendingLines; a
+  // vector allocates nothing until used, a std::deque 576 bytes at once).
+  std::vector<std::string> pending_;
   data::DataChannel data_;
 
   bool logged_in_ = false;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,16 +27,41 @@ struct Identity {
   std::string chroot_dir;    // empty: no chroot
 };
 
+// uid/gid names a worker shows in listings (root, its own identity, the
+// <Anonymous> root's owner), resolved once by the master before it forks. NSS
+// in each worker would read /etc/passwd and /etc/group through malloc'd stdio
+// buffers and libc's static result areas: about 6 private pages per worker.
+struct KnownNames {
+  struct Entry {
+    bool is_group = false;
+    unsigned id = 0;
+    std::string name;  // empty: no such entry
+  };
+  std::vector<Entry> entries;
+  // nullptr: `id` was not resolved here.
+  const std::string* Find(bool is_group, unsigned id) const;
+};
+
+// Master only, at start-up and reload (it still sees the real /etc and runs
+// as root): the names above, and what else every worker would otherwise
+// look up for itself (the ephemeral port range).
+KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id);
+
+// What RunChild needs, by pointer and span: the master fills it on its
+// SpawnOne frame (which the child inherits) without heap copies, since every
+// master write to a heap page after a fork leaves that page's previous
+// version private to the workers forked before.
 struct ChildSpec {
   const config::Config* config = nullptr;
   sb::Scoreboard* scoreboard = nullptr;
   size_t slot = 0;
   uint32_t generation = 0;
   pid_t master_pid = 0;
-  std::vector<int> listen_fds;
+  std::span<const int> listen_fds;
   int notify_fd = -1;         // write end of the master's wake-up pipe
-  std::vector<int> keep_fds;  // log fds and the like; everything else is closed
-  Identity identity;
+  std::span<const int> keep_fds;  // log fds and the like; everything else is closed
+  const Identity* identity = nullptr;
+  const KnownNames* names = nullptr;  // from PrepareWorkers; null: the worker looks them up
 };
 
 // Runs the worker; ends in _exit() with a WorkerExit code. Call right after fork().
