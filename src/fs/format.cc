@@ -1,11 +1,13 @@
 // Pure formatting for listings: `ls -l` lines, RFC 3659 facts, LIST option
 // parsing. No I/O, no locale: month names and UTC are fixed.
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <string>
 #include <string_view>
 
 #include "poolftpd/fs/listing.h"
+#include "format_internal.h"
 
 namespace poolftpd::fs {
 namespace {
@@ -60,8 +62,7 @@ char TypeChar(mode_t mode) {
   }
 }
 
-void AppendModeString(mode_t mode, std::string* out) {
-  char m[10];
+char* PutMode(char* m, mode_t mode) {
   m[0] = TypeChar(mode);
   m[1] = (mode & S_IRUSR) ? 'r' : '-';
   m[2] = (mode & S_IWUSR) ? 'w' : '-';
@@ -72,13 +73,16 @@ void AppendModeString(mode_t mode, std::string* out) {
   m[7] = (mode & S_IROTH) ? 'r' : '-';
   m[8] = (mode & S_IWOTH) ? 'w' : '-';
   m[9] = (mode & S_ISVTX) ? ((mode & S_IXOTH) ? 't' : 'T') : ((mode & S_IXOTH) ? 'x' : '-');
-  out->append(m, sizeof m);
+  return m + 10;
 }
 
-// Appends `s` left-aligned in a field of at least `width` bytes.
-void AppendPadded(std::string_view s, std::size_t width, std::string* out) {
-  out->append(s);
-  if (s.size() < width) out->append(width - s.size(), ' ');
+using internal::PutText;
+
+// Writes `s` left-aligned in a field of at least `width` bytes.
+char* PutPadded(char* p, std::string_view s, std::size_t width) {
+  p = PutText(p, s);
+  for (std::size_t n = s.size(); n < width; ++n) *p++ = ' ';
+  return p;
 }
 
 std::string IdName(const NameLookup& names, bool is_group, unsigned id) {
@@ -89,16 +93,10 @@ std::string IdName(const NameLookup& names, bool is_group, unsigned id) {
   return std::to_string(id);
 }
 
-// The facts' view of an entry: a symlink whose target resolved inside the
-// root is shown as its target (as ProFTPD does); a dangling or escaping one
-// as OS.unix=symlink.
-const struct stat& FactStat(const Entry& e) {
-  return (e.is_link && e.target_ok) ? e.target_st : e.st;
-}
-
-std::string_view FactType(const Entry& e, const struct stat& st) {
-  if (e.is_link && !e.target_ok) return "OS.unix=symlink";
-  switch (st.st_mode & S_IFMT) {
+// The type fact from a mode (a resolved link's target mode for links shown
+// as their target, as ProFTPD does).
+std::string_view FactType(uint32_t mode) {
+  switch (mode & S_IFMT) {
     case S_IFREG:
       return "file";
     case S_IFDIR:
@@ -168,127 +166,173 @@ void ParseListArgs(std::string_view arg, ListOptions* opts, std::string* path) {
   path->assign(arg.substr(i));
 }
 
+namespace {
+
 // Digit writers for the listing hot path (snprintf was most of the cost of
-// formatting 100,000 entries).
-void AppendDec(unsigned long long v, size_t width, char pad, std::string* out) {
+// formatting 100,000 entries). PutDec writes at `p`, right-aligned in `width`
+// (at most 20 digits); the caller's buffer has room.
+char* PutDec(char* p, unsigned long long v, size_t width, char pad) {
   char buf[24];
   size_t n = 0;
   do {
     buf[n++] = static_cast<char>('0' + v % 10);
     v /= 10;
   } while (v != 0);
-  if (n < width) out->append(width - n, pad);
-  while (n > 0) out->push_back(buf[--n]);
+  for (; width > n; --width) *p++ = pad;
+  while (n > 0) *p++ = buf[--n];
+  return p;
 }
 
-void AppendHex(unsigned long long v, std::string* out) {
+char* PutHex(char* p, unsigned long long v) {
   char buf[24];
   size_t n = 0;
   do {
     buf[n++] = "0123456789abcdef"[v & 15];
     v >>= 4;
   } while (v != 0);
-  while (n > 0) out->push_back(buf[--n]);
+  while (n > 0) *p++ = buf[--n];
+  return p;
 }
 
-std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names) {
-  const struct stat& st = e.st;
-  std::string out;
-  out.reserve(64 + e.name.size() + e.link_target.size());
-  AppendModeString(st.st_mode, &out);
+}  // namespace
 
-  out.push_back(' ');
-  AppendDec(static_cast<unsigned long long>(st.st_nlink), 3, ' ', &out);
-  out.push_back(' ');
-  AppendPadded(IdName(names, false, st.st_uid), 8, &out);
-  out.push_back(' ');
-  AppendPadded(IdName(names, true, st.st_gid), 8, &out);
+namespace internal {
 
-  const std::time_t mtime = st.st_mtime;
+bool UtcCache::Get(int64_t t, struct tm* out) {
+  constexpr int64_t kDay = 24 * 60 * 60;
+  constexpr int64_t kCachedBelow = int64_t{1} << 40;  // far beyond any real mtime
+  if (t < 0 || t >= kCachedBelow) {
+    const std::time_t tt = static_cast<std::time_t>(t);
+    return ::gmtime_r(&tt, out) != nullptr;
+  }
+  const int64_t day = t / kDay;
+  if (day != day_) {
+    const std::time_t midnight = static_cast<std::time_t>(day * kDay);
+    if (::gmtime_r(&midnight, &tm_) == nullptr) return false;
+    day_ = day;
+  }
+  // UTC has no offsets: the time of day is the seconds since midnight.
+  const int64_t secs = t - day * kDay;
+  *out = tm_;
+  out->tm_hour = static_cast<int>(secs / 3600);
+  out->tm_min = static_cast<int>(secs / 60 % 60);
+  out->tm_sec = static_cast<int>(secs % 60);
+  return true;
+}
+
+char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view link_target,
+                std::time_t now, std::string_view user, std::string_view group, UtcCache* utc) {
+  const mode_t mode = static_cast<mode_t>(a.mode);
+  p = PutMode(p, mode);
+  *p++ = ' ';
+  p = PutDec(p, a.nlink, 3, ' ');
+  *p++ = ' ';
+  p = PutPadded(p, user, 8);
+  *p++ = ' ';
+  p = PutPadded(p, group, 8);
+
+  const int64_t mtime = a.mtime;
   struct tm tm {};
-  if (::gmtime_r(&mtime, &tm) == nullptr) tm = {};  // out of range: print 1900-01-00
+  if (!utc->Get(mtime, &tm)) tm = {};  // out of range: print 1900-01-00
   const bool recent = mtime <= now + kRecentFuture && now - mtime <= kRecentPast;
   const int mon = (tm.tm_mon >= 0 && tm.tm_mon < 12) ? tm.tm_mon : 0;
   // " %8lld %s %2d %02d:%02d " or " %8lld %s %2d %5d "
-  out.push_back(' ');
-  const long long size = static_cast<long long>(st.st_size);
-  if (size < 0) {
-    out.push_back('-');
-    AppendDec(static_cast<unsigned long long>(-size), 7, ' ', &out);
+  *p++ = ' ';
+  if (a.size < 0) {
+    *p++ = '-';
+    p = PutDec(p, static_cast<unsigned long long>(-a.size), 7, ' ');
   } else {
-    AppendDec(static_cast<unsigned long long>(size), 8, ' ', &out);
+    p = PutDec(p, static_cast<unsigned long long>(a.size), 8, ' ');
   }
-  out.push_back(' ');
-  out.append(kMonths[mon]);
-  out.push_back(' ');
-  AppendDec(static_cast<unsigned long long>(tm.tm_mday > 0 ? tm.tm_mday : 0), 2, ' ', &out);
-  out.push_back(' ');
+  *p++ = ' ';
+  p = PutText(p, kMonths[mon]);
+  *p++ = ' ';
+  p = PutDec(p, static_cast<unsigned long long>(tm.tm_mday > 0 ? tm.tm_mday : 0), 2, ' ');
+  *p++ = ' ';
   if (recent) {
-    AppendDec(static_cast<unsigned long long>(tm.tm_hour), 2, '0', &out);
-    out.push_back(':');
-    AppendDec(static_cast<unsigned long long>(tm.tm_min), 2, '0', &out);
+    p = PutDec(p, static_cast<unsigned long long>(tm.tm_hour), 2, '0');
+    *p++ = ':';
+    p = PutDec(p, static_cast<unsigned long long>(tm.tm_min), 2, '0');
   } else {
-    AppendDec(static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 5, ' ', &out);
+    p = PutDec(p, static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 5, ' ');
   }
-  out.push_back(' ');
-  out.append(e.name);
-  if (S_ISLNK(st.st_mode)) {
-    out.append(" -> ");
-    out.append(e.link_target);
+  *p++ = ' ';
+  p = PutText(p, name);
+  if (S_ISLNK(mode)) {
+    p = PutText(p, " -> ");
+    p = PutText(p, link_target);
   }
-  return out;
+  return p;
 }
 
-std::string FormatFacts(const Entry& e, unsigned facts, std::string_view kind) {
-  const struct stat& st = FactStat(e);
-  const std::string_view type = kind.empty() ? FactType(e, st) : kind;
+char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind, std::string_view name,
+               unsigned facts, UtcCache* utc) {
+  const std::string_view type = !kind.empty() ? kind : dangling_link ? "OS.unix=symlink" : FactType(a.mode);
   const bool is_dir = type == "dir" || type == "cdir" || type == "pdir";
   const bool is_file = type == "file";
-  std::string out;
-  out.reserve(128 + e.name.size());
   if (facts & kFactType) {
-    out.append("type=");
-    out.append(type);
-    out.push_back(';');
+    p = PutText(p, "type=");
+    p = PutText(p, type.substr(0, kMaxKind));
+    *p++ = ';';
   }
   if ((facts & kFactSize) && (is_file || is_dir)) {
-    out.append("size=");
-    AppendDec(static_cast<unsigned long long>(st.st_size > 0 ? st.st_size : 0), 0, ' ', &out);
-    out.push_back(';');
+    p = PutText(p, "size=");
+    p = PutDec(p, static_cast<unsigned long long>(a.size > 0 ? a.size : 0), 0, ' ');
+    *p++ = ';';
   }
   if (facts & kFactModify) {
-    const std::time_t mtime = st.st_mtime;
     struct tm tm {};
-    if (::gmtime_r(&mtime, &tm) != nullptr) {
-      out.append("modify=");
-      AppendDec(static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 4, '0', &out);
-      AppendDec(static_cast<unsigned long long>(tm.tm_mon + 1), 2, '0', &out);
-      AppendDec(static_cast<unsigned long long>(tm.tm_mday), 2, '0', &out);
-      AppendDec(static_cast<unsigned long long>(tm.tm_hour), 2, '0', &out);
-      AppendDec(static_cast<unsigned long long>(tm.tm_min), 2, '0', &out);
-      AppendDec(static_cast<unsigned long long>(tm.tm_sec), 2, '0', &out);
-      out.push_back(';');
+    if (utc->Get(a.mtime, &tm)) {
+      p = PutText(p, "modify=");
+      p = PutDec(p, static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 4, '0');
+      p = PutDec(p, static_cast<unsigned long long>(tm.tm_mon + 1), 2, '0');
+      p = PutDec(p, static_cast<unsigned long long>(tm.tm_mday), 2, '0');
+      p = PutDec(p, static_cast<unsigned long long>(tm.tm_hour), 2, '0');
+      p = PutDec(p, static_cast<unsigned long long>(tm.tm_min), 2, '0');
+      p = PutDec(p, static_cast<unsigned long long>(tm.tm_sec), 2, '0');
+      *p++ = ';';
     }
   }
   if ((facts & kFactPerm) && (is_file || is_dir)) {
     // Anonymous sessions are read-only: retrieve files; enter and list dirs.
-    out.append(is_dir ? "perm=el;" : "perm=r;");
+    p = PutText(p, is_dir ? "perm=el;" : "perm=r;");
   }
   if (facts & kFactUnique) {
-    out.append("unique=");
-    AppendHex(static_cast<unsigned long long>(st.st_dev), &out);
-    out.push_back('U');
-    AppendHex(static_cast<unsigned long long>(st.st_ino), &out);
-    out.push_back(';');
+    p = PutText(p, "unique=");
+    p = PutHex(p, a.dev);
+    *p++ = 'U';
+    p = PutHex(p, a.ino);
+    *p++ = ';';
   }
   if (facts & kFactUnixMode) {
-    const unsigned m = static_cast<unsigned>(st.st_mode & 07777);
-    out.append("unix.mode=");
-    for (int shift = 9; shift >= 0; shift -= 3) out.push_back(static_cast<char>('0' + ((m >> shift) & 7)));
-    out.push_back(';');
+    const unsigned m = a.mode & 07777;
+    p = PutText(p, "unix.mode=");
+    for (int shift = 9; shift >= 0; shift -= 3) *p++ = static_cast<char>('0' + ((m >> shift) & 7));
+    *p++ = ';';
   }
-  out.push_back(' ');
-  out.append(e.name);
+  *p++ = ' ';
+  return PutText(p, name);
+}
+
+}  // namespace internal
+
+std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names) {
+  const std::string user = IdName(names, false, e.st.st_uid);
+  const std::string group = IdName(names, true, e.st.st_gid);
+  std::string out(internal::LsLineBound(user.size(), group.size(), e.name.size(), e.link_target.size()), '\0');
+  internal::UtcCache utc;
+  char* end = internal::PutLsLine(out.data(), internal::AttrOf(e.st), e.name, e.link_target, now, user, group, &utc);
+  out.resize(static_cast<size_t>(end - out.data()));
+  return out;
+}
+
+std::string FormatFacts(const Entry& e, unsigned facts, std::string_view kind) {
+  const struct stat& st = (e.is_link && e.target_ok) ? e.target_st : e.st;
+  std::string out(internal::FactsBound(e.name.size()), '\0');
+  internal::UtcCache utc;
+  char* end = internal::PutFacts(out.data(), internal::AttrOf(st), e.is_link && !e.target_ok, kind, e.name,
+                                 facts, &utc);
+  out.resize(static_cast<size_t>(end - out.data()));
   return out;
 }
 

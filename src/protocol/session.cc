@@ -158,7 +158,7 @@ void Session::Reply(int code, std::string_view text) {
 Session::Read Session::ReadLine(std::string* line) {
   if (!pending_.empty()) {
     *line = std::move(pending_.front());
-    pending_.pop_front();
+    pending_.erase(pending_.begin());
     return Read::kLine;
   }
   for (;;) {
@@ -199,7 +199,10 @@ Session::Read Session::ReadLine(std::string* line) {
       return Read::kEof;
     }
     if (rc == 0) continue;  // re-evaluated above: returns kTimeout
-    char buf[4096];
+    // Small: an idle session sits in ppoll below this frame, and each 4 KiB
+    // of stack it spans is a private page in every worker. Commands are
+    // short; a longer burst just takes another recv.
+    char buf[512];
     const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
     if (n == 0) return Read::kEof;
     if (n < 0) {
@@ -851,6 +854,29 @@ void Session::DoRetr(std::string_view arg) {
   log::WriteXfer(x);
 }
 
+namespace {
+
+// Hands a directory listing to the data socket piece by piece as Emit formats
+// it (the client receives while the rest is formatted).
+data::Status StreamListing(fs::DirListing& listing, const fs::EmitOptions& opts, int sock,
+                           const data::Hooks& hooks, uint64_t* sent) {
+  *sent = 0;
+  data::Status status = data::Status::kOk;
+  data::Hooks h = hooks;
+  const bool emitted = listing.Emit(opts, [&](std::string_view text) {
+    const uint64_t base = *sent;
+    if (hooks.progress) h.progress = [&hooks, base](uint64_t b) { hooks.progress(base + b); };
+    uint64_t n = 0;
+    status = data::SendBuffer(sock, text, h, &n);
+    *sent += n;
+    return status == data::Status::kOk;
+  });
+  if (!emitted && status == data::Status::kOk) return data::Status::kLocalError;
+  return status;
+}
+
+}  // namespace
+
 std::string Session::LsLines(const std::vector<fs::Entry>& entries) const {
   std::string out;
   out.reserve(entries.size() * 72);
@@ -897,32 +923,32 @@ void Session::SendDirListing(std::string_view arg, bool nlst) {
     Reply(550, ErrnoText(path.empty() ? "." : path, target.error().sys_errno()));
     return;
   }
-  std::string text;
   const bool is_dir = S_ISDIR(target->st.st_mode) ||
                       (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
   if (!is_dir || opts.directory) {
-    text = opts.long_form ? LsLines({*target}) : (path.empty() ? target->name : path) + "\r\n";
-  } else {
-    auto entries = fs::ReadDir(*env_.anon_root, vpath, opts.all, pattern);
-    if (!entries) {
-      Reply(550, ErrnoText(path.empty() ? "." : path, entries.error().sys_errno()));
-      return;
-    }
-    if (entries->size() >= limits::kMaxListEntries)
-      log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " + std::to_string(limits::kMaxListEntries) +
-                " entries");
-    if (opts.long_form) {
-      text = LsLines(*entries);
-    } else {
-      text.reserve(entries->size() * 16);
-      for (const auto& e : *entries) {
-        if (nlst && (e.name == "." || e.name == "..")) continue;
-        text += e.name;
-        text += "\r\n";
-      }
-    }
+    SendListing("file list",
+                opts.long_form ? LsLines({*target}) : (path.empty() ? target->name : path) + "\r\n", vpath);
+    return;
   }
-  SendListing("file list", text, vpath);
+  // Read (and 550 on failure) before 150; the text is streamed after it.
+  auto listing = fs::DirListing::Read(*env_.anon_root, vpath, opts.all, pattern);
+  if (!listing) {
+    Reply(550, ErrnoText(path.empty() ? "." : path, listing.error().sys_errno()));
+    return;
+  }
+  if (listing->cut())
+    log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " + std::to_string(limits::kMaxListEntries) +
+              " entries");
+  fs::EmitOptions eo;
+  eo.style = opts.long_form ? fs::ListStyle::kLs : fs::ListStyle::kNames;
+  eo.now = std::time(nullptr);
+  eo.names = &env_.names;
+  eo.skip_dot_dirs = nlst;
+  uint64_t sent = 0;
+  data::Status status;
+  RunTransfer("Opening ASCII mode data connection for file list", sb::XferDir::kList, vpath, 0,
+              [&](int sock, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, sock, h, n); },
+              &sent, &status);
 }
 
 void Session::DoMlsd(std::string_view arg) {
@@ -940,21 +966,22 @@ void Session::DoMlsd(std::string_view arg) {
     Reply(501, util::EscapeControl(arg.substr(0, 512)) + ": Not a directory");
     return;
   }
-  auto entries = fs::ReadDir(*env_.anon_root, vpath, true);
-  if (!entries) {
-    Reply(550, ErrnoText(arg.empty() ? "." : arg, entries.error().sys_errno()));
+  auto listing = fs::DirListing::Read(*env_.anon_root, vpath, true);
+  if (!listing) {
+    Reply(550, ErrnoText(arg.empty() ? "." : arg, listing.error().sys_errno()));
     return;
   }
-  std::string text;
-  text.reserve(entries->size() * 110);
-  for (const auto& e : *entries) {
-    std::string_view kind;
-    if (e.name == ".") kind = "cdir";
-    else if (e.name == "..") kind = "pdir";
-    text += fs::FormatFacts(e, mlst_facts_, kind);
-    text += "\r\n";
-  }
-  SendListing("MLSD", text, vpath);
+  if (listing->cut())
+    log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " + std::to_string(limits::kMaxListEntries) +
+              " entries");
+  fs::EmitOptions eo;
+  eo.style = fs::ListStyle::kFacts;
+  eo.facts = mlst_facts_;
+  uint64_t sent = 0;
+  data::Status status;
+  RunTransfer("Opening ASCII mode data connection for MLSD", sb::XferDir::kList, vpath, 0,
+              [&](int sock, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, sock, h, n); },
+              &sent, &status);
 }
 
 void Session::DoMlst(std::string_view arg) {

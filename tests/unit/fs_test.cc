@@ -18,6 +18,7 @@
 #include "poolftpd/fs/listing.h"
 #include "poolftpd/fs/path.h"
 #include "poolftpd/util/limits.h"
+#include "poolftpd/util/unique_fd.h"
 
 namespace poolftpd::fs {
 namespace {
@@ -612,6 +613,185 @@ TEST(ReadDirLargeTest, ManyEntries) {
   EXPECT_EQ((*r)[0].name, "f00000");
   EXPECT_EQ((*r)[kN - 1].name, "f00999");
   for (int i = 1; i < kN; ++i) ASSERT_LT((*r)[i - 1].name, (*r)[i].name);
+}
+
+// ---------------------------------------------------------------------------
+// DirListing: the streamed listing must match ReadDir + the one-entry
+// formatters line for line (ReadDir is the reference implementation).
+
+std::string OwnerName(bool is_group, unsigned id) {
+  if (id == 0) return is_group ? "wheel" : "root";
+  return "";  // others as numbers
+}
+
+std::string Expected(const Root& root, std::string_view vpath, bool all, std::string_view pattern,
+                     const EmitOptions& o) {
+  auto entries = ReadDir(root, vpath, all, pattern);
+  if (!entries) return "<error>";
+  std::string out;
+  for (const Entry& e : *entries) {
+    switch (o.style) {
+      case ListStyle::kLs:
+        out += FormatLsLine(e, o.now, *o.names);
+        break;
+      case ListStyle::kFacts:
+        out += FormatFacts(e, o.facts, e.name == "." ? "cdir" : e.name == ".." ? "pdir" : "");
+        break;
+      case ListStyle::kNames:
+        if (o.skip_dot_dirs && (e.name == "." || e.name == "..")) continue;
+        out += e.name;
+        break;
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
+// The text DirListing streams, and how many pieces it came in.
+std::string Streamed(const Root& root, std::string_view vpath, bool all, std::string_view pattern,
+                     const EmitOptions& o, size_t* pieces = nullptr) {
+  auto l = DirListing::Read(root, vpath, all, pattern);
+  if (!l) return "<error>";
+  std::string out;
+  size_t n = 0;
+  const bool ok = l->Emit(o, [&](std::string_view text) {
+    out.append(text);
+    ++n;
+    return true;
+  });
+  if (!ok) return "<emit failed>";
+  if (pieces) *pieces = n;
+  return out;
+}
+
+std::vector<EmitOptions> AllStyles(const NameLookup* names) {
+  std::vector<EmitOptions> v(5);
+  v[0].style = ListStyle::kLs;
+  v[0].now = Utc(2026, 11, 21, 12, 0, 0);
+  v[0].names = names;
+  v[1].style = ListStyle::kFacts;
+  v[2].style = ListStyle::kFacts;
+  v[2].facts = kFactType | kFactUnixMode;
+  v[3].style = ListStyle::kNames;
+  v[4].style = ListStyle::kNames;
+  v[4].skip_dot_dirs = true;
+  return v;
+}
+
+TEST_F(ListingTest, DirListingMatchesReadDir) {
+  const NameLookup names = &OwnerName;
+  int i = 0;
+  for (const EmitOptions& o : AllStyles(&names)) {
+    for (const char* dir : {"/pub", "/", "/pub/sub", "/pub/dir-in"}) {
+      for (bool all : {false, true}) {
+        EXPECT_EQ(Streamed(root_, dir, all, {}, o), Expected(root_, dir, all, {}, o))
+            << "style " << i << " dir " << dir << " all " << all;
+      }
+    }
+    for (const char* pattern : {"*.txt", "[ab]?txt", ".h*", "zzz*", "."}) {
+      EXPECT_EQ(Streamed(root_, "/pub", true, pattern, o), Expected(root_, "/pub", true, pattern, o))
+          << "style " << i << " pattern " << pattern;
+    }
+    ++i;
+  }
+  // Symlinks: LIST shows the link and its text, MLSD the confined target.
+  EmitOptions facts;
+  facts.style = ListStyle::kFacts;
+  const std::string mlsd = Streamed(root_, "/pub", false, {}, facts);
+  EXPECT_NE(mlsd.find("type=file;size=7;"), std::string::npos);
+  EXPECT_NE(mlsd.find("type=OS.unix=symlink;modify="), std::string::npos);
+  EXPECT_EQ(mlsd.find("SECRET"), std::string::npos);
+}
+
+TEST_F(ListingTest, DirListingErrors) {
+  auto missing = DirListing::Read(root_, "/pub/missing", false);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().sys_errno(), ENOENT);
+  auto file = DirListing::Read(root_, "/pub/file", false);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().sys_errno(), ENOTDIR);
+  auto out = DirListing::Read(root_, "/pub/dir-out-abs", false);
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().sys_errno(), ENOENT);
+}
+
+// Big enough for the helper threads and many pieces: names that share long
+// prefixes (the sort's tie path) and bytes above 0x7f (unsigned order).
+class DirListingLargeTest : public ::testing::Test {
+ protected:
+  // One tree for the suite: creating the files is most of the test's time.
+  static void SetUpTestSuite() {
+    t_ = new TempTree;
+    t_->Mkdir("big");
+    uint32_t seed = 12345;
+    auto next = [&seed] { return seed = seed * 1103515245u + 12345u; };
+    for (int i = 0; i < kN; ++i) {
+      char name[64];
+      switch (i % 4) {
+        case 0:
+          std::snprintf(name, sizeof name, "big/f%05d", (i * 7919) % kN);
+          break;
+        case 1:
+          std::snprintf(name, sizeof name, "big/commonprefix_%05d", i);
+          break;
+        case 2:
+          std::snprintf(name, sizeof name, "big/x%c%c%d", static_cast<char>(0x80 + next() % 128),
+                        static_cast<char>(0x21 + next() % 14), i);  // no '/'
+          break;
+        default:
+          std::snprintf(name, sizeof name, "big/%c%d", static_cast<char>(0xc0 + next() % 64), i);
+          break;
+      }
+      UniqueFd fd(::open((*t_ / name).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+      ASSERT_TRUE(fd) << name;
+    }
+    t_->Mkdir("big/zdir");
+    t_->Symlink("f00001", "big/zlink");
+    t_->Symlink("/etc/passwd", "big/zout");
+  }
+  static void TearDownTestSuite() {
+    delete t_;
+    t_ = nullptr;
+  }
+  void SetUp() override {
+    auto r = Root::OpenDir(t_->path());
+    ASSERT_TRUE(r);
+    root_ = std::move(*r);
+  }
+  static constexpr int kN = 2200;  // above the threading threshold; 3 pieces
+  static inline TempTree* t_ = nullptr;
+  Root root_;
+};
+
+TEST_F(DirListingLargeTest, MatchesReadDirInOrder) {
+  const NameLookup names = &OwnerName;
+  for (const EmitOptions& o : AllStyles(&names)) {
+    size_t pieces = 0;
+    const std::string got = Streamed(root_, "/big", true, {}, o, &pieces);
+    EXPECT_EQ(got, Expected(root_, "/big", true, {}, o));
+    EXPECT_EQ(pieces, 3u);
+  }
+  auto r = ReadDir(root_, "/big", false);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), static_cast<size_t>(kN + 3));
+  for (size_t i = 1; i < r->size(); ++i) ASSERT_LT((*r)[i - 1].name, (*r)[i].name);
+}
+
+TEST_F(DirListingLargeTest, SinkCanStopEarly) {
+  auto l = DirListing::Read(root_, "/big", false);
+  ASSERT_TRUE(l);
+  EXPECT_FALSE(l->cut());
+  EmitOptions o;
+  o.style = ListStyle::kFacts;
+  size_t calls = 0;
+  std::string first;
+  EXPECT_FALSE(l->Emit(o, [&](std::string_view text) {
+    if (calls++ == 0) first.assign(text);
+    return false;  // e.g. the data connection broke
+  }));
+  EXPECT_EQ(calls, 1u);
+  EXPECT_EQ(first.substr(0, 10), "type=file;");
+  EXPECT_EQ(first.substr(first.size() - 2), "\r\n");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // Directory listings for LIST, NLST, MLSD, MLST and STAT: formatted text,
 // produced from fds under a confined Root. Worker process only. Formatting
-// functions are pure so they can be tested without a tree.
+// functions are pure so they can be tested without a tree. DirListing streams
+// big directories (LIST/NLST/MLSD); ReadDir returns whole Entries (STAT, and
+// the reference the tests hold DirListing to).
 #pragma once
 
 #include <sys/stat.h>
@@ -8,6 +10,7 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +88,56 @@ std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& name
 // `pattern` (may be empty) is a glob for the names (see GlobMatch).
 Result<std::vector<Entry>> ReadDir(const Root& root, std::string_view vpath, bool all,
                                    std::string_view pattern = {});
+// How DirListing::Emit writes each entry: an `ls -l` line (FormatLsLine), a
+// facts line (FormatFacts, "." as type=cdir and ".." as type=pdir) or the
+// bare name. Every line ends in CRLF.
+enum class ListStyle { kLs, kFacts, kNames };
+
+struct EmitOptions {
+  ListStyle style = ListStyle::kLs;
+  std::time_t now = 0;                // kLs: reference time for recent/old dates
+  const NameLookup* names = nullptr;  // kLs: uid/gid names (may be null)
+  unsigned facts = kFactAll;          // kFacts: the facts to show
+  bool skip_dot_dirs = false;         // leave out "." and ".." (NLST)
+};
+
+// A directory listing for LIST, NLST and MLSD, built in two steps so the
+// caller can answer 550 before it opens the data connection and then stream:
+// Read() opens the directory, reads and sorts the names (byte order) and
+// stats them; Emit() formats the entries in order and hands the text to a
+// sink in pieces of a few tens of KiB. Entries, order, fields and filtering
+// are those of ReadDir (same `all`, `pattern`, limit, "."/".." and
+// vanished-entry rules); only the delivery differs.
+// Big directories use a few threads inside Read and Emit (none outlives the
+// call; the threads block all signals). Worker process only; `root` must
+// outlive the DirListing. Not copyable; movable.
+class DirListing {
+ public:
+  // Errors: those of Root::Open for `vpath` (ENOENT, ENOTDIR, EACCES...) and
+  // of reading the directory. `cut()` is true when the listing stopped at
+  // limits::kMaxListEntries (the caller logs it).
+  static Result<DirListing> Read(const Root& root, std::string_view vpath, bool all,
+                                 std::string_view pattern = {});
+
+  DirListing(DirListing&&) noexcept;
+  DirListing& operator=(DirListing&&) noexcept;
+  ~DirListing();
+
+  bool cut() const;
+
+  // Calls `sink` with consecutive pieces of the text, in order, on the
+  // calling thread; stops early (returning false) when `sink` returns false
+  // or a helper thread fails. `opts.names` is called on one thread at a
+  // time. Call at most once.
+  using Sink = std::function<bool(std::string_view text)>;
+  bool Emit(const EmitOptions& opts, const Sink& sink);
+
+ private:
+  struct State;
+  explicit DirListing(std::unique_ptr<State> s);
+  std::unique_ptr<State> s_;
+};
+
 // Stat one path as an Entry (for MLST, LIST of a file, -d). `name` is the
 // last component of `vpath` ("/" for the root).
 Result<Entry> StatEntry(const Root& root, std::string_view vpath);
