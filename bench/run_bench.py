@@ -268,23 +268,32 @@ class Bench:
     # The poller variants, in the order of the first pair's runs: none, ftpwho
     # in a tight loop at normal priority, and the same under SCHED_IDLE (it
     # only gets CPU time nobody else wants).
-    POLLERS = (("no-poller", None), ("poller", "normal"), ("poller-idle", "SCHED_IDLE"))
+    # (tag, scheduling policy, which file ftpwho reads). "poller-copy" is the
+    # control: the same loop reading a snapshot copy of the scoreboard, so it
+    # uses the same CPU but shares no memory with the server; what "poller"
+    # costs beyond it is the cost of reading the live scoreboard.
+    POLLERS = (("no-poller", None, None), ("poller", "normal", "live"),
+               ("poller-copy", "normal", "copy"), ("poller-idle", "SCHED_IDLE", "live"))
 
     def poller(self):
         srv = self.servers[0]
         sb = srv.scoreboard
         ftpwho = os.path.join(self.args.build, "ftpwho")
         p = self.prof
+        copy = os.path.join(self.paths["run"], "poolftpd.scoreboard.copy")
         for pair in range(p.poller_pairs):
             k = pair % len(self.POLLERS)   # rotate the order pair by pair
-            for tag, policy in self.POLLERS[k:] + self.POLLERS[:k]:
+            for tag, policy, source in self.POLLERS[k:] + self.POLLERS[:k]:
                 if not self.ensure_running(srv):
                     return
+                if source == "copy":
+                    shutil.copyfile(sb, copy)
+                target = copy if source == "copy" else sb
                 during = None
                 stop = threading.Event()
                 state = {"polls": 0, "errors": 0, "cpu_s": 0.0, "t0": None, "t1": None}
 
-                def loop(policy=policy, state=state, stop=stop):
+                def loop(policy=policy, state=state, stop=stop, target=target):
                     # ftpwho in a tight loop, as an operator's `watch -n0` would;
                     # wait4 gives each run's CPU time, the poller's own cost.
                     devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0)
@@ -296,7 +305,7 @@ class Bench:
                         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
                     state["t0"] = time.monotonic()
                     while not stop.is_set():
-                        pid = os.posix_spawn(ftpwho, [ftpwho, "-f", sb], os.environ,
+                        pid = os.posix_spawn(ftpwho, [ftpwho, "-f", target], os.environ,
                                              file_actions=devnull)
                         _, status, ru = os.wait4(pid, 0)
                         state["polls"] += 1
@@ -315,7 +324,8 @@ class Bench:
                     th.join()
                     secs = (state["t1"] or 0) - (state["t0"] or 0)
                     rec["poller"] = {
-                        "policy": policy, "polls": state["polls"], "errors": state["errors"],
+                        "policy": policy, "source": source,
+                        "polls": state["polls"], "errors": state["errors"],
                         "cpu_s": round(state["cpu_s"], 3), "secs": round(secs, 3),
                         "polls_per_sec": state["polls"] / secs if secs > 0 else None,
                         "cpus": state["cpu_s"] / secs if secs > 0 else None,
@@ -329,6 +339,7 @@ class Bench:
                             f"{num(pr['polls_per_sec'], 0)}/s, {num(pr['cpu_ms_per_poll'], 2)} ms " \
                             f"CPU each, using {num(pr['cpus'], 2)} CPUs]"
                 label = {"no-poller": "without poller", "poller": "with poller",
+                         "poller-copy": "with poller on a copy",
                          "poller-idle": "with idle poller"}[tag]
                 log(f"  login  poolftpd   {label}: {self.summary(rec)}{extra}")
 

@@ -183,6 +183,8 @@ class Table:
         def rel(v, base):
             return f" ({(v - base) / base * 100:+.1f} %)" if v and base else ""
         for tag, what in (("poller", "ftpwho in a tight loop, normal priority"),
+                          ("poller-copy", "control: the same loop reading a copy of the "
+                                          "scoreboard (same CPU, no shared memory)"),
                           ("poller-idle", "ftpwho in a tight loop under SCHED_IDLE")):
             rs = tagged(tag)
             if not rs:
@@ -202,6 +204,19 @@ class Table:
             self.rows.append((f"{label}{what}: the poller itself",
                               [f"{num(rate, 0)} ftpwho runs/s, {num(each, 2)} ms CPU each, "
                                f"{num(cpus, 2)} CPUs", "—", "—"], "—"))
+        live, ctl = tagged("poller"), tagged("poller-copy")
+        if live and ctl:
+            # What reading the live scoreboard costs beyond any process
+            # using the same CPU: the target's "costs sessions nothing".
+            s_live = med([dig(r["result"], ("sessions_per_sec",)) for r in live])
+            s_ctl = med([dig(r["result"], ("sessions_per_sec",)) for r in ctl])
+            c_live = med([cpu_per_session(r) for r in live])
+            c_ctl = med([cpu_per_session(r) for r in ctl])
+            cell = f"sessions/s {num(s_ctl, 0)} / {num(s_live, 0)}{rel(s_live, s_ctl)}"
+            if c_live and c_ctl:
+                cell += f"; server CPU ms/session {num(c_ctl, 3)} / {num(c_live, 3)}{rel(c_live, c_ctl)}"
+            self.rows.append((f"{label}the scoreboard's own cost: poller on the copy / "
+                              "on the live scoreboard", [cell, "—", "—"], "—"))
 
     def markdown(self, machine, header_notes):
         cols = [s.name for s in self.b.servers]
