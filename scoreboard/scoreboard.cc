@@ -985,18 +985,17 @@ void Scoreboard::Publish(size_t index, const SlotRecord& rec) {
   if (!impl_ || !impl_->writable) return;
   Slot* s = impl_->SlotAt(index);
   if (!s) return;
-  const auto relaxed = std::memory_order_relaxed;
   const uint32_t odd = SlotWriteBegin(*impl_->header, *s, index);
-  s->pid.store(rec.pid, relaxed);
-  s->generation.store(rec.generation, relaxed);
-  s->state.store(static_cast<uint8_t>(rec.state), relaxed);
-  s->xfer_dir.store(static_cast<uint8_t>(rec.xfer_dir), relaxed);
-  s->session_start_ns.store(rec.session_start_ns, relaxed);
-  s->last_activity_ns.store(rec.last_activity_ns, relaxed);
-  s->xfer_start_ns.store(rec.xfer_start_ns, relaxed);
-  s->xfer_size.store(rec.xfer_size, relaxed);
-  s->xfer_offset.store(rec.xfer_offset, relaxed);
-  s->sessions_served.store(rec.sessions_served, relaxed);
+  StoreIfChanged(s->pid, rec.pid);
+  StoreIfChanged(s->generation, rec.generation);
+  StoreIfChanged(s->state, static_cast<uint8_t>(rec.state));
+  StoreIfChanged(s->xfer_dir, static_cast<uint8_t>(rec.xfer_dir));
+  StoreIfChanged(s->session_start_ns, rec.session_start_ns);
+  StoreIfChanged(s->last_activity_ns, rec.last_activity_ns);
+  StoreIfChanged(s->xfer_start_ns, rec.xfer_start_ns);
+  StoreIfChanged(s->xfer_size, rec.xfer_size);
+  StoreIfChanged(s->xfer_offset, rec.xfer_offset);
+  StoreIfChanged(s->sessions_served, rec.sessions_served);
   StoreText(s->user, std::string_view(rec.user, strnlen(rec.user, sizeof rec.user)));
   StoreText(s->client_addr,
             std::string_view(rec.client_addr, strnlen(rec.client_addr, sizeof rec.client_addr)));

@@ -377,6 +377,34 @@ TEST(Create, LongStringsAreTruncatedNotOverflowed) {
   EXPECT_EQ(std::strlen(sb->ReadHeader().server_name), kServerNameLen - 1);
 }
 
+// Publish skips words whose value is unchanged: a shorter command or path
+// must still replace the longer one completely, and every field must follow.
+TEST(Create, RepublishingReplacesEveryChangedField) {
+  TempDir dir;
+  auto sb = Scoreboard::Create(dir.File("sb"), 2, "S", 1);
+  ASSERT_TRUE(sb);
+  SlotRecord r = SessionRecord(10);
+  SetText(r.cmd, "RETR");
+  SetText(r.arg, "/pub/a-long-file-name.iso");
+  SetText(r.cwd, "/pub/releases/2026");
+  r.xfer_size = 1u << 30;
+  sb->Publish(1, r);
+  SetText(r.cmd, "PWD");
+  SetText(r.arg, "");
+  SetText(r.cwd, "/pub");
+  r.xfer_size = 0;
+  r.pid = 11;
+  sb->Publish(1, r);
+  const SlotView v = sb->Read(1);
+  EXPECT_STREQ(v.rec.cmd, "PWD");
+  EXPECT_STREQ(v.rec.arg, "");
+  EXPECT_STREQ(v.rec.cwd, "/pub");
+  EXPECT_EQ(v.rec.xfer_size, 0u);
+  EXPECT_EQ(v.rec.pid, 11);
+  sb->Publish(1, r);  // unchanged: still the same record
+  EXPECT_STREQ(sb->Read(1).rec.cwd, "/pub");
+}
+
 TEST(Create, MissingDirectoryIsNotFound) {
   TempDir dir;
   const std::string path = dir.File("no/such/dir/sb");

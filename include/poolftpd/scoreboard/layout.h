@@ -182,6 +182,17 @@ static_assert(offsetof(Slot, reserved1) == 1072);
 // Writes `text` into `words` with relaxed stores: at most N*8-1 bytes (up to
 // an embedded NUL), NUL-padded. Only the field's current writer calls it,
 // inside its seqlock (or the header's).
+// Slot writers store a word only when its value changes. Publish rewrites
+// the whole record, but between two commands only a few of a slot's 17
+// cache lines change: skipping the rest keeps them shared with readers
+// (ftpwho, a poller) instead of invalidating them on every state change, and
+// leaves clean pages of a disk-backed scoreboard clean. Readers are
+// unaffected: the seqlock still brackets the write.
+template <typename T>
+inline void StoreIfChanged(std::atomic<T>& a, T v) {
+  if (a.load(std::memory_order_relaxed) != v) a.store(v, std::memory_order_relaxed);
+}
+
 template <size_t N>
 void StoreText(std::atomic<uint64_t> (&words)[N], std::string_view text) {
   char buf[N * 8] = {};
@@ -190,7 +201,7 @@ void StoreText(std::atomic<uint64_t> (&words)[N], std::string_view text) {
   for (size_t i = 0; i < N; ++i) {
     uint64_t w;
     std::memcpy(&w, buf + i * 8, 8);
-    words[i].store(w, std::memory_order_relaxed);
+    StoreIfChanged(words[i], w);
   }
 }
 
