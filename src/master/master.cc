@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <bit>
 #include <optional>
-#include <span>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -153,13 +152,15 @@ class Master {
   // Returns a description when a shutdown is pending.
   std::string WatchShutdownFile(bool force);
   void EnforceDisconnect();
-  std::vector<int> ListenFds() const;
+  void SetListeners(std::vector<Listener> ls);
+  void FreeSlot(size_t slot);
 
   Options opts_;
   std::shared_ptr<const config::Config> cfg_;
   worker::Identity identity_;
   worker::KnownNames names_;  // resolved here so workers need no NSS (PrepareWorkers)
   std::vector<Listener> listeners_;
+  std::vector<int> listen_fds_;  // listeners_' fds, handed to every worker
   std::optional<sb::Scoreboard> board_opt_;
   sb::Scoreboard* board_ = nullptr;
   PidFile pidfile_;
@@ -171,10 +172,10 @@ class Master {
                      util::DontForkAllocator<std::pair<const pid_t, size_t>>>
       by_pid_;
   uint32_t generation_ = 1;
-  // Bit i set: slot i may be free (SpawnOne checks children_). Reap sets
-  // it, a spawn clears it; SpawnOne takes the lowest, so live slots stay
-  // dense at the bottom and tools read only up to the scoreboard's mark.
-  // Written after every fork, so kept where workers do not share it.
+  // Bit i set: slot i is free. A spawn clears it, FreeSlot sets it;
+  // SpawnOne takes the lowest, so live slots stay dense at the bottom and
+  // tools read only up to the scoreboard's mark. Written after every fork,
+  // so kept where workers do not share it.
   std::vector<uint64_t, util::DontForkAllocator<uint64_t>> free_bits_;
   int64_t last_maintain_ms_ = 0;
   bool maintain_due_ = false;
@@ -214,7 +215,7 @@ Result<void> Master::Setup() {
 
   auto ls = Reconcile(*cfg_);
   if (!ls) return ls.error();
-  listeners_ = std::move(*ls);
+  SetListeners(std::move(*ls));
 
   // /run is a tmpfs: create the run directory (one level) when missing.
   for (const std::string* f : {&cfg_->scoreboard_file, &cfg_->pid_file}) {
@@ -237,6 +238,8 @@ Result<void> Master::Setup() {
     board_->SetConfigFile(::realpath(opts_.config_file.c_str(), real) ? real : opts_.config_file);
   }
   children_.assign(slots, Child{});
+  free_bits_.assign((children_.size() + 63) / 64, ~uint64_t{0});
+  if (children_.size() % 64) free_bits_.back() = (uint64_t{1} << (children_.size() % 64)) - 1;
 
   sigset_t set;
   sigemptyset(&set);
@@ -297,10 +300,15 @@ Result<std::vector<Listener>> Master::Reconcile(const config::Config& cfg) {
   return out;
 }
 
-std::vector<int> Master::ListenFds() const {
-  std::vector<int> fds;
-  for (const auto& l : listeners_) fds.push_back(l.fd.get());
-  return fds;
+void Master::SetListeners(std::vector<Listener> ls) {
+  listeners_ = std::move(ls);
+  listen_fds_.clear();
+  for (const auto& l : listeners_) listen_fds_.push_back(l.fd.get());
+}
+
+void Master::FreeSlot(size_t slot) {
+  children_[slot] = Child{};
+  free_bits_[slot / 64] |= uint64_t{1} << (slot % 64);
 }
 
 // _Fork() while this process is single-threaded (the master starts no
@@ -317,27 +325,13 @@ pid_t ForkWorker() {
 
 void Master::SpawnOne() {
   // The lowest free slot: first set bit of free_bits_ (~190 words at
-  // 12,000 slots), each hit checked against children_. Without a hit (bits
-  // not set up yet, or a slot freed where no bit was set) fall back to a
-  // scan of children_ and rebuild the bits.
-  const size_t n = children_.size();
-  if (free_bits_.size() != (n + 63) / 64) free_bits_.assign((n + 63) / 64, ~uint64_t{0});
-  auto lowest = [&]() -> size_t {
-    for (size_t w = 0; w < free_bits_.size(); ++w) {
-      while (free_bits_[w] != 0) {
-        const size_t i = w * 64 + static_cast<size_t>(std::countr_zero(free_bits_[w]));
-        if (i < n && children_[i].pid == 0) return i;
-        free_bits_[w] &= free_bits_[w] - 1;  // in use, or past the end
-      }
+  // 12,000 slots).
+  size_t slot = children_.size();
+  for (size_t w = 0; w < free_bits_.size(); ++w) {
+    if (free_bits_[w] != 0) {
+      slot = w * 64 + static_cast<size_t>(std::countr_zero(free_bits_[w]));
+      break;
     }
-    return n;
-  };
-  size_t slot = lowest();
-  if (slot == n) {
-    for (size_t i = 0; i < n; ++i) {
-      if (children_[i].pid == 0) free_bits_[i / 64] |= uint64_t{1} << (i % 64);
-    }
-    slot = lowest();
   }
   if (slot == children_.size()) return;
   // The master writes the slot before fork and after reap; the worker in between.
@@ -347,17 +341,7 @@ void Master::SpawnOne() {
   board_->Clear(slot);
   board_->Publish(slot, rec);
 
-  // Fds on this frame, not the heap: see worker::ChildSpec.
-  int listen_inline[16];
-  std::vector<int> listen_more;
-  std::span<const int> listen_fds;
-  if (listeners_.size() <= std::size(listen_inline)) {
-    for (size_t i = 0; i < listeners_.size(); ++i) listen_inline[i] = listeners_[i].fd.get();
-    listen_fds = std::span<const int>(listen_inline, listeners_.size());
-  } else {
-    listen_more = ListenFds();
-    listen_fds = listen_more;
-  }
+  // Nothing allocated per spawn (see worker::ChildSpec).
   const int keep_fds[] = {log::Logs::system_fd(), log::Logs::transfer_fd()};
   worker::ChildSpec spec;
   spec.config = cfg_.get();
@@ -365,7 +349,7 @@ void Master::SpawnOne() {
   spec.slot = slot;
   spec.generation = generation_;
   spec.master_pid = ::getpid();
-  spec.listen_fds = listen_fds;
+  spec.listen_fds = listen_fds_;
   spec.notify_fd = notify_wr_.get();
   spec.keep_fds = keep_fds;
   spec.identity = &identity_;
@@ -400,8 +384,7 @@ void Master::Reap() {
     const size_t slot = it->second;
     by_pid_.erase(it);
     const Child c = children_[slot];
-    children_[slot] = Child{};
-    if (slot / 64 < free_bits_.size()) free_bits_[slot / 64] |= uint64_t{1} << (slot % 64);
+    FreeSlot(slot);
     board_->Clear(slot);
     const bool signalled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -643,7 +626,7 @@ void Master::Reload() {
               " needs a restart; the pool stays within the current scoreboard");
   const bool was_full = full_listening_;
   SetFullListening(false);
-  listeners_ = std::move(*ls);
+  SetListeners(std::move(*ls));
   cfg_ = std::move(next);
   identity_ = *id;
   names_ = worker::PrepareWorkers(*cfg_, identity_);
@@ -667,7 +650,7 @@ void Master::Reload() {
 
 void Master::Stop() {
   SetFullListening(false);
-  listeners_.clear();
+  SetListeners({});
   for (size_t i = 0; i < children_.size(); ++i) {
     if (children_[i].pid == 0) continue;
     children_[i].leaving = true;
@@ -687,7 +670,7 @@ void Master::Stop() {
         auto it = by_pid_.find(pid);
         if (it != by_pid_.end()) {
           board_->Clear(it->second);
-          children_[it->second] = Child{};
+          FreeSlot(it->second);
           by_pid_.erase(it);
         }
       }
@@ -753,7 +736,7 @@ void Master::Loop() {
         log::Info("received SIGQUIT -- graceful stop: waiting up to " +
                   std::to_string(cfg_->graceful_stop_timeout) + " s for sessions to finish");
         SetFullListening(false);
-        listeners_.clear();
+        SetListeners({});
         for (size_t i = 0; i < children_.size(); ++i) {
           if (children_[i].pid != 0) {
             children_[i].leaving = true;
