@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,14 +47,20 @@ extern "C" void OnWorkerSignal(int signo) {  // Async-signal-safe.
 
 [[noreturn]] void Exit(WorkerExit code) { ::_exit(static_cast<int>(code)); }
 
-// Closes every fd except 0-2 and `keep` (any order, duplicates allowed).
-void CloseAllBut(std::span<int> keep) {
-  std::sort(keep.begin(), keep.end());
+// Closes every fd except 0-2 and those in `keep` (any order, duplicates
+// allowed). Allocates nothing: right after fork every heap page touched
+// becomes private to the worker. The lists are a handful of fds, so the next
+// kept fd is found by scanning them all.
+void CloseAllBut(std::initializer_list<std::span<const int>> keep) {
   unsigned next = 3;
-  for (int fd : keep) {
-    if (fd < static_cast<int>(next)) continue;  // negative, 0-2 or a duplicate
-    if (static_cast<unsigned>(fd) > next) ::close_range(next, static_cast<unsigned>(fd) - 1, 0);
-    next = static_cast<unsigned>(fd) + 1;
+  for (;;) {
+    int lowest = -1;
+    for (std::span<const int> list : keep)
+      for (int fd : list)
+        if (fd >= static_cast<int>(next) && (lowest < 0 || fd < lowest)) lowest = fd;
+    if (lowest < 0) break;
+    if (static_cast<unsigned>(lowest) > next) ::close_range(next, static_cast<unsigned>(lowest) - 1, 0);
+    next = static_cast<unsigned>(lowest) + 1;
   }
   ::close_range(next, ~0u, 0);
 }
@@ -326,21 +333,8 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     log::Logs::AfterFork();
     sigset_t wait_mask;
     SetUpSignals(&wait_mask);
-    {
-      // On the stack: the first moments after fork touch no heap page.
-      int inline_fds[64];
-      std::vector<int> more;
-      const size_t n = spec.listen_fds.size() + 1 + spec.keep_fds.size();
-      std::span<int> keep(inline_fds, std::min(n, std::size(inline_fds)));
-      if (n > std::size(inline_fds)) {
-        more.resize(n);
-        keep = more;
-      }
-      auto out = std::copy(spec.listen_fds.begin(), spec.listen_fds.end(), keep.begin());
-      *out++ = spec.notify_fd;
-      std::copy(spec.keep_fds.begin(), spec.keep_fds.end(), out);
-      CloseAllBut(keep);
-    }
+    const int notify_fd[] = {spec.notify_fd};
+    CloseAllBut({spec.listen_fds, notify_fd, spec.keep_fds});
 
     sb::Scoreboard& board = *spec.scoreboard;
     Worker w(cfg, &board, spec.slot, spec.generation);
