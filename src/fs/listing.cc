@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <system_error>
-#include <thread>
 #include <cerrno>
 #include <cstdint>
 #include <memory>
@@ -62,10 +61,6 @@ void ResolveLink(const Root& root, std::string_view vpath, int link_dirfd, const
 
 }  // namespace
 
-// Directories with at least this many entries are stat'ed on several threads.
-constexpr size_t kParallelStatMin = 4096;
-constexpr size_t kMaxStatThreads = 4;
-
 Result<std::vector<Entry>> ReadDir(const Root& root, std::string_view vpath, bool all,
                                    std::string_view pattern) {
   auto dirfd = root.Open(vpath, O_RDONLY | O_DIRECTORY);
@@ -118,38 +113,18 @@ Result<std::vector<Entry>> ReadDir(const Root& root, std::string_view vpath, boo
   std::sort(names.begin(), names.end(),
             [&](const Name& a, const Name& b) { return view(a) < view(b); });
 
-  // Phase 2: stat each name through the open directory. For big
-  // directories the fstatat calls (nearly all of a listing's cost) run on a
-  // few threads: each writes only its own entries.
+  // Phase 2: stat each name through the open directory. (Large listings
+  // for LIST/NLST/MLSD/STAT go through DirListing, which stats on several
+  // threads; this is the plain sequential form.)
   std::vector<Entry> entries(names.size());
   std::vector<char> stat_ok(names.size(), 0);
-  for (size_t i = 0; i < names.size(); ++i) entries[i].name.assign(view(names[i]));
-  auto stat_range = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
-      const std::string& nm = entries[i].name;
-      if (nm == "." || nm == "..") continue;
-      // SECURITY: `nm` is one component from the kernel (no '/'); with
-      // AT_SYMLINK_NOFOLLOW the stat cannot leave the directory.
-      stat_ok[i] = ::fstatat(dfd, nm.c_str(), &entries[i].st, AT_SYMLINK_NOFOLLOW) == 0;
-    }
-  };
-  const unsigned hw = std::thread::hardware_concurrency();
-  const size_t threads = names.size() < kParallelStatMin ? 1 : std::clamp<size_t>(hw, 1, kMaxStatThreads);
-  if (threads <= 1) {
-    stat_range(0, names.size());
-  } else {
-    std::vector<std::thread> pool;
-    const size_t step = (names.size() + threads - 1) / threads;
-    try {
-      for (size_t t = 1; t < threads; ++t)
-        pool.emplace_back(stat_range, std::min(names.size(), t * step), std::min(names.size(), (t + 1) * step));
-    } catch (const std::system_error&) {
-      // No thread (limits): the remaining ranges run here below.
-    }
-    stat_range(0, step);
-    for (auto& th : pool) th.join();
-    for (size_t t = pool.size() + 1; t < threads; ++t)
-      stat_range(std::min(names.size(), t * step), std::min(names.size(), (t + 1) * step));
+  for (size_t i = 0; i < names.size(); ++i) {
+    entries[i].name.assign(view(names[i]));
+    const std::string& nm = entries[i].name;
+    if (nm == "." || nm == "..") continue;
+    // SECURITY: `nm` is one component from the kernel (no '/'); with
+    // AT_SYMLINK_NOFOLLOW the stat cannot leave the directory.
+    stat_ok[i] = ::fstatat(dfd, nm.c_str(), &entries[i].st, AT_SYMLINK_NOFOLLOW) == 0;
   }
 
   // Compact in place (no second vector: entries are large).

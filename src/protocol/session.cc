@@ -1021,12 +1021,19 @@ void Session::DoStat(std::string_view arg) {
   }
   std::string lines;
   if (S_ISDIR(target->st.st_mode) && !opts.directory) {
-    auto entries = fs::ReadDir(*env_.anon_root, vpath, opts.all);
-    if (!entries) {
-      Reply(550, ErrnoText(path, entries.error().sys_errno()));
+    auto listing = fs::DirListing::Read(*env_.anon_root, vpath, opts.all);
+    if (!listing) {
+      Reply(550, ErrnoText(path, listing.error().sys_errno()));
       return;
     }
-    lines = LsLines(*entries);
+    fs::EmitOptions eo;
+    eo.style = fs::ListStyle::kLs;
+    eo.now = std::time(nullptr);
+    eo.names = &env_.names;
+    listing->Emit(eo, [&lines](std::string_view text) {
+      lines.append(text);
+      return true;
+    });
   } else {
     lines = LsLines({*target});
   }

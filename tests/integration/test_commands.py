@@ -164,6 +164,21 @@ def test_stat_without_argument(logged):
     assert code == 211, text
 
 
+def test_stat_of_a_directory_lists_it_on_the_control_connection(logged, tree):
+    """STAT DIR: a multi-line 213 with one ls line per entry, sorted."""
+    code, text = logged.cmd("STAT /")
+    assert code == 213, text
+    lines = text.splitlines()
+    assert lines[0].startswith("213-"), text
+    assert lines[-1] == "213 End of status", text
+    names = [ln.split(None, 8)[8] for ln in lines[1:-1]]
+    assert "small.txt" in names and "sub" in names, text
+    assert names == sorted(names, key=lambda n: n.encode()), names
+    code, text = logged.cmd("STAT /no/such/dir")
+    assert code == 550, text
+    assert logged.cmd("NOOP")[0] == 200
+
+
 def test_noop_allo_acct(logged):
     assert logged.cmd("NOOP")[0] == 200
     code, text = logged.cmd("ALLO 1000")
