@@ -14,6 +14,7 @@ from procs import fmt_int, log, num
 from servers import DIR_ENTRIES
 
 SERVER_NAMES = ("poolftpd", "vsftpd", "pure-ftpd")
+BATCH_RCVLOWAT = 256 * 1024   # bytes; ftpbench --rcvlowat in the "batching" big runs
 
 
 # --------------------------------------------------------------------------
@@ -32,15 +33,15 @@ class Table:
             self.footnotes.append(text)
         return f"[{self.footnotes.index(text) + 1}]"
 
-    def runs(self, server, mode):
+    def runs(self, server, mode, tag=None):
         return [r for r in self.b.raw["runs"]
-                if r["server"] == server and r["mode"] == mode and r["tag"] is None]
+                if r["server"] == server and r["mode"] == mode and r["tag"] == tag]
 
-    def cell_values(self, server, mode, getter, valid=None, skip=None):
+    def cell_values(self, server, mode, getter, valid=None, skip=None, tag=None):
         """Median of getter over the runs, and a footnote mark for failures
         (those whose text starts with `skip` concern another row)."""
         vals, mark, bad = [], "", []
-        for rec in self.runs(server, mode):
+        for rec in self.runs(server, mode, tag):
             r = rec["result"]
             if rec["error"]:
                 bad.append(rec["error"])
@@ -62,16 +63,17 @@ class Table:
                     continue
             vals.append(v)
         if bad:
-            mark = " " + self.note(f"{server} {mode}: " + "; ".join(dict.fromkeys(bad)))
+            what = f"{mode} ({tag})" if tag else mode
+            mark = " " + self.note(f"{server} {what}: " + "; ".join(dict.fromkeys(bad)))
         return (statistics.median(vals) if vals else None), mark
 
-    def add(self, label, better, getter, mode, digits, valid=None, skip=None):
+    def add(self, label, better, getter, mode, digits, valid=None, skip=None, tag=None):
         cells, values = [], {}
         for s in self.b.servers:
             if s.unavailable:
                 cells.append("not run")
                 continue
-            v, mark = self.cell_values(s.name, mode, getter, valid, skip)
+            v, mark = self.cell_values(s.name, mode, getter, valid, skip, tag)
             values[s.name] = v
             cells.append(("n/a" if v is None else num(v, digits)) + mark)
         self.rows.append((label, cells, self.ratio(values, better)))
@@ -113,6 +115,11 @@ class Table:
             self.add("big as a fraction of iperf3 ↑", "up",
                      lambda rec: dig(rec["result"], ("mb_per_sec",)) / ip
                      if dig(rec["result"], ("mb_per_sec",)) else None, "big", 2)
+        lowat = f"{BATCH_RCVLOWAT // 1024} KiB"
+        self.add(f"big, batching client (SO_RCVLOWAT {lowat}): MB/s ↑", "up",
+                 g("mb_per_sec"), "big", 0, tag="batching")
+        self.add("big, batching client: server CPU ms/GB ↓", "down", cpu_per_gb, "big", 0,
+                 tag="batching")
         self.add(f"LIST of {fmt_int(DIR_ENTRIES)} entries: ms ↓", "down",
                  g("list", "list_ms"), "list", 0, list_valid("list_entries"), skip="MLSD")
         self.add(f"MLSD of {fmt_int(DIR_ENTRIES)} entries: ms ↓", "down",

@@ -431,13 +431,15 @@ TEST(OptionsTest, Defaults) {
   EXPECT_FALSE(o->server_pid.has_value());
   EXPECT_FALSE(o->size.has_value());
   EXPECT_FALSE(o->entries.has_value());
+  EXPECT_FALSE(o->rcvlowat.has_value());
 }
 
 TEST(OptionsTest, EveryOptionShortAndLong) {
   auto o = Parse({"-H", "::1",  "-p",           "2121", "-c",     "8",         "-d",  "0.5",
                   "-u", "bob",  "-P",           "pw",   "-f",     "/pub/f",    "-s",  "1024",
                   "-D", "/pub", "-e",           "7",    "-n",     "50",        "-t",  "1.5",
-                  "-r", "3",    "--server-pid", "123",  "--json", "--timeout", "2.5", "big"});
+                  "-r", "3",    "--server-pid", "123",  "--json", "--timeout", "2.5", "--rcvlowat",
+                  "262144",     "big"});
   ASSERT_TRUE(o.has_value()) << o.error().message();
   EXPECT_EQ(o->mode, Mode::kBig);
   EXPECT_EQ(o->host, "::1");
@@ -456,6 +458,7 @@ TEST(OptionsTest, EveryOptionShortAndLong) {
   EXPECT_EQ(o->server_pid, 123);
   EXPECT_TRUE(o->json);
   EXPECT_DOUBLE_EQ(o->timeout_s, 2.5);
+  EXPECT_EQ(o->rcvlowat, 262144);
 
   auto l = Parse({"small", "--host=10.0.0.1", "--port", "21", "--clients=4", "--duration=2",
                   "--user=u", "--password=", "--file=/x", "--size=0", "--dir=/d", "--entries=0",
@@ -509,6 +512,9 @@ TEST(OptionsTest, UsageErrors) {
                                                   {"-r", "0", "list"},
                                                   {"--timeout", "0", "login"},
                                                   {"--server-pid", "0", "login"},
+                                                  {"--rcvlowat", "0", "big"},
+                                                  {"--rcvlowat", "67108865", "big"},
+                                                  {"--rcvlowat", "1k", "big"},
                                                   {"-H", "", "login"},
                                                   {"-u", "", "login"},
                                                   {"-f", "", "small"},
@@ -1098,6 +1104,38 @@ TEST(EngineTest, BigRepeatsAndMeasuresThroughput) {
   ASSERT_TRUE(r->mb_per_sec.has_value());
   EXPECT_GT(*r->mb_per_sec, 0);
   EXPECT_DOUBLE_EQ(*r->mb_per_sec_per_client, *r->mb_per_sec / 2);
+}
+
+// With SO_RCVLOWAT above what is left of a file (and above the whole of a
+// small one) the end of the data still wakes the client: nothing hangs,
+// every byte is counted.
+TEST(EngineTest, RcvLowatStillDeliversTheTailAndSmallFiles) {
+  Script s;
+  s.file = std::string(3 * 1024 * 1024 + 5, 'b');
+  FakeFtpServer server{s};
+  Options o = BaseOptions(Mode::kBig, server.port());
+  o.file = "/pub/big";
+  o.size = s.file.size();
+  o.repeat = 2;
+  o.rcvlowat = 256 * 1024;
+  auto r = RunBenchmark(o);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->failures, 0u) << Samples(*r);
+  EXPECT_EQ(*r->transfers, 4u);
+  EXPECT_EQ(*r->bytes, 4 * s.file.size());
+  EXPECT_EQ(r->rcvlowat, 256 * 1024);
+  EXPECT_NE(FormatJson(*r).find("\"rcvlowat\":262144"), std::string::npos) << FormatJson(*r);
+
+  FakeFtpServer small_server{Script{}};
+  Options so = BaseOptions(Mode::kSmall, small_server.port());
+  so.file = "/pub/f";
+  so.size = 1000;
+  so.rcvlowat = 1 << 20;
+  auto sr = RunBenchmark(so);
+  ASSERT_TRUE(sr.has_value());
+  EXPECT_EQ(sr->failures, 0u) << Samples(*sr);
+  EXPECT_GT(*sr->sessions, 0u);
+  EXPECT_EQ(*sr->bytes, *sr->transfers * 1000);
 }
 
 TEST(EngineTest, ListCountsEntriesAndChecksThem) {

@@ -589,6 +589,9 @@ void Engine::OpenData(int32_t i, uint16_t port) {
   c.data = fd;
   c.data_connected = false;
   ++c.data_gen;
+  if (o_.rcvlowat && ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &*o_.rcvlowat, sizeof(int)) < 0) {
+    return FailErrno(i, "data connect: SO_RCVLOWAT", errno);
+  }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = EventTag(i, true, c.data_gen);
@@ -1001,6 +1004,7 @@ Report Engine::BuildReport(int64_t end_ns) {
   r.host = o_.host;
   r.port = o_.port;
   r.clients = o_.clients;
+  r.rcvlowat = o_.rcvlowat;
   r.measured_server = o_.server_pid.has_value();
   switch (o_.mode) {
     case Mode::kLogin:

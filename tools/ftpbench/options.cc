@@ -51,7 +51,7 @@ constexpr Spec kSpecs[] = {
     {'f', "file", true},     {'s', "size", true},     {'D', "dir", true},
     {'e', "entries", true},  {'n', "sessions", true}, {'t', "hold", true},
     {'r', "repeat", true},   {0, "server-pid", true}, {0, "json", false},
-    {0, "timeout", true},    {'h', "help", false},
+    {0, "timeout", true},    {0, "rcvlowat", true},   {'h', "help", false},
 };
 
 std::string OptionName(const Spec& spec) {
@@ -114,6 +114,10 @@ Result<void> Apply(const Spec& spec, std::string_view value, Options* o) {
     auto v = ParseInteger<int>(value, 1, 1 << 30);
     if (!v) return bad("expected a process id");
     o->server_pid = *v;
+  } else if (name == "rcvlowat") {
+    auto v = ParseInteger<int>(value, 1, kMaxRcvLowat);
+    if (!v) return bad("expected 1-" + std::to_string(kMaxRcvLowat) + " bytes");
+    o->rcvlowat = *v;
   } else if (name == "timeout") {
     auto v = ParseSeconds(value, false);
     if (!v) return bad("expected seconds > 0");
@@ -237,6 +241,8 @@ std::string HelpText() {
          "                           and in idle mode their memory (Rss, Pss, USS)\n"
          "      --json               one JSON object on stdout\n"
          "      --timeout SECONDS    per-operation timeout (default 10)\n"
+         "      --rcvlowat BYTES     SO_RCVLOWAT on data connections: wake for that many\n"
+         "                           bytes (or the end), not for every segment\n"
          "  -h, --help               this help\n"
          "\n"
          "Modes:\n"

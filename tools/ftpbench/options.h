@@ -33,6 +33,9 @@ struct Options {
   double hold_s = 2;                // -t (idle)
   int repeat = 1;                   // -r (list, big)
   std::optional<int> server_pid;    // --server-pid
+  // --rcvlowat: SO_RCVLOWAT on every data connection, so the client is
+  // woken once per that many bytes instead of once per arriving segment.
+  std::optional<int> rcvlowat;
   bool json = false;
   double timeout_s = 10;
   bool help = false;  // -h: print HelpText(), nothing else
@@ -42,6 +45,7 @@ struct Options {
 // enough that the products (fds, buffers, nanoseconds) cannot overflow.
 inline constexpr int kMaxClients = 1'000'000;
 inline constexpr double kMaxSeconds = 86400 * 7;
+inline constexpr int kMaxRcvLowat = 64 << 20;
 
 // Parses the arguments after the program name. Options may come before or
 // after MODE; "--opt=value", "--opt value", "-c 8" and "-c8" all work, "--"

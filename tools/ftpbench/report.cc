@@ -151,6 +151,7 @@ std::string FormatJson(const Report& r) {
   o.Int("port", static_cast<uint64_t>(r.port));
   o.Int("clients", static_cast<uint64_t>(r.clients));
   o.Dbl("duration_s", r.duration_s);
+  if (r.rcvlowat) o.Int("rcvlowat", static_cast<uint64_t>(*r.rcvlowat));
   if (r.sessions) o.Int("sessions", *r.sessions);
   if (r.sessions_per_sec) o.Dbl("sessions_per_sec", *r.sessions_per_sec);
   if (r.latency) {
@@ -223,7 +224,8 @@ std::string FormatJson(const Report& r) {
 std::string FormatText(const Report& r) {
   std::string out = "====== ftpbench " + r.mode + " ======\n";
   out += "  " + r.host + " port " + std::to_string(r.port) + ", " + std::to_string(r.clients) +
-         (r.clients == 1 ? " client" : " clients") + ", " + Num(r.duration_s) + " s\n";
+         (r.clients == 1 ? " client" : " clients") + ", " + Num(r.duration_s) + " s" +
+         (r.rcvlowat ? ", SO_RCVLOWAT " + std::to_string(*r.rcvlowat) : "") + "\n";
   if (r.sessions && r.mode != "idle") {
     out += "  " + std::to_string(*r.sessions) + " sessions";
     if (r.sessions_per_sec) out += ", " + Num(*r.sessions_per_sec, 1) + " sessions/s";

@@ -61,6 +61,7 @@ struct Report {
   int port = 0;
   int clients = 0;
   double duration_s = 0;
+  std::optional<int> rcvlowat;  // --rcvlowat given
   std::optional<uint64_t> sessions;
   std::optional<double> sessions_per_sec;
   std::optional<LatencySummary> latency;
