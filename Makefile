@@ -71,7 +71,7 @@ SRV_LIBS := $(foreach m,$(LINK_ORDER),$(call modlib,$(m)))
 SERVER   := $(BUILD)/poolftpd
 TOOL_BINS:= $(addprefix $(BUILD)/,$(TOOLS))
 
-.PHONY: all test unit integration check-includes run install clean deps deps-test bench deps-bench
+.PHONY: all test unit integration check-includes run install clean deps deps-test bench deps-bench bench-sendpath
 .DEFAULT_GOAL := all
 
 all: $(SERVER) $(TOOL_BINS)
@@ -153,6 +153,16 @@ deps-bench:
 bench: deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/ftpbench
 	/usr/bin/python3 bench/run_bench.py --build $(BUILD) $(if $(filter-out 0,$(QUICK)),--quick)
+
+# What limits the big RETR CPU figure: the sending side of one loopback
+# stream, per way of sending a file, without FTP (README, "What the big CPU
+# figure measures"). SENDPATH_ARGS, e.g. "--rcvlowat 262144" or "--same-cpu".
+$(BUILD)/sendpath: $(call obj,bench/sendpath.cc)
+	$(CXX) $(LDFLAGS) -o $@ $^
+
+bench-sendpath: $(BUILD)/sendpath
+	@test -f $(BUILD)/bench/tree/1g.bin || { echo "bench-sendpath: no $(BUILD)/bench/tree/1g.bin; run make bench QUICK=1 first" >&2; exit 1; }
+	$(BUILD)/sendpath -r 8 $(SENDPATH_ARGS) $(BUILD)/bench/tree/1g.bin
 
 # --- tests ---------------------------------------------------------------
 check-includes:
