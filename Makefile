@@ -171,7 +171,7 @@ check-includes:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --gtest_brief=1; done
 
-integration: all
+integration: all $(BUILD)/sendpath
 	cd tests/integration && POOLFTPD_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q -x -p no:cacheprovider $(PYTEST_ARGS) .
 
 test: deps-test
