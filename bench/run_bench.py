@@ -36,9 +36,6 @@ from servers import (ANON_PASS, ANON_USER, BIG_NAME, BIG_SIZE, DIR_ENTRIES, DIR_
                      SMALL_NAME, SMALL_SIZE, Apt, Server, ensure_ftp_user, fetch_peer,
                      free_port, home_wrapper, make_tree, prepare_poolftpd, prepare_pure,
                      prepare_vsftpd)
-# BATCH_RCVLOWAT: the "batching" big run sets SO_RCVLOWAT on ftpbench's data
-# connection, so it is woken once per that many bytes instead of once per
-# 64 KiB segment; over loopback the sender's CPU includes waking the client.
 from table import BATCH_RCVLOWAT, SERVER_NAMES, cpu_per_gb, cpu_per_session, report
 
 MODES = ("login", "small", "big", "list", "idle")
@@ -61,7 +58,6 @@ QUICK = Profile(
     "quick", reps=2, clients=32, login_secs=3, small_secs=3, list_repeat=1,
     idle_sessions=200, idle_hold=1, many_sessions=2000, many_hold=5,
     ftpwho_runs=20, iperf_secs=2, poller_pairs=1, big_repeat=1)
-
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +266,7 @@ class Bench:
                     log(f"  {mode:<6} {srv.name:<10} {self.summary(rec)}")
                     if mode == "big" and self.ensure_running(srv):
                         rec = self.ftpbench(srv, mode, rep, tag="batching")
-                        log(f"  {'big, batching client':<6} {srv.name:<10} {self.summary(rec)}")
+                        log(f"  big, batching client {srv.name:<10} {self.summary(rec)}")
                 if mode == "big":
                     self.iperf_once(rep)
 

@@ -14,7 +14,10 @@ from procs import fmt_int, log, num
 from servers import DIR_ENTRIES
 
 SERVER_NAMES = ("poolftpd", "vsftpd", "pure-ftpd")
-BATCH_RCVLOWAT = 256 * 1024   # bytes; ftpbench --rcvlowat in the "batching" big runs
+# The "batching" big runs pass ftpbench --rcvlowat this many bytes, so the
+# client is woken once per that much data instead of once per 64 KiB segment
+# (over loopback the sender's CPU includes waking the client; README).
+BATCH_RCVLOWAT = 256 * 1024
 
 
 # --------------------------------------------------------------------------
