@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <ctime>
 #include <mutex>
 #include <new>
 #include <thread>
@@ -328,6 +329,18 @@ struct Scoreboard::Impl {
   dev_t dev = 0;
   ino_t ino = 0;
   FileInfo file_info;
+  size_t mapped_size = 0;
+  // Create()d object: what the header must say, in the master's own memory
+  // (CheckHeader/RepairHeader). Nothing read from the file ever feeds it.
+  struct Expected {
+    int32_t master_pid = 0;
+    uint64_t master_start_ticks = 0;
+    int64_t start_time_ns = 0;
+    uint32_t generation = 0;
+    uint32_t max_clients = 0;
+    char server_name[kServerNameLen] = {};
+    char config_file[kConfigFileLen] = {};
+  } expected;
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -544,6 +557,13 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     h.features.store(kFeatureSlotHwm, relaxed);
     StoreText(h.server_type, "standalone");
     StoreText(h.server_name, server_name);
+    impl->mapped_size = size;
+    Impl::Expected& e = impl->expected;
+    e.master_pid = h.master_pid.load(relaxed);
+    e.master_start_ticks = h.master_start_ticks.load(relaxed);
+    e.start_time_ns = h.start_time_ns.load(relaxed);
+    e.max_clients = max_clients;
+    SetText(e.server_name, server_name);
     // Magic last: a reader that sees it sees a complete header.
     h.magic.store(kMagic, std::memory_order_release);
 
@@ -588,11 +608,21 @@ Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
   if (file_size < sizeof(Header)) {
     return Error(
         ErrorCode::kInvalid,
-        path + " is not a poolftpd scoreboard: " + ToString(static_cast<int64_t>(file_size)) +
-            " bytes, shorter than the " + ToString(sizeof(Header)) + "-byte header");
+        path + " is truncated or not a poolftpd scoreboard: " +
+            ToString(static_cast<int64_t>(file_size)) + " bytes, shorter than the " +
+            ToString(sizeof(Header)) + "-byte header");
   }
 
   impl->region = bip::mapped_region(FdMappable(fd, mode), mode, 0, static_cast<size_t>(file_size));
+  impl->mapped_size = static_cast<size_t>(file_size);
+  // Shrunk between the fstat above and the mapping: touching the header
+  // would raise SIGBUS. (A shrink after this check is the SIGBUS guard's.)
+  if (::fstat(fd, &st) != 0) return SystemError(errno, "fstat", path);
+  if (static_cast<uint64_t>(st.st_size) < file_size) {
+    return Error(ErrorCode::kInvalid, path + " was truncated while being opened (" +
+                                          ToString(static_cast<int64_t>(st.st_size)) +
+                                          " bytes now); try again");
+  }
   void* base = impl->region.get_address();
   impl->header = std::launder(reinterpret_cast<Header*>(base));
   const Header& h = *impl->header;
@@ -893,16 +923,19 @@ bool Scoreboard::MasterAlive() const {
 
 void Scoreboard::SetGeneration(uint32_t generation) {
   if (!impl_ || !impl_->writable) return;
+  if (impl_->master) impl_->expected.generation = generation;
   impl_->header->generation.store(generation, std::memory_order_release);
 }
 
 void Scoreboard::SetMaxClients(uint32_t max_clients) {
   if (!impl_ || !impl_->writable) return;
+  if (impl_->master) impl_->expected.max_clients = max_clients;
   impl_->header->max_clients.store(max_clients, std::memory_order_relaxed);
 }
 
 void Scoreboard::SetServerName(const std::string& name) {
   if (!impl_ || !impl_->writable) return;
+  if (impl_->master) SetText(impl_->expected.server_name, name);
   Header& h = *impl_->header;
   const uint32_t odd = HeaderWriteBegin(h.name_seq);
   StoreText(h.server_name, name);
@@ -911,6 +944,7 @@ void Scoreboard::SetServerName(const std::string& name) {
 
 void Scoreboard::SetConfigFile(const std::string& path) {
   if (!impl_ || !impl_->writable) return;
+  if (impl_->master) SetText(impl_->expected.config_file, path);
   Header& h = *impl_->header;
   const uint32_t odd = HeaderWriteBegin(h.name_seq);
   StoreText(h.config_file, path);
@@ -963,15 +997,20 @@ HeaderView Scoreboard::ReadHeader() const {
     LoadText(h.server_name, v.server_name);
     LoadText(h.config_file, v.config_file);
   });
-  SeqRead(h.shutdown_seq, [&] {
+  const bool shutdown_consistent = SeqRead(h.shutdown_seq, [&] {
     v.shutdown_time = h.shutdown_time.load(relaxed);
     v.deny_time = h.deny_time.load(relaxed);
     v.disconnect_time = h.disconnect_time.load(relaxed);
     LoadText(h.shutdown_msg, v.shutdown_msg);
   });
-  v.shutdown_time = std::max<int64_t>(0, v.shutdown_time);
-  v.deny_time = std::max<int64_t>(0, v.deny_time);
-  v.disconnect_time = std::max<int64_t>(0, v.disconnect_time);
+  // SECURITY: anyone who can write the file can write these bytes; workers
+  // refuse logins and the master cuts sessions on them. Values ftpshut could
+  // not have written are damage, not an order: read as "no shutdown".
+  if (!shutdown_consistent ||
+      !PlausibleShutdown(v.shutdown_time, v.deny_time, v.disconnect_time, v.shutdown_msg)) {
+    v.shutdown_time = v.deny_time = v.disconnect_time = 0;
+    std::memset(v.shutdown_msg, 0, sizeof v.shutdown_msg);
+  }
   v.total_sessions = h.total_sessions.load(relaxed);
   v.total_bytes = h.total_bytes.load(relaxed);
   v.active_sessions = std::max<int64_t>(0, h.active_sessions.load(relaxed));
@@ -1279,5 +1318,279 @@ std::vector<SlotView> Scoreboard::ReadAll() const {
   ForEachSlot(kReadAllText, [&](const SlotView& v) { out.push_back(v); });
   return out;
 }
+
+// --------------------------------------------------------------------------
+// Damage: implausible values, the master's header check and repair
+
+bool PlausibleShutdown(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
+                       std::string_view message) {
+  if (shutdown_time == 0) return deny_time == 0 && disconnect_time == 0 && message.empty();
+  constexpr int64_t kYear10000 = 253402300800;  // 10000-01-01T00:00:00Z
+  if (shutdown_time < 0 || shutdown_time >= kYear10000) return false;
+  if (deny_time < 0 || deny_time > shutdown_time) return false;
+  if (disconnect_time < 0 || disconnect_time > shutdown_time) return false;
+  for (const char c : message) {
+    const auto uc = static_cast<unsigned char>(c);
+    if ((uc < 0x20 && c != '\t') || uc == 0x7f) return false;
+  }
+  return true;
+}
+
+namespace {
+
+std::string Hex(uint64_t v) {
+  char hex[24];
+  std::snprintf(hex, sizeof hex, "0x%016" PRIx64, v);
+  return hex;
+}
+
+}  // namespace
+
+std::string Scoreboard::CheckHeader(uint32_t hwm_floor) const {
+  if (!impl_ || !impl_->master) return "";
+  const Header& h = *impl_->header;
+  const Impl::Expected& e = impl_->expected;
+  const auto relaxed = std::memory_order_relaxed;
+  std::string out;
+  auto add = [&](const std::string& what) {
+    if (!out.empty()) out += ", ";
+    out += what;
+  };
+  auto num = [&](const char* name, int64_t got, int64_t want) {
+    if (got != want) add(std::string(name) + " " + ToString(got) + " (expected " + ToString(want) + ")");
+  };
+  const uint64_t magic = h.magic.load(std::memory_order_acquire);
+  if (magic != kMagic) add("magic " + Hex(magic) + " (expected " + Hex(kMagic) + ")");
+  num("layout version", h.layout_version.load(relaxed), kLayoutVersion);
+  num("header size", h.header_size.load(relaxed), sizeof(Header));
+  num("slot size", h.slot_size.load(relaxed), sizeof(Slot));
+  num("slot count", h.slot_count.load(relaxed), impl_->slot_count);
+  num("master pid", h.master_pid.load(relaxed), e.master_pid);
+  if (h.master_start_ticks.load(relaxed) != e.master_start_ticks) add("master start time");
+  if (h.start_time_ns.load(relaxed) != e.start_time_ns) add("start time");
+  num("generation", h.generation.load(relaxed), e.generation);
+  num("max clients", h.max_clients.load(relaxed), e.max_clients);
+  num("features", h.features.load(relaxed), kFeatureSlotHwm);
+  const uint32_t hwm = h.slot_hwm.load(relaxed);
+  if (hwm > impl_->slot_count || hwm < hwm_floor) {
+    add("slot_hwm " + ToString(hwm) + " (expected " + ToString(hwm_floor) + ".." +
+        ToString(impl_->slot_count) + ")");
+  }
+  bool reserved_clean = h.reserved0.load(relaxed) == 0;
+  for (const auto& w : h.reserved) reserved_clean = reserved_clean && w.load(relaxed) == 0;
+  if (!reserved_clean) add("reserved words not zero");
+  char type[16], name[kServerNameLen], config[kConfigFileLen];
+  const bool names_ok = SeqRead(h.name_seq, [&] {
+    LoadText(h.server_type, type);
+    LoadText(h.server_name, name);
+    LoadText(h.config_file, config);
+  });
+  if (!names_ok) add("name seqlock left odd");
+  if (std::string_view(type) != "standalone") add("server type");
+  if (std::string_view(name) != e.server_name) add("server name");
+  if (std::string_view(config) != e.config_file) add("config file");
+  int64_t st = 0, dt = 0, xt = 0;
+  char msg[kShutdownMsgLen];
+  const bool shut_ok = SeqRead(h.shutdown_seq, [&] {
+    st = h.shutdown_time.load(relaxed);
+    dt = h.deny_time.load(relaxed);
+    xt = h.disconnect_time.load(relaxed);
+    LoadText(h.shutdown_msg, msg);
+  });
+  if (!shut_ok) add("shutdown seqlock left odd");
+  else if (!PlausibleShutdown(st, dt, xt, msg)) add("implausible shutdown state");
+  return out;
+}
+
+void Scoreboard::RepairHeader(uint32_t hwm_floor) {
+  if (!impl_ || !impl_->master) return;
+  Header& h = *impl_->header;
+  const Impl::Expected& e = impl_->expected;
+  const auto relaxed = std::memory_order_relaxed;
+  const bool whole = h.magic.load(std::memory_order_acquire) != kMagic;
+  h.layout_version.store(kLayoutVersion, relaxed);
+  h.header_size.store(sizeof(Header), relaxed);
+  h.slot_size.store(sizeof(Slot), relaxed);
+  h.slot_count.store(impl_->slot_count, relaxed);
+  h.master_pid.store(e.master_pid, relaxed);
+  h.master_start_ticks.store(e.master_start_ticks, relaxed);
+  h.start_time_ns.store(e.start_time_ns, relaxed);
+  h.generation.store(e.generation, std::memory_order_release);
+  h.max_clients.store(e.max_clients, relaxed);
+  h.features.store(kFeatureSlotHwm, relaxed);
+  h.reserved0.store(0, relaxed);
+  for (auto& w : h.reserved) w.store(0, relaxed);
+  // Every slot writer raises the mark again at its next write, so the floor
+  // (the master's own slots) is enough; inetd claimants restore theirs.
+  const uint32_t hwm = h.slot_hwm.load(relaxed);
+  if (hwm > impl_->slot_count || hwm < hwm_floor) h.slot_hwm.store(hwm_floor, std::memory_order_release);
+  const uint32_t odd = HeaderWriteBegin(h.name_seq);  // takes over a counter left odd
+  StoreText(h.server_type, "standalone");
+  StoreText(h.server_name, e.server_name);
+  StoreText(h.config_file, e.config_file);
+  HeaderWriteEnd(h.name_seq, odd);
+  int64_t st = 0, dt = 0, xt = 0;
+  char msg[kShutdownMsgLen];
+  const bool shut_ok = SeqRead(h.shutdown_seq, [&] {
+    st = h.shutdown_time.load(relaxed);
+    dt = h.deny_time.load(relaxed);
+    xt = h.disconnect_time.load(relaxed);
+    LoadText(h.shutdown_msg, msg);
+  });
+  if (!shut_ok || !PlausibleShutdown(st, dt, xt, msg)) {
+    const uint32_t sodd = HeaderWriteBegin(h.shutdown_seq);
+    h.shutdown_time.store(0, relaxed);
+    h.deny_time.store(0, relaxed);
+    h.disconnect_time.store(0, relaxed);
+    StoreText(h.shutdown_msg, {});
+    HeaderWriteEnd(h.shutdown_seq, sodd);
+  }
+  if (whole) {
+    h.total_sessions.store(0, relaxed);
+    h.total_bytes.store(0, relaxed);
+    h.active_sessions.store(0, relaxed);
+  }
+  h.magic.store(kMagic, std::memory_order_release);  // last, as at Create
+}
+
+Scoreboard::SizeCheck Scoreboard::RestoreSize() {
+  SizeCheck r;
+  if (!impl_ || !impl_->master || !impl_->fd) return r;
+  r.mapped_size = impl_->mapped_size;
+  struct stat st = {};
+  if (::fstat(impl_->fd.get(), &st) != 0) return r;
+  r.seen_size = static_cast<uint64_t>(st.st_size);
+  if (r.seen_size >= r.mapped_size) return r;
+  r.truncated = true;
+  if (::ftruncate(impl_->fd.get(), static_cast<off_t>(r.mapped_size)) != 0) r.restore_errno = errno;
+  return r;
+}
+
+// --------------------------------------------------------------------------
+// The SIGBUS guard (TruncationPolicy). Process-wide: one guarded mapping.
+
+namespace {
+
+std::atomic<uintptr_t> g_guard_base{0};
+std::atomic<size_t> g_guard_len{0};
+std::atomic<int> g_guard_policy{0};
+std::atomic<int> g_guard_fd{-1};
+std::atomic<pid_t> g_guard_owner{0};  // the process whose fd g_guard_fd is
+std::atomic<size_t> g_guard_page{4096};
+std::atomic<uint32_t> g_guard_restored{0};
+std::atomic<int> g_guard_restore_errno{0};
+std::atomic<bool> g_guard_detached{false};
+std::atomic<int64_t> g_guard_wait_start{0}, g_guard_last_fault{0};
+char g_guard_exit_msg[512];
+std::atomic<size_t> g_guard_exit_len{0};
+static_assert(std::atomic<uintptr_t>::is_always_lock_free && std::atomic<size_t>::is_always_lock_free &&
+              std::atomic<int64_t>::is_always_lock_free && std::atomic<pid_t>::is_always_lock_free);
+
+constexpr int64_t kGuardWaitStepNs = 10 * 1000 * 1000;          // 10 ms
+constexpr int64_t kGuardEpisodeGapNs = 1000LL * 1000 * 1000;    // a new fault after 1 s: new episode
+constexpr int64_t kGuardMaxWaitNs = 5000LL * 1000 * 1000;       // then give up waiting
+
+int64_t MonoNs() {  // clock_gettime is async-signal-safe
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Replaces the page holding `addr` by private zero memory: the access then
+// succeeds, and this process's view of that page no longer reaches the file.
+void DetachPage(uintptr_t addr) {
+  const size_t page = g_guard_page.load(std::memory_order_relaxed);
+  void* at = reinterpret_cast<void*>(addr & ~(page - 1));
+  (void)::mmap(at, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  g_guard_detached.store(true, std::memory_order_relaxed);
+}
+
+extern "C" void OnScoreboardBus(int signo, siginfo_t* si, void*) {  // Async-signal-safe.
+  const int saved = errno;
+  const uintptr_t base = g_guard_base.load(std::memory_order_relaxed);
+  const size_t len = g_guard_len.load(std::memory_order_relaxed);
+  const auto addr = reinterpret_cast<uintptr_t>(si->si_addr);
+  // Sent by kill() (si_code <= 0), or a fault elsewhere: not ours. Back to
+  // the default action; a fault re-runs the access and kills as before.
+  if (si->si_code <= 0 || base == 0 || addr < base || addr - base >= len) {
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(signo, &dfl, nullptr);
+    if (si->si_code <= 0) ::raise(signo);  // delivered when the handler returns
+    errno = saved;
+    return;
+  }
+  int policy = g_guard_policy.load(std::memory_order_relaxed);
+  // SECURITY: only the process that installed kRestore ftruncate()s, on the
+  // fd it opened; in a forked child that fd number may name anything (the
+  // worker closed it), so children fall back to waiting for the master.
+  if (policy == static_cast<int>(TruncationPolicy::kRestore) &&
+      ::getpid() != g_guard_owner.load(std::memory_order_relaxed)) {
+    policy = static_cast<int>(TruncationPolicy::kWait);
+  }
+  if (policy == static_cast<int>(TruncationPolicy::kRestore)) {
+    if (::ftruncate(g_guard_fd.load(std::memory_order_relaxed), static_cast<off_t>(len)) == 0) {
+      g_guard_restored.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      g_guard_restore_errno.store(errno, std::memory_order_relaxed);
+      DetachPage(addr);
+    }
+  } else if (policy == static_cast<int>(TruncationPolicy::kWait)) {
+    const int64_t now = MonoNs();
+    if (now - g_guard_last_fault.load(std::memory_order_relaxed) > kGuardEpisodeGapNs) {
+      g_guard_wait_start.store(now, std::memory_order_relaxed);
+    }
+    g_guard_last_fault.store(now, std::memory_order_relaxed);
+    if (now - g_guard_wait_start.load(std::memory_order_relaxed) < kGuardMaxWaitNs) {
+      timespec ts{0, kGuardWaitStepNs};
+      ::nanosleep(&ts, nullptr);  // then the access is retried
+    } else {
+      DetachPage(addr);
+    }
+  } else {  // kExit (and kNone: a guard without a policy still must not crash)
+    const size_t n = g_guard_exit_len.load(std::memory_order_relaxed);
+    if (n > 0) (void)!::write(STDERR_FILENO, g_guard_exit_msg, n);
+    ::_exit(1);
+  }
+  errno = saved;
+}
+
+}  // namespace
+
+void Scoreboard::GuardTruncation(TruncationPolicy policy) const {
+  if (!impl_ || impl_->mapped_size == 0) return;
+  static std::once_flag installed;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  if (page > 0) g_guard_page.store(static_cast<size_t>(page), std::memory_order_relaxed);
+  std::string msg = std::string(program_invocation_short_name) + ": scoreboard " + impl_->path +
+                    " was truncated while being read (damaged, or the server is restarting); try again\n";
+  if (msg.size() > sizeof g_guard_exit_msg) msg.resize(sizeof g_guard_exit_msg);
+  g_guard_exit_len.store(0, std::memory_order_relaxed);
+  std::memcpy(g_guard_exit_msg, msg.data(), msg.size());
+  g_guard_exit_len.store(msg.size(), std::memory_order_relaxed);
+  g_guard_fd.store(impl_->fd ? impl_->fd.get() : -1, std::memory_order_relaxed);
+  g_guard_owner.store(::getpid(), std::memory_order_relaxed);
+  // A restore needs our own read-write fd (Create()); else wait or exit.
+  if (policy == TruncationPolicy::kRestore && !(impl_->master && impl_->fd)) policy = TruncationPolicy::kWait;
+  g_guard_policy.store(static_cast<int>(policy), std::memory_order_relaxed);
+  g_guard_len.store(impl_->mapped_size, std::memory_order_relaxed);
+  g_guard_base.store(reinterpret_cast<uintptr_t>(impl_->region.get_address()), std::memory_order_release);
+  std::call_once(installed, [] {
+    struct sigaction sa{};
+    sa.sa_sigaction = OnScoreboardBus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGBUS, &sa, nullptr);
+  });
+}
+
+TruncationEvents TakeTruncationEvents() {
+  TruncationEvents ev;
+  ev.restored = g_guard_restored.exchange(0, std::memory_order_relaxed);
+  ev.restore_errno = g_guard_restore_errno.exchange(0, std::memory_order_relaxed);
+  return ev;
+}
+
+bool MappingDetached() { return g_guard_detached.load(std::memory_order_relaxed); }
 
 }  // namespace poolftpd::sb

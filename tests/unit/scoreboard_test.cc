@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1640,6 +1641,239 @@ TEST(Create, RefusesAFileWithLiveInetdSessions) {
   ASSERT_TRUE(master) << master.error().message();
   EXPECT_STREQ(master->ReadHeader().server_type, "standalone");
   EXPECT_TRUE(master->ReadAll().empty());
+}
+
+}  // namespace
+}  // namespace poolftpd::sb
+
+// ---- damage: the master's header check and repair, the SIGBUS guard ----
+
+namespace poolftpd::sb {
+namespace {
+
+TEST(Damage, PlausibleShutdown) {
+  EXPECT_TRUE(PlausibleShutdown(0, 0, 0, ""));
+  EXPECT_TRUE(PlausibleShutdown(1700000000, 1699999400, 1699999700, "maintenance\tat noon"));
+  EXPECT_TRUE(PlausibleShutdown(1700000000, 1700000000, 1700000000, ""));
+  EXPECT_FALSE(PlausibleShutdown(0, 5, 0, ""));              // deny without a shutdown
+  EXPECT_FALSE(PlausibleShutdown(0, 0, 0, "x"));
+  EXPECT_FALSE(PlausibleShutdown(-1, 0, 0, ""));
+  EXPECT_FALSE(PlausibleShutdown(253402300800, 0, 0, ""));   // year 10000
+  EXPECT_FALSE(PlausibleShutdown(1700000000, 1700000001, 0, ""));  // deny after shutdown
+  EXPECT_FALSE(PlausibleShutdown(1700000000, 0, 1700000001, ""));
+  EXPECT_FALSE(PlausibleShutdown(1700000000, 0, 0, "line\r\nbreak"));
+  EXPECT_FALSE(PlausibleShutdown(1700000000, 0, 0, "\x7f"));
+}
+
+TEST(Damage, IntactHeaderPassesAfterEveryMasterSetter) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 8, "name", 5);
+  ASSERT_TRUE(master);
+  EXPECT_EQ(master->CheckHeader(0), "");
+  master->SetGeneration(7);
+  master->SetMaxClients(6);
+  master->SetServerName(std::string(200, 'n'));  // truncated like the header field
+  master->SetConfigFile("/etc/poolftpd.conf");
+  master->SetShutdown(1700000000, 1699999400, 1699999700, "bye");  // ftpshut's right
+  SlotRecord rec;
+  rec.state = SlotState::kReady;
+  master->Publish(3, rec);
+  EXPECT_EQ(master->CheckHeader(4), "");
+  // The floor is what the master handed out: a mark below it hides slots.
+  EXPECT_NE(master->CheckHeader(5).find("slot_hwm"), std::string::npos);
+  // Not the master: nothing to compare with.
+  auto tool = Scoreboard::Open(path, true);
+  ASSERT_TRUE(tool);
+  EXPECT_EQ(tool->CheckHeader(0), "");
+}
+
+TEST(Damage, EachFieldIsNamedAndRepairedFromTheMastersCopy) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 8, "name", 5);
+  ASSERT_TRUE(master);
+  master->SetGeneration(3);
+  master->SetConfigFile("/c.conf");
+  SlotRecord rec;
+  rec.state = SlotState::kReady;
+  master->Publish(1, rec);
+  const HeaderView before = master->ReadHeader();
+  struct Case {
+    off_t off;
+    uint64_t value;
+    size_t size;
+    const char* named;
+  } cases[] = {
+      {offsetof(Header, magic), 0x4141414141414141ULL, 8, "magic"},
+      {offsetof(Header, generation), 77, 4, "generation 77 (expected 3)"},
+      {offsetof(Header, slot_count), 1000, 4, "slot count 1000 (expected 8)"},
+      {offsetof(Header, master_pid), 1, 4, "master pid 1"},
+      {offsetof(Header, slot_hwm), 0xffffffff, 4, "slot_hwm"},
+      {offsetof(Header, shutdown_time), 0x7fffffffffffffffULL, 8, "implausible shutdown"},
+      {offsetof(Header, name_seq), 5, 4, "name seqlock left odd"},
+      {offsetof(Header, server_name), 0x4141414141414141ULL, 8, "server name"},
+      {offsetof(Header, reserved), 1, 8, "reserved"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.named);
+    if (c.size == 8) WriteValue<uint64_t>(path, c.off, c.value);
+    else WriteValue<uint32_t>(path, c.off, static_cast<uint32_t>(c.value));
+    const std::string damage = master->CheckHeader(2);
+    EXPECT_NE(damage.find(c.named), std::string::npos) << damage;
+    master->RepairHeader(2);
+    EXPECT_EQ(master->CheckHeader(2), "");
+    auto tool = Scoreboard::Open(path);
+    ASSERT_TRUE(tool) << tool.error().message();
+    const HeaderView h = tool->ReadHeader();
+    EXPECT_EQ(h.generation, 3u);
+    EXPECT_EQ(h.slot_count, 8u);
+    EXPECT_EQ(h.master_pid, before.master_pid);
+    EXPECT_STREQ(h.server_name, "name");
+    EXPECT_STREQ(h.config_file, "/c.conf");
+    EXPECT_TRUE(tool->MasterAlive());
+    EXPECT_GE(tool->scan_limit(), 2u);
+  }
+}
+
+TEST(Damage, RandomBytesOverTheWholeHeaderAreRepaired) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "name", 2);
+  ASSERT_TRUE(master);
+  master->SetShutdown(1700000000, 1699999400, 1699999700, "kept");
+  master->CountSession();
+  std::string junk(sizeof(Header), '\0');
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (char& ch : junk) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    ch = static_cast<char>(x);
+  }
+  WriteAt(path, 0, junk.data(), junk.size());
+  // Garbage is never read as an order: no shutdown, whatever the bytes say.
+  EXPECT_EQ(master->ReadHeader().shutdown_time, 0);
+  EXPECT_NE(master->CheckHeader(0), "");
+  master->RepairHeader(0);
+  EXPECT_EQ(master->CheckHeader(0), "");
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool) << tool.error().message();
+  EXPECT_EQ(tool->ReadHeader().total_sessions, 0u);  // counters were garbage too
+  EXPECT_EQ(tool->ReadHeader().shutdown_time, 0);
+}
+
+TEST(Damage, PlausibleShutdownSurvivesARepair) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "name", 2);
+  ASSERT_TRUE(master);
+  master->SetShutdown(1700000000, 1699999400, 1699999700, "kept");
+  WriteValue<uint32_t>(path, offsetof(Header, generation), 99);
+  master->RepairHeader(0);
+  EXPECT_EQ(master->ReadHeader().shutdown_time, 1700000000);
+  EXPECT_STREQ(master->ReadHeader().shutdown_msg, "kept");
+}
+
+// The guard is process-wide: every case runs in its own child.
+TEST(TruncationGuard, MasterRestoresTheSizeAndKeepsRunning) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  EXPECT_EQ(InChild([&] {
+              auto master = Scoreboard::Create(path, 4, "name", 2);
+              if (!master) return 1;
+              master->GuardTruncation(TruncationPolicy::kRestore);
+              master->SetGeneration(5);
+              if (::truncate(path.c_str(), 0) != 0) return 2;
+              // Would be SIGBUS: the handler puts the size back.
+              if (master->ReadHeader().generation != 0) return 3;
+              if (TakeTruncationEvents().restored == 0) return 4;
+              struct stat st;
+              if (::stat(path.c_str(), &st) != 0 || st.st_size != static_cast<off_t>(sizeof(Header) + 4 * sizeof(Slot))) return 5;
+              if (master->CheckHeader(0).find("magic") == std::string::npos) return 6;
+              master->RepairHeader(0);
+              auto tool = Scoreboard::Open(path);
+              if (!tool || tool->ReadHeader().generation != 5) return 7;
+              // The periodic check finds a shrink nobody touched yet.
+              if (::truncate(path.c_str(), 100) != 0) return 8;
+              const Scoreboard::SizeCheck sc = master->RestoreSize();
+              if (!sc.truncated || sc.seen_size != 100 || sc.restore_errno != 0) return 9;
+              if (::stat(path.c_str(), &st) != 0 || st.st_size != static_cast<off_t>(sc.mapped_size)) return 10;
+              return MappingDetached() ? 11 : 0;
+            }),
+            0);
+}
+
+TEST(TruncationGuard, ChildOfTheMasterWaitsForTheRepair) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  EXPECT_EQ(InChild([&] {
+              auto master = Scoreboard::Create(path, 4, "name", 2);
+              if (!master) return 1;
+              master->GuardTruncation(TruncationPolicy::kRestore);
+              if (::truncate(path.c_str(), 0) != 0) return 2;
+              // A worker: it must not ftruncate (the fd is not its own) but
+              // wait until the master has put the size back.
+              const pid_t worker = ::fork();
+              if (worker == 0) {
+                SlotRecord rec;
+                rec.pid = ::getpid();
+                rec.state = SlotState::kReady;
+                master->Publish(2, rec);
+                ::_exit(MappingDetached() ? 1 : 0);
+              }
+              ::usleep(200 * 1000);
+              struct stat st;
+              if (::stat(path.c_str(), &st) != 0 || st.st_size != 0) return 3;  // the worker did not restore it
+              if (!master->RestoreSize().truncated) return 4;
+              int status = 0;
+              if (::waitpid(worker, &status, 0) != worker) return 5;
+              if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 6;
+              return master->Read(2).rec.state == SlotState::kReady ? 0 : 7;
+            }),
+            0);
+}
+
+TEST(TruncationGuard, ToolExitsWithAMessageInsteadOfSigbus) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "name", 2);
+  ASSERT_TRUE(master);
+  EXPECT_EQ(InChild([&] {
+              auto tool = Scoreboard::Open(path);
+              if (!tool) return 2;
+              tool->GuardTruncation(TruncationPolicy::kExit);
+              if (::truncate(path.c_str(), 0) != 0) return 3;
+              (void)tool->ReadHeader();  // _exit(1) in the handler
+              return 4;
+            }),
+            1);
+}
+
+TEST(TruncationGuard, OtherFaultsKeepTheirDefaultAction) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  const std::string other = dir.File("other");
+  WriteFile(other, std::string(8192, 'x'));
+  EXPECT_EQ(InChild([&] {
+              auto master = Scoreboard::Create(path, 4, "name", 2);
+              if (!master) return 1;
+              master->GuardTruncation(TruncationPolicy::kRestore);
+              const int fd = ::open(other.c_str(), O_RDWR);
+              void* p = ::mmap(nullptr, 8192, PROT_READ, MAP_SHARED, fd, 0);
+              if (p == MAP_FAILED) return 2;
+              if (::ftruncate(fd, 0) != 0) return 3;
+              volatile const char* c = static_cast<const char*>(p);
+              return static_cast<int>(c[100]);  // SIGBUS, not ours
+            }),
+            128 + SIGBUS);
+  // And one sent with kill() is not a fault at all.
+  EXPECT_EQ(InChild([&] {
+              auto master = Scoreboard::Create(path, 4, "name", 2);
+              if (!master) return 1;
+              master->GuardTruncation(TruncationPolicy::kRestore);
+              ::raise(SIGBUS);
+              return 2;
+            }),
+            128 + SIGBUS);
 }
 
 }  // namespace

@@ -137,6 +137,7 @@ Result<LiveBoard> OpenLive(const std::string& path) {
     }
     return board.error();
   }
+  board->GuardTruncation(sb::TruncationPolicy::kExit);  // a shrunk file: an error, not SIGBUS
   const sb::HeaderView header = board->ReadHeader();
   if (!board->MasterAlive() && !sb::IsInetd(header)) {
     if (header.master_pid == 0) {

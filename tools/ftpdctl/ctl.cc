@@ -75,6 +75,7 @@ Result<sb::Scoreboard> OpenTrustedBoard(const std::string& path) {
     }
     return board.error();
   }
+  board->GuardTruncation(sb::TruncationPolicy::kExit);  // a shrunk file: an error, not SIGBUS
   const sb::FileInfo fi = board->file_info();
   if (auto t = CheckTrusted("scoreboard " + path, fi.uid, fi.mode, ::getuid()); !t) {
     return t.error();

@@ -85,6 +85,7 @@ Published Publish(const std::string& path, const sb::ShutdownInfo* info) {
     }
     return p;
   }
+  board->GuardTruncation(sb::TruncationPolicy::kExit);  // a shrunk file: an error, not SIGBUS
   const sb::HeaderView header = board->ReadHeader();
   if (!board->MasterAlive()) {
     p.note = header.master_pid == 0

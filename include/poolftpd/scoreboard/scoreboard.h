@@ -150,6 +150,48 @@ void SetText(char (&field)[N], std::string_view value) {
   for (size_t i = n; i < N; ++i) field[i] = '\0';
 }
 
+// Whether published shutdown values are ones ftpshut or the master could
+// have written: all zero (none), or a shutdown time after the epoch and
+// before the year 10000 with the deny and disconnect times in
+// [0, shutdown_time] and a message without control characters. Anything
+// else is damage (random bytes over the header), never an order.
+bool PlausibleShutdown(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
+                       std::string_view message);
+
+// What a process does when the scoreboard file is shrunk under its mapping
+// (`truncate -s 0`): an access past the new end of file raises SIGBUS.
+// GuardTruncation() installs one process-wide SIGBUS handler for one
+// mapping; a SIGBUS for any other address (or sent by kill) keeps its
+// default action (the process dies as it would have).
+enum class TruncationPolicy : int {
+  kNone = 0,
+  // Master: ftruncate() the file back to its size on the master's own fd and
+  // retry the access (the pages read as zeros); the master's loop logs it
+  // (TakeTruncationEvents) and rewrites the header.
+  kRestore = 1,
+  // Worker (it holds no fd on the file): wait in the handler, 10 ms at a
+  // time, for the master to restore the size, then retry; after 5 s of
+  // waiting, replace the faulting page by anonymous zero memory so the
+  // session goes on (MappingDetached() then tells the worker to leave).
+  kWait = 2,
+  // Tools: print "<program>: scoreboard FILE was truncated while being read"
+  // to stderr and _exit(1).
+  kExit = 3,
+};
+
+// Truncation events seen by the handler since the last call, for the
+// master's loop: faults answered by restoring the size, and the errno of a
+// failed restore (0 if none).
+struct TruncationEvents {
+  uint32_t restored = 0;
+  int restore_errno = 0;
+};
+TruncationEvents TakeTruncationEvents();
+// Whether this process had to replace part of its scoreboard mapping by
+// private memory (kWait ran out, or a kRestore ftruncate failed): its view
+// no longer reaches the file.
+bool MappingDetached();
+
 // Whether `header` describes an inetd-mode scoreboard: no master (pid 0) and
 // server type "inetd". Such a scoreboard is live as long as it has sessions;
 // tools do not call it stale.
@@ -279,6 +321,39 @@ class Scoreboard {
   // Session accounting for MaxClients; returns the count before the add.
   int64_t AddActiveSessions(int64_t delta);
   void CountSession();  // total_sessions += 1
+
+  // --- master: damage detection and repair ---
+  // The Create()d object keeps, in the master's own memory, what the header
+  // must say: everything Create() wrote and the Set* calls since (generation,
+  // MaxClients, ServerName, config file). Nothing the file holds feeds it.
+  //
+  // CheckHeader compares the live header with that copy and returns "" when
+  // it is intact, else a short description of every damaged field
+  // ("magic 0x..., generation 77 (expected 3), ..."). `hwm_floor` is one past
+  // the highest slot the master has handed out: a lower slot_hwm hides
+  // sessions from readers. Also damage: slot_hwm above slot_count, reserved
+  // words not zero, a header seqlock left odd, an implausible shutdown state
+  // (PlausibleShutdown). Only meaningful on the Create()d object (else "").
+  std::string CheckHeader(uint32_t hwm_floor) const;
+  // Rewrites the header from the master's copy (magic last). Shutdown fields
+  // that are not plausible are cleared (the master then republishes its
+  // ShutdownFile); if the magic itself was damaged, the session counters
+  // are reset too (they were overwritten with the rest).
+  void RepairHeader(uint32_t hwm_floor);
+  // Master, every tick: fstat()s its fd; when the file is shorter than the
+  // mapping, ftruncate()s it back. `truncated` also reports a fault that
+  // the SIGBUS handler already repaired (TakeTruncationEvents).
+  struct SizeCheck {
+    bool truncated = false;     // the file was shorter than the mapping
+    uint64_t seen_size = 0;     // the size fstat saw (the mapping's if repaired already)
+    uint64_t mapped_size = 0;   // what it was restored to
+    int restore_errno = 0;      // ftruncate failed: repair impossible
+  };
+  SizeCheck RestoreSize();
+  // Installs the process-wide SIGBUS guard for this object's mapping (see
+  // TruncationPolicy). Call again after fork() to change the policy (a
+  // worker: kWait); the handler and mapping are inherited.
+  void GuardTruncation(TruncationPolicy policy) const;
 
   // --- readers ---
   // Copies one slot under the seqlock (bounded retries), validates it
