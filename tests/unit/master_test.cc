@@ -1,6 +1,10 @@
 // Unit tests for master's PidFile: atomic "PID\n" file, removal by the
-// owner only, and the fork-safe owner check (a worker's copy never unlinks).
+// owner only, and the fork-safe owner check (a worker's copy never unlinks);
+// and for SpawnGuard: which worker deaths count as crashes, and the spawn
+// back-off (pauses logged, not re-armed by deaths during a pause, reset
+// after a quiet period, ended by a working fork), on an injected clock.
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "poolftpd/master/pidfile.h"
+#include "poolftpd/master/spawn_guard.h"
 
 namespace poolftpd::master {
 namespace {
@@ -222,6 +227,156 @@ TEST(PidFileTest, ForkedChildDestructorDoesNotUnlink) {
   // The owner still removes it.
   delete pf;
   EXPECT_FALSE(Exists(path));
+}
+
+}  // namespace
+}  // namespace poolftpd::master
+
+// ---- SpawnGuard: death classification and the spawn back-off ----
+
+namespace poolftpd::master {
+namespace {
+
+int Signalled(int sig) { return sig & 0x7f; }  // a wait status: killed by `sig`
+int Exited(int code) { return (code & 0xff) << 8; }
+
+bool AnyContains(const std::vector<std::string>& lines, const std::string& what) {
+  for (const auto& l : lines)
+    if (l.find(what) != std::string::npos) return true;
+  return false;
+}
+
+TEST(ClassifyDeath, OutsideSignalsAreNotCrashes) {
+  ASSERT_TRUE(WIFSIGNALED(Signalled(SIGKILL)) && WTERMSIG(Signalled(SIGKILL)) == SIGKILL);
+  ASSERT_TRUE(WIFEXITED(Exited(2)) && WEXITSTATUS(Exited(2)) == 2);
+  EXPECT_EQ(ClassifyDeath(Exited(0), false), DeathKind::kExpected);
+  EXPECT_EQ(ClassifyDeath(Signalled(SIGTERM), true), DeathKind::kExpected);
+  EXPECT_EQ(ClassifyDeath(Signalled(SIGKILL), true), DeathKind::kExpected);
+  EXPECT_EQ(ClassifyDeath(Signalled(SIGKILL), false), DeathKind::kOutsideSignal);
+  EXPECT_EQ(ClassifyDeath(Signalled(SIGTERM), false), DeathKind::kOutsideSignal);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS}) {
+    EXPECT_EQ(ClassifyDeath(Signalled(sig), false), DeathKind::kCrash) << sig;
+    EXPECT_EQ(ClassifyDeath(Signalled(sig), true), DeathKind::kCrash) << sig;
+  }
+  EXPECT_EQ(ClassifyDeath(Exited(2), false), DeathKind::kCrash);
+  EXPECT_EQ(ClassifyDeath(Exited(3), false), DeathKind::kCrash);
+  EXPECT_EQ(SignalName(SIGKILL), "SIGKILL");
+  EXPECT_EQ(SignalName(SIGINT), "SIGINT");
+  EXPECT_EQ(SignalName(SIGSEGV), "SIGSEGV");
+}
+
+TEST(SpawnGuard, OutsideKillsNeverPause) {
+  SpawnGuard g;
+  for (int i = 0; i < 1000; ++i) g.OnDeath(DeathKind::kOutsideSignal, false, i);
+  g.Poll(1000);
+  EXPECT_FALSE(g.Paused());
+  EXPECT_TRUE(g.TakeMessages().empty());
+}
+
+TEST(SpawnGuard, TenCrashesPauseOnceAndDeathsDuringThePauseDoNotRearmIt) {
+  SpawnGuard g;
+  int64_t t = 0;
+  for (int i = 0; i < 9; ++i) g.OnDeath(DeathKind::kCrash, false, t += 10);
+  EXPECT_FALSE(g.Paused());
+  g.OnDeath(DeathKind::kCrash, false, t += 10);
+  EXPECT_TRUE(g.Paused());
+  EXPECT_EQ(g.pause_ms(), 1000);
+  auto m = g.TakeMessages();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("10 workers crashed within 10.0 s"), std::string::npos) << m[0];
+  EXPECT_NE(m[0].find("paused for 1.0 s"), std::string::npos) << m[0];
+  // The trickle worker keeps dying: the pause is neither doubled nor extended.
+  for (int i = 0; i < 40; ++i) g.OnDeath(DeathKind::kCrash, false, t += 10);
+  EXPECT_EQ(g.pause_ms(), 1000);
+  EXPECT_TRUE(g.TakeMessages().empty());
+  g.Poll(t = 100 + 1000);
+  EXPECT_FALSE(g.Paused());
+  m = g.TakeMessages();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("spawning resumed after 1.0 s"), std::string::npos) << m[0];
+}
+
+TEST(SpawnGuard, CrashLoopDoublesUpToTheCapThenQuietResets) {
+  SpawnGuard g;
+  int64_t t = 0;
+  std::vector<int> pauses;
+  for (int round = 0; round < 9; ++round) {
+    for (int i = 0; i < 10; ++i) g.OnDeath(DeathKind::kCrash, false, t += 1);
+    ASSERT_TRUE(g.Paused());
+    pauses.push_back(g.pause_ms());
+    g.Poll(t += g.pause_ms());
+    ASSERT_FALSE(g.Paused());
+  }
+  EXPECT_EQ(pauses, (std::vector<int>{1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000}));
+  // Quiet for the reset period after the pause ended: short again.
+  g.TakeMessages();
+  g.Poll(t += 9999);
+  EXPECT_TRUE(g.TakeMessages().empty());
+  g.Poll(t += 1);
+  EXPECT_TRUE(AnyContains(g.TakeMessages(), "back-off reset"));
+  for (int i = 0; i < 10; ++i) g.OnDeath(DeathKind::kCrash, false, t += 1);
+  EXPECT_EQ(g.pause_ms(), 1000);
+}
+
+TEST(SpawnGuard, BurstsSeventeenSecondsApartStayShort) {
+  SpawnGuard g;
+  int64_t t = 0;
+  for (int burst = 0; burst < 4; ++burst) {
+    for (int i = 0; i < 10; ++i) g.OnDeath(DeathKind::kCrash, false, t + i);
+    EXPECT_EQ(g.pause_ms(), 1000) << "burst " << burst;
+    for (int64_t step = 0; step < 17000; step += 500) g.Poll(t + step);
+    t += 17000;
+  }
+}
+
+TEST(SpawnGuard, FatalExitPausesAtOnce) {
+  SpawnGuard g;
+  g.OnDeath(DeathKind::kCrash, true, 5);
+  EXPECT_TRUE(g.Paused());
+  EXPECT_TRUE(AnyContains(g.TakeMessages(), "could not start"));
+}
+
+TEST(SpawnGuard, ForkFailuresLogOncePerPauseAndEndWhenForkWorks) {
+  SpawnGuard g;
+  g.OnForkFailed(EAGAIN, 100);
+  EXPECT_TRUE(g.Paused());
+  auto m = g.TakeMessages();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("fork failed"), std::string::npos) << m[0];
+  EXPECT_NE(m[0].find("errno 11"), std::string::npos) << m[0];
+  EXPECT_NE(m[0].find("paused for 1.0 s"), std::string::npos) << m[0];
+  // One trickle attempt a second, each failing: no new line.
+  EXPECT_TRUE(g.TakeTrickle(100));
+  EXPECT_FALSE(g.TakeTrickle(500));
+  g.OnForkFailed(EAGAIN, 100);
+  EXPECT_TRUE(g.TakeTrickle(1100));
+  g.OnForkFailed(EAGAIN, 1100);
+  EXPECT_TRUE(g.TakeMessages().empty());
+  // The pause runs out while fork still fails: end, then a longer pause.
+  g.Poll(1100);
+  EXPECT_FALSE(g.Paused());
+  EXPECT_TRUE(AnyContains(g.TakeMessages(), "spawning resumed after 1.0 s"));
+  g.OnForkFailed(EAGAIN, 1101);
+  EXPECT_EQ(g.pause_ms(), 2000);
+  EXPECT_EQ(g.TakeMessages().size(), 1u);
+  // The limit is raised: the next trickle fork works and the pause ends now.
+  ASSERT_TRUE(g.TakeTrickle(2200));
+  g.OnForkOk(2200);
+  EXPECT_FALSE(g.Paused());
+  m = g.TakeMessages();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("fork works again"), std::string::npos) << m[0];
+}
+
+TEST(SpawnGuard, ForkErrorDuringACrashPauseIsLoggedOnce) {
+  SpawnGuard g;
+  g.OnDeath(DeathKind::kCrash, true, 0);
+  g.TakeMessages();
+  g.OnForkFailed(ENOMEM, 10);
+  g.OnForkFailed(ENOMEM, 20);
+  auto m = g.TakeMessages();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("fork failed"), std::string::npos) << m[0];
 }
 
 }  // namespace
