@@ -28,6 +28,7 @@
 #include "poolftpd/log/log.h"
 #include "poolftpd/master/notify.h"
 #include "poolftpd/master/pidfile.h"
+#include "poolftpd/master/spawn_guard.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/scoreboard/shutdown.h"
 #include "poolftpd/util/dontfork.h"
@@ -45,8 +46,7 @@ constexpr int kListenBacklog = 4096;
 constexpr int kMaxSpawnRate = 8192;       // workers per second at most
 constexpr int kInitialSpawnRate = 1024;
 constexpr int kStopGraceMs = 3000;        // TERM -> KILL for stragglers
-constexpr int kCrashWindowMs = 10000;     // crashes counted over this window
-constexpr int kCrashLimit = 10;           // ... before spawning backs off
+constexpr int64_t kDamageReportMs = 60000;  // repeated header damage: one line a minute
 
 struct Listener {
   net::Endpoint ep;
@@ -140,12 +140,18 @@ class Master {
   void DrainSignals();
   void Reap();
   void Maintain();
-  void SpawnOne();
+  bool SpawnOne();
+  void LogSpawnGuard();
+  // Every tick: a truncated file or a damaged header is repaired from the
+  // master's own state, and logged.
+  void CheckScoreboard();
   void Reload();
   void ReopenLogs();
   void Stop();
   void SetFullListening(bool on);
   void RefuseFull();
+  // Accepts what is pending (up to 64 per listener) and answers `msg`.
+  void RefuseAll(const std::string& msg, const std::string& why);
   void Tell(size_t slot, int signo);
   void SendStatus();
   // ftpshut: re-read ShutdownFile when it changed (or `force`), publish it.
@@ -185,10 +191,12 @@ class Master {
   int spawned_this_tick_ = 0;
   bool short_this_tick_ = false;
   int accepted_since_maintain_ = 0;  // wake-up bytes: one per accept
-  int64_t backoff_until_ms_ = 0;
-  int backoff_ms_ = 0;
-  std::vector<int64_t> crashes_;
+  SpawnGuard spawn_guard_;
+  uint32_t hwm_floor_ = 0;  // one past the highest slot ever handed out
+  int64_t damage_logged_ms_ = 0;
+  int damage_unreported_ = 0;
   // Pending orders from signals.
+  int stop_signal_ = 0;
   bool stop_ = false, graceful_ = false, reload_ = false, reopen_ = false, reap_ = false;
   int64_t graceful_since_ms_ = 0;
   Notifier notifier_;
@@ -231,6 +239,9 @@ Result<void> Master::Setup() {
   if (!board) return Error(board.error().code(), "ScoreboardFile: " + board.error().message());
   board_opt_.emplace(std::move(*board));
   board_ = &*board_opt_;
+  // A shrunk file (truncate -s 0) would kill us with SIGBUS: put the size
+  // back and carry on (CheckScoreboard logs it and rewrites the header).
+  board_->GuardTruncation(sb::TruncationPolicy::kRestore);
   board_->SetGeneration(generation_);
   {
     // ftpdctl status shows which file the master runs on.
@@ -323,7 +334,7 @@ pid_t ForkWorker() {
   return ::fork();
 }
 
-void Master::SpawnOne() {
+bool Master::SpawnOne() {
   // The lowest free slot: first set bit of free_bits_ (~190 words at
   // 12,000 slots).
   size_t slot = children_.size();
@@ -333,7 +344,7 @@ void Master::SpawnOne() {
       break;
     }
   }
-  if (slot == children_.size()) return;
+  if (slot == children_.size()) return false;
   // The master writes the slot before fork and after reap; the worker in between.
   sb::SlotRecord rec;
   rec.generation = generation_;
@@ -357,16 +368,26 @@ void Master::SpawnOne() {
   const pid_t pid = ForkWorker();
   if (pid == 0) worker::RunChild(spec);  // [[noreturn]]
   if (pid < 0) {
-    log::Error(Error::FromErrno(errno, "fork").message());
+    const int err = errno;
     board_->Clear(slot);
-    backoff_ms_ = std::min(std::max(backoff_ms_ * 2, 1000), 60000);
-    backoff_until_ms_ = util::MonotonicMs() + backoff_ms_;
-    return;
+    spawn_guard_.OnForkFailed(err, util::MonotonicMs());  // pauses; logged once per pause
+    LogSpawnGuard();
+    return false;
   }
+  spawn_guard_.OnForkOk(util::MonotonicMs());
+  hwm_floor_ = std::max(hwm_floor_, static_cast<uint32_t>(slot + 1));
   children_[slot] = Child{pid, generation_, false};
   free_bits_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
   by_pid_[pid] = slot;
   ++spawned_this_tick_;
+  return true;
+}
+
+void Master::LogSpawnGuard() {
+  for (const std::string& m : spawn_guard_.TakeMessages()) {
+    if (spawn_guard_.Paused()) log::Error(m);
+    else log::Info(m);
+  }
 }
 
 void Master::Tell(size_t slot, int signo) {
@@ -388,25 +409,16 @@ void Master::Reap() {
     board_->Clear(slot);
     const bool signalled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    const bool expected = (code == static_cast<int>(worker::WorkerExit::kOk)) ||
-                          (c.leaving && signalled && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL));
-    if (!expected) {
-      const std::string how = signalled ? "was killed by signal " + std::to_string(WTERMSIG(status))
+    const DeathKind kind = ClassifyDeath(status, c.leaving);
+    if (kind != DeathKind::kExpected) {
+      const int sig = signalled ? WTERMSIG(status) : 0;
+      const std::string how = signalled ? "was killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")"
                                         : "exited with status " + std::to_string(code);
-      log::Warn("worker " + std::to_string(pid) + " " + how + "; slot cleared, replacing it");
+      log::Warn("worker " + std::to_string(pid) + " " + how + "; slot cleared, replacing it" +
+                (kind == DeathKind::kOutsideSignal ? " (sent from outside: not counted as a crash)" : ""));
       if (c.generation == generation_) {
-        const int64_t now = util::MonotonicMs();
-        crashes_.push_back(now);
-        crashes_.erase(std::remove_if(crashes_.begin(), crashes_.end(),
-                                      [&](int64_t t) { return now - t > kCrashWindowMs; }),
-                       crashes_.end());
-        if (static_cast<int>(crashes_.size()) >= kCrashLimit ||
-            code == static_cast<int>(worker::WorkerExit::kFatal)) {
-          backoff_ms_ = std::min(std::max(backoff_ms_ * 2, 1000), 60000);
-          backoff_until_ms_ = now + backoff_ms_;
-          log::Error("workers are dying repeatedly; spawning paused for " + std::to_string(backoff_ms_ / 1000) +
-                     " s");
-        }
+        spawn_guard_.OnDeath(kind, code == static_cast<int>(worker::WorkerExit::kFatal), util::MonotonicMs());
+        LogSpawnGuard();
         if (code == static_cast<int>(worker::WorkerExit::kSick)) spawn_rate_ = 1;
       }
     }
@@ -435,10 +447,18 @@ void Master::Maintain() {
   int want = cfg_->min_spare_servers - idle;
   if (want > 0) want = std::max(want, std::min(accepted_since_maintain_, cfg_->max_spare_servers - idle));
   accepted_since_maintain_ = 0;
-  if (want > 0 && room > 0 && util::MonotonicMs() >= backoff_until_ms_) {
+  const int64_t now_ms = util::MonotonicMs();
+  spawn_guard_.Poll(now_ms);
+  LogSpawnGuard();
+  if (want > 0 && room > 0 && !spawn_guard_.Paused()) {
     short_this_tick_ = true;
     int n = std::min({want, room, spawn_rate_ - spawned_this_tick_});
-    for (int i = 0; i < n; ++i) SpawnOne();
+    for (int i = 0; i < n; ++i) {
+      if (!SpawnOne()) break;
+    }
+  } else if (want > 0 && room > 0 && idle == 0 && spawn_guard_.TakeTrickle(now_ms)) {
+    // Paused (crashes, fork failures): never sit with no worker at all.
+    if (SpawnOne()) ++idle;
   }
   if (idle > cfg_->max_spare_servers) {
     int extra = idle - cfg_->max_spare_servers;
@@ -452,7 +472,9 @@ void Master::Maintain() {
       --extra;
     }
   }
-  SetFullListening(busy >= max_clients);
+  // No idle worker while spawning is paused: the master answers 421 itself
+  // (RefuseFull) rather than leave clients in the backlog.
+  SetFullListening(busy >= max_clients || (spawn_guard_.Paused() && idle == 0));
 }
 
 void Master::SetFullListening(bool on) {
@@ -468,11 +490,21 @@ void Master::SetFullListening(bool on) {
 
 void Master::RefuseFull() {
   // Re-check: a worker may have become free since the wake-up.
-  int busy = 0;
-  for (const auto& [pid, i] : by_pid_)
+  int busy = 0, idle = 0;
+  for (const auto& [pid, i] : by_pid_) {
     if (IsBusy(board_->PeekState(i))) ++busy;
-  if (busy < cfg_->max_clients) {
+    else if (children_[i].generation == generation_ && !children_[i].leaving) ++idle;
+  }
+  const bool full = busy >= cfg_->max_clients;
+  // Spawning paused and no worker free: nobody would greet the client.
+  const bool no_worker = !full && spawn_guard_.Paused() && idle == 0;
+  if (!full && !no_worker) {
     SetFullListening(false);
+    return;
+  }
+  if (no_worker) {
+    RefuseAll("421 Service not available, please try again later.\r\n",
+              "Connection refused (no worker available: spawning paused)");
     return;
   }
   std::string text = cfg_->max_clients_message.empty()
@@ -480,7 +512,10 @@ void Master::RefuseFull() {
                          : cfg_->max_clients_message;
   // ProFTPD's %m cookie: the limit itself.
   for (size_t at; (at = text.find("%m")) != std::string::npos;) text.replace(at, 2, std::to_string(cfg_->max_clients));
-  const std::string msg = "421 " + text + "\r\n";
+  RefuseAll("421 " + text + "\r\n", "Connection refused (MaxClients " + std::to_string(cfg_->max_clients) + ")");
+}
+
+void Master::RefuseAll(const std::string& msg, const std::string& why) {
   for (const auto& l : listeners_) {
     for (int n = 0; n < 64; ++n) {
       sockaddr_storage ss;
@@ -490,7 +525,7 @@ void Master::RefuseFull() {
       const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
       const std::string ip = peer.addr.ToString();
       log::Logs::SetClient(ip, ip);
-      log::Info("Connection refused (MaxClients " + std::to_string(cfg_->max_clients) + ")");
+      log::Info(why);
       log::Logs::ClearClient();
       (void)::send(c.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
@@ -504,6 +539,7 @@ void Master::DrainSignals() {
       case SIGTERM:
       case SIGINT:
         stop_ = true;
+        stop_signal_ = static_cast<int>(si.ssi_signo);
         break;
       case SIGQUIT:
         graceful_ = true;
@@ -574,6 +610,48 @@ void Master::EnforceDisconnect() {
   if (std::time(nullptr) < disconnect) return;
   for (size_t i = 0; i < children_.size(); ++i)
     if (children_[i].pid != 0 && IsBusy(board_->PeekState(i))) Tell(i, SIGUSR2);
+}
+
+void Master::CheckScoreboard() {
+  const std::string& file = board_->path();
+  const sb::TruncationEvents faults = sb::TakeTruncationEvents();
+  const sb::Scoreboard::SizeCheck size = board_->RestoreSize();
+  const int err = faults.restore_errno != 0 ? faults.restore_errno : size.restore_errno;
+  if (err != 0 || sb::MappingDetached()) {
+    log::Error("scoreboard " + file + " was truncated and its size cannot be restored (" +
+               std::strerror(err) + "): stopping; remove the file and start again");
+    stop_ = true;
+    return;
+  }
+  if (faults.restored > 0 || size.truncated) {
+    // The pages past the old end read as zeros again: the header is ours to
+    // rewrite; each worker republishes its own slot (idle ones within a
+    // second, sessions at their next command).
+    board_->RepairHeader(hwm_floor_);
+    WatchShutdownFile(true);
+    log::Error("scoreboard " + file + " was truncated" +
+               (size.truncated ? " (to " + std::to_string(size.seen_size) + " bytes)" : "") + "; size restored (" +
+               std::to_string(size.mapped_size) + " bytes) and header rewritten");
+    return;
+  }
+  const std::string damage = board_->CheckHeader(hwm_floor_);
+  if (damage.empty()) return;
+  // SECURITY: the file is writable by whoever can write its directory (and
+  // by every worker): the master decides from its own copy and puts the
+  // header back; it never adopts what it found there.
+  board_->RepairHeader(hwm_floor_);
+  WatchShutdownFile(true);
+  const int64_t now = util::MonotonicMs();
+  if (damage_logged_ms_ != 0 && now - damage_logged_ms_ < kDamageReportMs) {
+    ++damage_unreported_;
+    return;
+  }
+  std::string line = "scoreboard " + file + ": header damaged (" + damage + "); rewritten from the master's own state";
+  if (damage_unreported_ > 0)
+    line += " (also repaired " + std::to_string(damage_unreported_) + " times since the last report)";
+  log::Error(line);
+  damage_logged_ms_ = now;
+  damage_unreported_ = 0;
 }
 
 void Master::SendStatus() {
@@ -697,6 +775,7 @@ void Master::Loop() {
         spawn_rate_ = short_this_tick_ ? std::min(spawn_rate_ * 2, kMaxSpawnRate) : kInitialSpawnRate;
         short_this_tick_ = false;
         spawned_this_tick_ = 0;
+        CheckScoreboard();
         WatchShutdownFile(false);
         EnforceDisconnect();
       } else if (tag == kTagNotify) {
@@ -806,7 +885,7 @@ int Master::Run(int ready_fd) {
   report(pending.empty() ? "OK\n" : "OK\npoolftpd: " + pending + "\n");
   notifier_.Send("READY=1\nSTATUS=listening on " + where + "\nMAINPID=" + std::to_string(::getpid()));
   Loop();
-  if (stop_) log::Info("received SIGTERM -- stopping");
+  if (stop_ && stop_signal_ != 0) log::Info("received " + SignalName(stop_signal_) + " -- stopping");
   notifier_.Send("STOPPING=1");
   Stop();
   board_->ClearMaster();

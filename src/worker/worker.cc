@@ -228,7 +228,6 @@ class Worker {
   void Publish() {
     if (board_) board_->Publish(slot_, rec_);
   }
-  uint32_t HeaderGeneration() const { return board_ ? board_->ReadHeader().generation : rec_.generation; }
 
   // Serves one accepted connection to its end; true if a session ran.
   bool Serve(UniqueFd conn) {
@@ -382,7 +381,11 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     uint64_t served = 0;
     for (;;) {
       if (g_term.load() || g_leave.load()) Exit(WorkerExit::kOk);
-      if (w.HeaderGeneration() != spec.generation) Exit(WorkerExit::kOk);
+      // SECURITY: no order is taken from the header (anyone who can write
+      // the file can write it): a reload reaches old workers as USR1 from
+      // the master. A worker whose mapping had to be cut off from the file
+      // (it stayed truncated, see sb::TruncationPolicy) leaves.
+      if (sb::MappingDetached()) Exit(WorkerExit::kOk);
       if (cfg.max_sessions_per_worker > 0 && served >= static_cast<uint64_t>(cfg.max_sessions_per_worker))
         Exit(WorkerExit::kOk);
       sb::SlotRecord& rec = w.rec();
