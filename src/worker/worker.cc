@@ -333,6 +333,8 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     sigset_t wait_mask;
     SetUpSignals(&wait_mask);
     const int notify_fd[] = {spec.notify_fd};
+    // SECURITY: this closes the master's scoreboard fd too: a worker keeps
+    // only the mapping, so it can write its slot but never shrink the file.
     CloseAllBut({spec.listen_fds, notify_fd, spec.keep_fds});
 
     sb::Scoreboard& board = *spec.scoreboard;
