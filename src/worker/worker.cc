@@ -456,6 +456,9 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
     const uint32_t slots = static_cast<uint32_t>(cfg.max_clients + cfg.max_spare_servers);
     if (auto b = sb::Scoreboard::OpenOrCreateShared(cfg.scoreboard_file, slots, cfg.server_name)) {
       board.emplace(std::move(*b));
+      // No master repairs a shrunk file here: after a short wait the session
+      // goes on with private pages instead of dying of SIGBUS.
+      board->GuardTruncation(sb::TruncationPolicy::kWait);
       slot = board->ClaimFreeSlot(::getpid());
       if (!slot) {
         log::Info("Connection refused (MaxClients " + std::to_string(cfg.max_clients) + ": no free scoreboard slot)");

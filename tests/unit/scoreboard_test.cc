@@ -1832,6 +1832,25 @@ TEST(TruncationGuard, ChildOfTheMasterWaitsForTheRepair) {
             0);
 }
 
+TEST(TruncationGuard, WithoutARepairTheWaiterDetachesThePageAndGoesOn) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "name", 2);
+  ASSERT_TRUE(master);
+  EXPECT_EQ(InChild([&] {
+              auto session = Scoreboard::Open(path, true);  // an inetd session: no master fd
+              if (!session) return 2;
+              session->GuardTruncation(TruncationPolicy::kWait);
+              if (::truncate(path.c_str(), 0) != 0) return 3;
+              SlotRecord rec;
+              rec.state = SlotState::kReady;
+              session->Publish(1, rec);  // waits (5 s), then private pages
+              if (!MappingDetached()) return 5;
+              return session->PeekState(1) == SlotState::kReady ? 0 : 6;
+            }),
+            0);
+}
+
 TEST(TruncationGuard, ToolExitsWithAMessageInsteadOfSigbus) {
   TempDir dir;
   const std::string path = dir.File("sb");
