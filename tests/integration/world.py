@@ -23,7 +23,7 @@ ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 
 def unshare_works():
     """Whether this process may make the namespaces (root, not forbidden)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
         return False
     r = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
                         "--mount-proc", "true"], capture_output=True, timeout=30)
