@@ -206,8 +206,10 @@ run:
 
 # --- install -------------------------------------------------------------
 # With no DESTDIR and as root, also the account and tree the sample
-# configuration serves (contrib/ftp-account.sh); a package does that in its
-# maintainer scripts instead (README, "Building and installing").
+# configuration serves (contrib/ftp-account.sh; FTP_ACCOUNT=no skips it); a
+# package does that in its maintainer scripts instead (README, "Building and
+# installing").
+FTP_ACCOUNT ?= yes
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) \
 	           $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LOGDIR)
@@ -233,7 +235,9 @@ install: all
 	           $(DESTDIR)$(FAIL2BANDIR)/filter.d/poolftpd.conf $(DESTDIR)$(FAIL2BANDIR)/jail.d/poolftpd.conf
 	install -m 0644 contrib/org.poolftpd.poolftpd.plist $(DESTDIR)$(DOCDIR)/
 	install -m 0755 contrib/ftp-account.sh $(DESTDIR)$(DOCDIR)/
-	@if [ -n "$(DESTDIR)" ]; then \
+	@if [ "$(FTP_ACCOUNT)" = no ]; then \
+	  echo "make install: FTP_ACCOUNT=no: no ftp account or /srv/ftp created"; \
+	elif [ -n "$(DESTDIR)" ]; then \
 	  echo "make install: DESTDIR is set, so the host's accounts are left alone: the package must create user ftp and /srv/ftp (see README)"; \
 	elif [ "$$(id -u)" -ne 0 ]; then \
 	  echo "make install: not root, so no ftp account and /srv/ftp were created (the sample configuration needs them; run sh contrib/ftp-account.sh as root)"; \

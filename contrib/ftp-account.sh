@@ -41,6 +41,11 @@ fi
 if [ -e "$home" ] || [ -L "$home" ]; then
   if [ -d "$home" ]; then
     echo "ftp-account: $home exists; left alone"
+    # shellcheck disable=SC2046 # two words on purpose: owner and octal mode
+    set -- $(stat -c '%U %a' "$home")
+    case "$1:$2" in
+      "$name":*|*:*[2367]?|*:*[2367]) echo "ftp-account: warning: $home (owner $1, mode $2) is writable by more than root" >&2 ;;
+    esac
   else
     echo "ftp-account: $home exists and is not a directory; left alone (the sample configuration serves it)" >&2
   fi

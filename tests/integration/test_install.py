@@ -382,4 +382,7 @@ def test_ftp_account_never_touches_an_existing_account(tmp_path):
     assert res[1]["out"] == res[3]["out"], "an existing account was modified"
     assert res[4]["out"].split() == ["/home/other:/bin/false", "root:root", "755"], show(res[4])
     assert res[6]["rc"] == 0 and "/srv/ftp exists; left alone" in res[6]["out"], show(res[6])
+    assert "warning: /srv/ftp (owner ftp, mode 775) is writable by more than root" in res[6]["err"], \
+        show(res[6])
+    assert "warning" not in res[2]["err"], show(res[2])
     assert res[7]["out"].split() == ["ftp", "775"], show(res[7])
