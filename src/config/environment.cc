@@ -43,7 +43,7 @@ int LookUp(Fn fn, const std::string& name, Entry* entry, std::vector<char>* buf,
 }  // namespace
 
 Result<void> CheckEnvironment(const Config& cfg, bool as_root) {
-  // The first line of the top-level file stands for a built-in default.
+  // A built-in default is reported at the top-level file (no line).
   const std::string default_at = cfg.source_file;
   if (as_root) {
     // The identity workers take (master ResolveIdentity): the <Anonymous>
