@@ -11,10 +11,25 @@ RUNDIR    ?= /run/poolftpd
 LOGDIR    ?= /var/log/poolftpd
 MANDIR    ?= $(PREFIX)/share/man
 DOCDIR    ?= $(PREFIX)/share/doc/poolftpd
-INITDIR      ?= $(SYSCONFDIR)/init.d
-UNITDIR      ?= $(PREFIX)/lib/systemd/system
-LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
-FAIL2BANDIR  ?= $(SYSCONFDIR)/fail2ban/filter.d
+# contrib/ files go where their consumers read them, whatever PREFIX is:
+# init scripts, logrotate and fail2ban read only /etc.
+INITDIR      ?= /etc/init.d
+LOGROTATEDIR ?= /etc/logrotate.d
+FAIL2BANDIR  ?= /etc/fail2ban
+# systemd: with PREFIX=/usr its package directory (pkg-config's
+# systemdsystemunitdir, /lib/systemd/system on Debian 12); otherwise
+# PREFIX/lib/systemd/system if systemd searches it (/usr/local does), else
+# /etc/systemd/system, which it always does.
+ifeq ($(origin UNITDIR),undefined)
+SYSTEMD_UNITPATH := $(subst :, ,$(shell pkg-config --variable=systemdsystemunitpath systemd 2>/dev/null))
+ifeq ($(PREFIX),/usr)
+UNITDIR := $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/usr/lib/systemd/system)
+else ifneq ($(filter $(PREFIX)/lib/systemd/system,$(or $(SYSTEMD_UNITPATH),/usr/local/lib/systemd/system)),)
+UNITDIR := $(PREFIX)/lib/systemd/system
+else
+UNITDIR := /etc/systemd/system
+endif
+endif
 MAN_PAGES    := $(wildcard man/*.[158])
 # contrib/ files name the Debian paths (PREFIX=/usr); rewrite them to ours.
 CONTRIB_SED  := -e 's,/usr/sbin/poolftpd,$(SBINDIR)/poolftpd,g' \
@@ -182,32 +197,51 @@ test: deps-test
 
 # --- demo ----------------------------------------------------------------
 RUN_DIR := $(abspath $(BUILD)/run)
-run: deps
+# A demo already running is reported before anything is built or rewritten.
+run:
+	@sh contrib/make-run.sh --check $(abspath $(BUILD)) $(RUN_DIR)
+	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
 	@sh contrib/make-run.sh $(abspath $(BUILD)) $(RUN_DIR)
 
 # --- install -------------------------------------------------------------
+# With no DESTDIR and as root, also the account and tree the sample
+# configuration serves (contrib/ftp-account.sh; FTP_ACCOUNT=no skips it); a
+# package does that in its maintainer scripts instead (README, "Building and
+# installing").
+FTP_ACCOUNT ?= yes
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) \
-	           $(DESTDIR)$(DOCDIR)
+	           $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LOGDIR)
 	install -m 0755 $(SERVER) $(DESTDIR)$(SBINDIR)/poolftpd
 	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf ]; then \
 	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf"; \
-	else install -m 0644 conf/poolftpd.conf $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf; fi
+	else echo "installing conf/poolftpd.conf as $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf"; \
+	  sed $(CONTRIB_SED) conf/poolftpd.conf > $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf && \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/poolftpd.conf; fi
 	install -m 0644 README.md docs/ARCHITECTURE.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	           $(DESTDIR)$(INITDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) \
-	           $(DESTDIR)$(FAIL2BANDIR)
+	           $(DESTDIR)$(FAIL2BANDIR)/filter.d $(DESTDIR)$(FAIL2BANDIR)/jail.d
 	for p in $(MAN_PAGES); do install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/; done
 	sed $(CONTRIB_SED) contrib/poolftpd.init > $(DESTDIR)$(INITDIR)/poolftpd
 	chmod 0755 $(DESTDIR)$(INITDIR)/poolftpd
 	sed $(CONTRIB_SED) contrib/poolftpd.service > $(DESTDIR)$(UNITDIR)/poolftpd.service
 	sed $(CONTRIB_SED) contrib/poolftpd.logrotate > $(DESTDIR)$(LOGROTATEDIR)/poolftpd
-	chmod 0644 $(DESTDIR)$(UNITDIR)/poolftpd.service $(DESTDIR)$(LOGROTATEDIR)/poolftpd
-	install -m 0644 contrib/fail2ban/filter.d/poolftpd.conf $(DESTDIR)$(FAIL2BANDIR)/poolftpd.conf
-	install -m 0644 contrib/fail2ban/jail.d/poolftpd.conf $(DESTDIR)$(DOCDIR)/fail2ban-jail.conf
+	sed $(CONTRIB_SED) contrib/fail2ban/filter.d/poolftpd.conf > $(DESTDIR)$(FAIL2BANDIR)/filter.d/poolftpd.conf
+	sed $(CONTRIB_SED) contrib/fail2ban/jail.d/poolftpd.conf > $(DESTDIR)$(FAIL2BANDIR)/jail.d/poolftpd.conf
+	chmod 0644 $(DESTDIR)$(UNITDIR)/poolftpd.service $(DESTDIR)$(LOGROTATEDIR)/poolftpd \
+	           $(DESTDIR)$(FAIL2BANDIR)/filter.d/poolftpd.conf $(DESTDIR)$(FAIL2BANDIR)/jail.d/poolftpd.conf
 	install -m 0644 contrib/org.poolftpd.poolftpd.plist $(DESTDIR)$(DOCDIR)/
+	install -m 0755 contrib/ftp-account.sh $(DESTDIR)$(DOCDIR)/
+	@if [ "$(FTP_ACCOUNT)" = no ]; then \
+	  echo "make install: FTP_ACCOUNT=no: no ftp account or /srv/ftp created"; \
+	elif [ -n "$(DESTDIR)" ]; then \
+	  echo "make install: DESTDIR is set, so the host's accounts are left alone: the package must create user ftp and /srv/ftp (see README)"; \
+	elif [ "$$(id -u)" -ne 0 ]; then \
+	  echo "make install: not root, so no ftp account and /srv/ftp were created (the sample configuration needs them; run sh contrib/ftp-account.sh as root)"; \
+	else sh contrib/ftp-account.sh; fi
 
 clean:
 	rm -rf $(BUILD)

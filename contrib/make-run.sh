@@ -1,11 +1,46 @@
 #!/bin/sh
 # `make run`: builds a demo tree under RUN_DIR and serves it in the
 # foreground on 127.0.0.1:2121 to anonymous users. Ctrl-C stops it.
+#   make-run.sh [--check] BUILD RUN_DIR
+# A demo already running on RUN_DIR (its PidFile names a live poolftpd) is
+# reported and nothing is changed: not the tree, not the configuration it
+# runs on. --check does only that test (make runs it before building).
 set -eu
+check_only=no
+if [ "${1:-}" = "--check" ]; then
+  check_only=yes
+  shift
+fi
 BUILD=$1
 RUN=$2
 PORT=${PORT:-2121}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+
+# The PID in the demo's PidFile, if it is a live poolftpd (the server's own
+# rule: /proc/PID/exe named poolftpd; its comm when exe is unreadable). A
+# stale file (dead PID, or a PID reused by another program) does not count.
+running_demo_pid() {
+  [ -r "$RUN/poolftpd.pid" ] || return 1
+  pid=$(head -n 1 "$RUN/poolftpd.pid" 2>/dev/null | tr -cd '0-9')
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+  if exe=$(readlink "/proc/$pid/exe" 2>/dev/null); then
+    exe=${exe% (deleted)}
+    [ "${exe##*/}" = poolftpd ] || return 1
+  else
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = poolftpd ] || return 1
+  fi
+  echo "$pid"
+}
+
+if pid=$(running_demo_pid); then
+  # Where it listens: the configuration it runs on, not this run's PORT.
+  port=$(sed -n 's/^Port[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' "$RUN/poolftpd.conf" 2>/dev/null | tail -n 1)
+  addr=$(sed -n 's/^DefaultAddress[[:space:]]\{1,\}\([^[:space:]]\{1,\}\).*/\1/p' "$RUN/poolftpd.conf" 2>/dev/null | tail -n 1)
+  echo "make run: the demo is already running (PID $pid, ${addr:-127.0.0.1}:${port:-?}); stop it with: kill $pid" >&2
+  echo "          (or Ctrl-C where it runs, or: $BUILD/ftpdctl -c $RUN/poolftpd.conf stop)" >&2
+  exit 1
+fi
+[ "$check_only" = yes ] && exit 0
 
 mkdir -p "$RUN/log" "$RUN/root/pub/docs"
 chmod 0755 "$RUN" "$RUN/root" "$RUN/root/pub" "$RUN/root/pub/docs"

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "poolftpd/config/config.h"
+#include "poolftpd/config/environment.h"
 #include "poolftpd/master/master.h"
 #include "poolftpd/util/strings.h"
 
@@ -144,6 +145,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto cfg = *loaded;
+    // The accounts and the anonymous root must exist too (-t and start alike).
+    if (auto env = poolftpd::config::CheckEnvironment(*cfg, ::geteuid() == 0); !env) {
+      std::fprintf(stderr, "poolftpd: %s\n", env.error().message().c_str());
+      if (test) std::fprintf(stderr, "poolftpd: configuration check failed\n");
+      return 1;
+    }
     if (test) {
       std::printf("Syntax OK\n");
       return 0;

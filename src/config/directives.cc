@@ -176,8 +176,10 @@ Result<void> SetUser(SetterState& st, const Args& a) {
   if (!n) return n.error();
   if (st.context == kAnonContext) {
     st.anonymous->user = *n;
+    st.anonymous->user_at = st.at;
   } else {
     st.config->user = *n;
+    st.config->user_at = st.at;
   }
   return Ok();
 }
@@ -187,8 +189,10 @@ Result<void> SetGroup(SetterState& st, const Args& a) {
   if (!n) return n.error();
   if (st.context == kAnonContext) {
     st.anonymous->group = *n;
+    st.anonymous->group_at = st.at;
   } else {
     st.config->group = *n;
+    st.config->group_at = st.at;
   }
   return Ok();
 }

@@ -29,6 +29,7 @@ struct SetterState {
   Limit* limit = nullptr;          // innermost open <Limit>, or null
   ContextBits context = kServerContext;
   std::string_view directive;  // canonical name of the directive being set
+  std::string at;              // "file:line" of the directive being set
 };
 
 // A setter returns Error(kInvalid, "reason"); the parser adds "file:line: ".

@@ -427,6 +427,7 @@ Result<void> Parser::HandleDirective(FileContext& fc, const LogicalLine& line) {
   st.config = &config_;
   st.context = ctx;
   st.directive = spec->name;
+  st.at = file + ":" + std::to_string(line.line);
   if (Frame* anon = InnermostOf(FrameKind::kAnonymous)) st.anonymous = &anon->anonymous;
   if (Frame* limit = InnermostOf(FrameKind::kLimit)) st.limit = &limit->limit;
   auto r = spec->set(st, args);

@@ -25,6 +25,7 @@
 #include <ctime>
 #include <unordered_map>
 
+#include "poolftpd/config/environment.h"
 #include "poolftpd/log/log.h"
 #include "poolftpd/master/notify.h"
 #include "poolftpd/master/pidfile.h"
@@ -684,6 +685,10 @@ void Master::Reload() {
   std::shared_ptr<const config::Config> next = *loaded;
   if (next->server_type != config::ServerType::kStandalone) {
     log::Error(opts_.config_file + ": ServerType inetd is not supported (reload failed; still running on the old configuration)");
+    return;
+  }
+  if (auto env = config::CheckEnvironment(*next, ::geteuid() == 0); !env) {
+    log::Error(env.error().message() + " (reload failed; still running on the old configuration)");
     return;
   }
   auto id = ResolveIdentity(*next);

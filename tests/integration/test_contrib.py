@@ -696,8 +696,11 @@ def test_fail2ban_jail_example(make_server, tmp_path):
     shutil.copy(F2B_FILTER, conf / "filter.d" / "poolftpd.conf")
     jail = F2B_JAIL.read_text()
     assert "logpath  = /var/log/poolftpd/poolftpd.log" in jail
+    # Shipped disabled; the README enables it with a .local file.
+    assert re.search(r"^enabled\s*=\s*false$", jail, re.M), jail
     (conf / "jail.d" / "poolftpd.conf").write_text(
         jail.replace("/var/log/poolftpd/poolftpd.log", str(s.syslog)))
+    (conf / "jail.d" / "poolftpd.local").write_text("[poolftpd]\nenabled = true\n")
     r = subprocess.run([client, "-c", str(conf), "-t"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "OK" in r.stdout + r.stderr, r.stdout + r.stderr
     r = subprocess.run([client, "-c", str(conf), "-d"], capture_output=True, text=True, timeout=120)

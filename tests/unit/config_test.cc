@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../../src/config/directives.h"
+#include "poolftpd/config/environment.h"
 #include "poolftpd/util/limits.h"
 
 namespace poolftpd::config {
@@ -1071,6 +1072,64 @@ TEST_F(ConfigTest, FindAnonymousWithUserAlias) {
   auto none = MustLoad("UserAlias anonymous ftp\n");
   EXPECT_EQ(none->FindAnonymous("anonymous"), nullptr);
   EXPECT_EQ(none->FindAnonymous("ftp"), nullptr);
+}
+
+// CheckEnvironment: the accounts (only as root) and the anonymous root, with
+// the location of the line that set each.
+class EnvironmentTest : public ConfigTest {
+ protected:
+  std::string EnvError(const std::string& text, bool as_root) {
+    auto c = MustLoad(text);
+    if (!c) return "(load failed)";
+    auto r = CheckEnvironment(*c, as_root);
+    return r ? "" : r.error().message();
+  }
+};
+
+TEST_F(EnvironmentTest, AccountsAreCheckedOnlyAsRoot) {
+  fs::create_directories(Path("tree"));
+  const std::string anon = "<Anonymous " + Path("tree") + ">\n";
+  const std::string bad_user = "# c\n" + anon + "  User poolftpd-no-such-user\n  Group nogroup\n</Anonymous>\n";
+  EXPECT_EQ(EnvError(bad_user, true), At(3, "User \"poolftpd-no-such-user\": no such user on this system"));
+  EXPECT_EQ(EnvError(bad_user, false), "");
+  const std::string bad_group = anon + "  User nobody\n  Group poolftpd-no-such-group\n</Anonymous>\n";
+  EXPECT_EQ(EnvError(bad_group, true), At(3, "Group \"poolftpd-no-such-group\": no such group on this system"));
+  EXPECT_EQ(EnvError(bad_group, false), "");
+  EXPECT_EQ(EnvError(anon + "  User root\n  Group nogroup\n</Anonymous>\n", true),
+            At(2, "User \"root\" is root: refusing to run workers as root"));
+  EXPECT_EQ(EnvError(anon + "  User nobody\n  Group nogroup\n</Anonymous>\n", true), "");
+}
+
+TEST_F(EnvironmentTest, ServerLevelAccountsAndDefaults) {
+  // Without <Anonymous> the server-level User/Group are the workers' identity.
+  EXPECT_EQ(EnvError("Port 2121\nUser poolftpd-no-such-user\n", true),
+            At(2, "User \"poolftpd-no-such-user\": no such user on this system"));
+  EXPECT_EQ(EnvError("Group poolftpd-no-such-group\n", true),
+            At(1, "Group \"poolftpd-no-such-group\": no such group on this system"));
+  // The built-in nobody/nogroup (present on Debian) pass.
+  EXPECT_EQ(EnvError("Port 2121\n", true), "");
+  // With <Anonymous>, the server-level ones are not used for workers.
+  fs::create_directories(Path("tree"));
+  EXPECT_EQ(EnvError("User poolftpd-no-such-user\n<Anonymous " + Path("tree") +
+                         ">\nUser nobody\nGroup nogroup\n</Anonymous>\n",
+                     true),
+            "");
+}
+
+TEST_F(EnvironmentTest, AnonymousRootMustBeADirectory) {
+  const std::string missing = Path("missing");
+  const std::string block = "  User nobody\n  Group nogroup\n</Anonymous>\n";
+  for (bool as_root : {true, false}) {
+    EXPECT_EQ(EnvError("Port 21\n<Anonymous " + missing + ">\n" + block, as_root),
+              At(2, "<Anonymous " + missing + ">: the directory does not exist"));
+    const std::string file = Write("plain", "x");
+    EXPECT_EQ(EnvError("<Anonymous " + file + ">\n" + block, as_root),
+              At(1, "<Anonymous " + file + ">: not a directory"));
+  }
+  // In an included file: that file's name and line.
+  const std::string inc = Write("anon.conf", "\n\n<Anonymous " + missing + ">\n" + block);
+  EXPECT_EQ(EnvError("Include " + inc + "\n", false),
+            inc + ":3: <Anonymous " + missing + ">: the directory does not exist");
 }
 
 }  // namespace

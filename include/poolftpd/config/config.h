@@ -78,6 +78,7 @@ struct Anonymous {
   std::string root;   // absolute path after ~user expansion
   std::string user;   // User inside the block: the login name it serves
   std::string group;  // Group inside the block
+  std::string user_at, group_at;  // "file:line" of those User/Group lines
   std::string display_login;  // DisplayLogin inside the block, if any
   std::vector<Limit> limits;
   std::string file;
@@ -114,6 +115,7 @@ struct Config {
 
   std::string user;   // server-level User (unprivileged identity for workers)
   std::string group;  // server-level Group
+  std::string user_at, group_at;  // "file:line" of those lines; empty: the default
   std::vector<UserAlias> user_aliases;
 
   int max_clients = 256;
