@@ -125,9 +125,15 @@ namespace {
 }
 
 // Each line of a formatted reply ("230-...\r\n 230 ...\r\n"), at most
-// kMaxLines of them (a STAT of a big directory is one reply).
+// kMaxLines of them (a STAT of a big directory is one reply). SECURITY: the
+// 500 for an unknown verb echoes it, so "PASSsecret" comes back as
+// "500 PASSSECRET not understood": that one is masked too.
 [[gnu::cold, gnu::noinline]] void DebugReply(std::string_view reply) {
   constexpr size_t kMaxLines = 32;
+  if (reply.starts_with("500 PASS")) {
+    log::Debug(5, "sending reply '500 (hidden)'");
+    return;
+  }
   size_t n = 0;
   for (size_t pos = 0; pos < reply.size(); ++n) {
     size_t end = reply.find("\r\n", pos);
