@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 
@@ -296,6 +297,20 @@ def test_ftpdctl_debug_usage_errors_and_no_server(server_factory):
     assert_healthy(s)
     r = ctl(s, "--help")
     assert r.returncode == 0 and "  debug N " in r.stdout, r.stdout
+
+    # A plain kill (no value, SI_USER) to the master or a worker changes
+    # nothing and kills nothing.
+    os.kill(s.master_pid, signal.SIGRTMIN + 1)
+    wait_until(lambda: re.search(r"ignored a debug-level signal from pid \d+ uid \d+ \(code 0, level 0\)",
+                                 s.syslog_text()), 10, what="the master to ignore a plain kill")
+    workers = list(s.children())
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGRTMIN + 1)
+    assert_healthy(s)
+    assert all(os.path.exists(f"/proc/{pid}") for pid in workers)
+    assert "debug level changed" not in s.syslog_text()
+    assert "debug:" not in s.syslog_text()
 
     stopped = server_factory(start=False)
     r = ctl(stopped, "debug", "5")
