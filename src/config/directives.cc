@@ -286,6 +286,14 @@ Result<void> SetUseSendfile(SetterState& st, const Args& a) {
   return Ok();
 }
 
+// DebugLevel: ProFTPD's 0-10 scale stops at 9 here (log.h lists the levels).
+Result<void> SetDebugLevel(SetterState& st, const Args& a) {
+  auto v = ParseNumber("DebugLevel", a[0], 0, 9);
+  if (!v) return v.error();
+  st.config->debug_level = static_cast<int>(*v);
+  return Ok();
+}
+
 Result<void> SetAllowForeignAddress(SetterState& st, const Args& a) {
   auto v = ParseBool("AllowForeignAddress", a[0]);
   if (!v) return v.error();
@@ -380,6 +388,7 @@ constexpr DirectiveSpec kDirectives[] = {
     {"AllowAll", kLimitOnly, 0, 0, &SetAllowAll},
     {"Allow", kLimitOnly, 1, -1, &SetAllow},
     {"AllowForeignAddress", kServer, 1, 1, &SetAllowForeignAddress},
+    {"DebugLevel", kServer, 1, 1, &SetDebugLevel},
     {"DefaultAddress", kServer, 1, -1, &SetDefaultAddress},
     {"Deny", kLimitOnly, 1, -1, &SetDeny},
     {"DenyAll", kLimitOnly, 0, 0, &SetDenyAll},

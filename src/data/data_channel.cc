@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <random>
 
+#include "poolftpd/log/log.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
 
@@ -60,6 +62,7 @@ Status Wait(int fd, short events, const Hooks& hooks, int timeout_ms, bool* cont
 // A failed send/sendfile: wait for room (EAGAIN), re-check orders (EINTR),
 // or map the error. kOk means "try again".
 Status AfterSendError(int err, int sock, const Hooks& hooks, bool* control_ignored) {
+  if (err != EAGAIN && err != EINTR) POOLFTPD_DEBUG(7, "data: send failed: ", std::strerror(err));
   if (err == EAGAIN) return Wait(sock, POLLOUT, hooks, hooks.stall_timeout_ms, control_ignored);
   if (err == EINTR) return (hooks.stop_requested && hooks.stop_requested()) ? Status::kStopped : Status::kOk;
   if (err == EPIPE || err == ECONNRESET) return Status::kPeerClosed;
@@ -69,6 +72,21 @@ Status AfterSendError(int err, int sock, const Hooks& hooks, bool* control_ignor
 config::PortRange g_ephemeral{32768, 60999};  // Linux's default, until read
 
 }  // namespace
+
+const char* StatusName(Status status) {
+  switch (status) {
+    case Status::kOk: return "ok";
+    case Status::kAborted: return "aborted";
+    case Status::kPeerClosed: return "peer closed";
+    case Status::kLocalError: return "local error";
+    case Status::kStalled: return "stalled";
+    case Status::kStopped: return "stopped";
+    case Status::kTimeout: return "timeout";
+    case Status::kForeign: return "foreign peer refused";
+    case Status::kNoData: return "no data connection";
+  }
+  return "?";
+}
 
 void ReadEphemeralRange() {
   UniqueFd fd(::open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC));
@@ -186,6 +204,7 @@ Result<uint16_t> DataChannel::Listen(const net::IpAddress& local, config::PortRa
     if (!bound) break;
     if (::listen(fd.get(), 1) == 0) {
       listen_fd_ = std::move(fd);
+      POOLFTPD_DEBUG(7, "data: passive listener on ", ep.ToString(), " (range ", range.low, "-", range.high, ")");
       return ep.port;
     }
     if (errno != EADDRINUSE) return Error::FromErrno(errno, "listen", ep.ToString());
@@ -198,6 +217,7 @@ void DataChannel::SetActive(const net::Endpoint& target, const net::IpAddress& l
   active_ = true;
   target_ = target;
   local_ = local;
+  POOLFTPD_DEBUG(7, "data: active mode: will connect to ", target.ToString(), " from ", local.ToString());
 }
 
 Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int timeout_ms,
@@ -209,6 +229,7 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
     Reset();
     for (;;) {
       const Status st = Wait(lfd.get(), POLLIN, h, timeout_ms, &ignored);
+      if (st != Status::kOk) POOLFTPD_DEBUG(7, "data: waiting for the client to connect: ", StatusName(st));
       if (st == Status::kStalled) return Status::kTimeout;
       if (st != Status::kOk) return st;
       sockaddr_storage ss;
@@ -217,6 +238,7 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
       if (!c) {
         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
         *detail = "accept failed";
+        POOLFTPD_DEBUG(7, "data: accept failed: ", std::strerror(errno));
         return Status::kLocalError;
       }
       const auto from = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
@@ -224,8 +246,12 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
       // AllowForeignAddress lifts this for FXP set-ups.
       if (!allow_foreign && !(from.addr == peer)) {
         *detail = from.addr.ToString();
+        POOLFTPD_DEBUG(7, "data: refused connection from ", from.ToString(), ": not the control peer ",
+                       peer.ToString());
         return Status::kForeign;
       }
+      POOLFTPD_DEBUG(7, "data: accepted connection from ", from.ToString(),
+                     from.addr == peer ? " (the control peer)" : " (foreign: AllowForeignAddress is on)");
       *out = std::move(c);
       return Status::kOk;
     }
@@ -246,12 +272,15 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
     (void)::bind(c.get(), reinterpret_cast<sockaddr*>(&ss), llen);
   }
   const unsigned len = target.ToSockaddr(&ss);
+  POOLFTPD_DEBUG(7, "data: connecting to ", target.ToString());
   if (::connect(c.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
     if (errno != EINPROGRESS) {
       *detail = target.ToString();
+      POOLFTPD_DEBUG(7, "data: connect to ", target.ToString(), " failed: ", std::strerror(errno));
       return Status::kPeerClosed;
     }
     const Status st = Wait(c.get(), POLLOUT, h, timeout_ms, &ignored);
+    if (st != Status::kOk) POOLFTPD_DEBUG(7, "data: connect to ", target.ToString(), ": ", StatusName(st));
     if (st == Status::kStalled) return Status::kTimeout;
     if (st != Status::kOk) return st;
     int err = 0;
@@ -259,9 +288,11 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
     ::getsockopt(c.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
     if (err != 0) {
       *detail = target.ToString();
+      POOLFTPD_DEBUG(7, "data: connect to ", target.ToString(), " failed: ", std::strerror(err));
       return Status::kPeerClosed;
     }
   }
+  POOLFTPD_DEBUG(7, "data: connected to ", target.ToString());
   *out = std::move(c);
   return Status::kOk;
 }
@@ -298,18 +329,27 @@ Status SendFileBlocking(int sock, int file_fd, uint64_t offset, uint64_t size, c
   off_t off = static_cast<off_t>(offset);
   int64_t last_progress = util::MonotonicMs();
   Status st = Status::kOk;
+  uint64_t steps = 0;
+  POOLFTPD_DEBUG(7, "data: sendfile from offset ", offset, " to ", size, " in steps of up to ", kSendfileChunk,
+                 " bytes");
   while (static_cast<uint64_t>(off) < size) {
     const uint64_t left = size - static_cast<uint64_t>(off);
     const ssize_t n = ::sendfile(sock, file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
     if (n == 0) break;  // file shrank under us
+    ++steps;
+    POOLFTPD_DEBUG(8, "data: sendfile step ", steps, ": ",
+                   n < 0 ? std::string(std::strerror(errno)) : std::to_string(n) + " bytes", ", now at offset ",
+                   static_cast<int64_t>(off));
     if (n > 0) {
       *sent += static_cast<uint64_t>(n);
       last_progress = util::MonotonicMs();
       if (hooks.progress) hooks.progress(*sent);
     } else if (errno == EPIPE || errno == ECONNRESET) {
+      POOLFTPD_DEBUG(7, "data: sendfile failed: ", std::strerror(errno));
       st = Status::kPeerClosed;
       break;
     } else if (errno != EAGAIN && errno != EINTR) {
+      POOLFTPD_DEBUG(7, "data: sendfile failed: ", std::strerror(errno));
       st = Status::kLocalError;
       break;
     } else if (hooks.stall_timeout_ms > 0 && util::MonotonicMs() - last_progress >= hooks.stall_timeout_ms) {
@@ -319,6 +359,7 @@ Status SendFileBlocking(int sock, int file_fd, uint64_t offset, uint64_t size, c
     if ((st = CheckBetweenChunks(hooks, &ignored)) != Status::kOk) break;
   }
   (void)util::SetNonBlocking(sock, true);
+  POOLFTPD_DEBUG(7, "data: sendfile done: ", *sent, " bytes in ", steps, " step(s), ", StatusName(st));
   return st;
 }
 
@@ -333,6 +374,9 @@ Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_
   off_t off = static_cast<off_t>(offset);
   size_t buf_pos = 0, buf_len = 0;
   if (!use_sendfile) buf.resize(kCopyChunk);
+  uint64_t chunks = 0;
+  POOLFTPD_DEBUG(7, "data: read/send copy from offset ", offset, " to ", size, " in chunks of ", kCopyChunk,
+                 " bytes");
   while (static_cast<uint64_t>(off) < size || buf_pos < buf_len) {
     ssize_t n;
     if (use_sendfile) {
@@ -344,10 +388,13 @@ Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_
         const ssize_t r = ::pread(file_fd, buf.data(), buf.size(), off);
         if (r < 0) {
           if (errno == EINTR) continue;
+          POOLFTPD_DEBUG(7, "data: reading the file failed: ", std::strerror(errno));
           return Status::kLocalError;
         }
         if (r == 0) break;
         off += r;
+        ++chunks;
+        POOLFTPD_DEBUG(8, "data: chunk ", chunks, ": ", r, " bytes read at offset ", static_cast<int64_t>(off - r));
         buf_pos = 0;
         buf_len = static_cast<size_t>(r);
       }
@@ -362,12 +409,14 @@ Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_
     *sent += static_cast<uint64_t>(n);
     if (hooks.progress) hooks.progress(*sent);
   }
+  POOLFTPD_DEBUG(7, "data: copy done: ", *sent, " bytes in ", chunks, " chunk(s)");
   return Status::kOk;
 }
 
 Status SendBuffer(int sock, std::string_view data, const Hooks& hooks, uint64_t* sent) {
   *sent = 0;
   bool ignored = false;
+  POOLFTPD_DEBUG(8, "data: sending a buffer of ", data.size(), " bytes");
   while (!data.empty()) {
     const ssize_t n = ::send(sock, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -391,14 +440,21 @@ Status SendAscii(int sock, int file_fd, uint64_t offset, const Hooks& hooks, uin
     char c;
     if (::pread(file_fd, &c, 1, off - 1) == 1) prev_cr = (c == '\r');
   }
+  uint64_t chunks = 0;
+  POOLFTPD_DEBUG(7, "data: ASCII conversion from offset ", offset, " in chunks of ", in.size(), " bytes");
   for (;;) {
     const ssize_t r = ::pread(file_fd, in.data(), in.size(), off);
     if (r < 0) {
       if (errno == EINTR) continue;
+      POOLFTPD_DEBUG(7, "data: reading the file failed: ", std::strerror(errno));
       return Status::kLocalError;
     }
-    if (r == 0) return Status::kOk;
+    if (r == 0) {
+      POOLFTPD_DEBUG(7, "data: ASCII done: ", *sent, " bytes sent for ", chunks, " chunk(s) of the file");
+      return Status::kOk;
+    }
     off += r;
+    ++chunks;
     ToAscii(std::string_view(in.data(), static_cast<size_t>(r)), &prev_cr, &out);
     uint64_t n = 0;
     Hooks h = hooks;

@@ -20,7 +20,6 @@ struct State {
   int transfer_fd = -1;  // -1: no transfer log
   bool foreground = true;
   bool use_syslog = false;
-  int debug_level = 0;
   int pid = 0;  // cached: a log line per event must not cost a syscall each
   std::string host;
   std::string client_name;
@@ -85,9 +84,11 @@ Result<void> Logs::Reopen(const std::string& system_log, const std::string& tran
   return Ok();
 }
 
-void Logs::SetDebugLevel(int level) { S().debug_level = level; }
+void Logs::SetDebugLevel(int level) {
+  internal::g_debug_level.store(level, std::memory_order_relaxed);
+}
 void Logs::AfterFork() { S().pid = ::getpid(); }
-int Logs::debug_level() { return S().debug_level; }
+int Logs::debug_level() { return internal::g_debug_level.load(std::memory_order_relaxed); }
 void Logs::SetClient(std::string_view name, std::string_view ip) {
   S().client_name = util::EscapeControl(name);
   S().client_ip = util::EscapeControl(ip);
@@ -155,7 +156,7 @@ std::string FormatSystemLine(int64_t now_ns, std::string_view host, int pid,
 
 void Write(Level level, std::string_view message) {
   State& s = S();
-  if (level == Level::kDebug && s.debug_level < 1) return;
+  if (level == Level::kDebug && !DebugEnabled(1)) return;
   if (s.use_syslog && s.system_fd < 0) {
     const int prio = level == Level::kError ? LOG_ERR
                      : level == Level::kWarn ? LOG_WARNING
@@ -174,10 +175,12 @@ void Write(Level level, std::string_view message) {
 }
 
 void Debug(int level, std::string_view message) {
-  if (S().debug_level >= level) {
+  if (DebugEnabled(level)) {
+    const int saved = errno;
     std::string m = "debug: ";
     m += message;
     Write(Level::kInfo, m);
+    errno = saved;
   }
 }
 

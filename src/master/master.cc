@@ -32,6 +32,7 @@
 #include "poolftpd/master/spawn_guard.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/scoreboard/shutdown.h"
+#include "poolftpd/util/debug_signal.h"
 #include "poolftpd/util/dontfork.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/unique_fd.h"
@@ -120,6 +121,11 @@ Result<worker::Identity> ResolveIdentity(const config::Config& cfg) {
   return id;
 }
 
+// DebugLevel wins over -d, as in ProFTPD.
+int ConfiguredDebugLevel(const Options& opts, const config::Config& cfg) {
+  return cfg.debug_level.value_or(opts.debug_level);
+}
+
 // "SystemLog none" silences the log entirely.
 std::string SystemLogPath(const config::Config& cfg) { return cfg.system_log_none ? "/dev/null" : cfg.system_log; }
 
@@ -155,6 +161,10 @@ class Master {
   void RefuseAll(const std::string& msg, const std::string& why);
   void Tell(size_t slot, int signo);
   void SendStatus();
+  // ftpdctl debug N: a queued DebugLevelSignal (util/debug_signal.h).
+  void OnDebugSignal(const signalfd_siginfo& si);
+  // Sets this process's level and queues it to every child in our table.
+  void SetDebugLevel(int level);
   // ftpshut: re-read ShutdownFile when it changed (or `force`), publish it.
   // Returns a description when a shutdown is pending.
   std::string WatchShutdownFile(bool force);
@@ -256,6 +266,7 @@ Result<void> Master::Setup() {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
+  sigaddset(&set, util::DebugLevelSignal());
   sigfd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd_) return Error::FromErrno(errno, "signalfd");
   epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -381,6 +392,7 @@ bool Master::SpawnOne() {
   free_bits_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
   by_pid_[pid] = slot;
   ++spawned_this_tick_;
+  POOLFTPD_DEBUG(9, "pool: forked worker ", pid, " into slot ", slot, " (generation ", generation_, ")");
   return true;
 }
 
@@ -411,6 +423,9 @@ void Master::Reap() {
     const bool signalled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     const DeathKind kind = ClassifyDeath(status, c.leaving);
+    POOLFTPD_DEBUG(9, "pool: reaped worker ", pid, " (slot ", slot, ", generation ", c.generation, "): ",
+                   signalled ? "killed by signal " : "exited with status ", signalled ? WTERMSIG(status) : code,
+                   kind == DeathKind::kExpected ? "" : " (unexpected)");
     if (kind != DeathKind::kExpected) {
       const int sig = signalled ? WTERMSIG(status) : 0;
       const std::string how = signalled ? "was killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")"
@@ -454,13 +469,20 @@ void Master::Maintain() {
   if (want > 0 && room > 0 && !spawn_guard_.Paused()) {
     short_this_tick_ = true;
     int n = std::min({want, room, spawn_rate_ - spawned_this_tick_});
+    POOLFTPD_DEBUG(9, "pool: spawning ", std::max(n, 0), " worker(s): idle ", idle, ", MinSpareServers ",
+                   cfg_->min_spare_servers, ", wanted ", want, ", busy ", busy, ", room ", room, ", rate ",
+                   spawn_rate_, "/s (", spawned_this_tick_, " this second)");
     for (int i = 0; i < n; ++i) {
       if (!SpawnOne()) break;
     }
   } else if (want > 0 && room > 0 && idle == 0 && spawn_guard_.TakeTrickle(now_ms)) {
     // Paused (crashes, fork failures): never sit with no worker at all.
+    POOLFTPD_DEBUG(9, "pool: spawn paused but no worker is idle: spawning one (trickle)");
     if (SpawnOne()) ++idle;
   }
+  if (log::DebugEnabled(9) && want > 0 && (room <= 0 || spawn_guard_.Paused()))
+    log::DebugJoin(9, "pool: short of ", want, " idle worker(s) but not spawning: ",
+                   room <= 0 ? "MaxClients reached" : "spawning is paused (back-off)");
   if (idle > cfg_->max_spare_servers) {
     int extra = idle - cfg_->max_spare_servers;
     for (const auto& [pid, i] : by_pid_) {
@@ -469,6 +491,8 @@ void Master::Maintain() {
       if (c.leaving || c.generation != generation_) continue;
       if (board_->PeekState(i) != sb::SlotState::kReady) continue;
       c.leaving = true;
+      POOLFTPD_DEBUG(9, "pool: retiring idle worker ", pid, " (idle ", idle, " > MaxSpareServers ",
+                     cfg_->max_spare_servers, ")");
       Tell(i, SIGUSR1);
       --extra;
     }
@@ -481,6 +505,8 @@ void Master::Maintain() {
 void Master::SetFullListening(bool on) {
   if (on == full_listening_) return;
   full_listening_ = on;
+  POOLFTPD_DEBUG(9, on ? "pool: full (MaxClients " : "pool: no longer full (MaxClients ", cfg_->max_clients,
+                 on ? "): the master answers new connections with 421" : "): connections go to workers again");
   for (size_t i = 0; i < listeners_.size(); ++i) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -527,6 +553,7 @@ void Master::RefuseAll(const std::string& msg, const std::string& why) {
       const std::string ip = peer.addr.ToString();
       log::Logs::SetClient(ip, ip);
       log::Info(why);
+      POOLFTPD_DEBUG(5, "sending reply '", std::string_view(msg).substr(0, msg.size() - 2), "'");
       log::Logs::ClearClient();
       (void)::send(c.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
@@ -536,6 +563,7 @@ void Master::RefuseAll(const std::string& msg, const std::string& why) {
 void Master::DrainSignals() {
   signalfd_siginfo si;
   while (::read(sigfd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    if (static_cast<int>(si.ssi_signo) == util::DebugLevelSignal()) OnDebugSignal(si);
     switch (si.ssi_signo) {
       case SIGTERM:
       case SIGINT:
@@ -670,6 +698,40 @@ void Master::SendStatus() {
   }
 }
 
+void Master::OnDebugSignal(const signalfd_siginfo& si) {
+  const int level = si.ssi_int;
+  // SECURITY: who may change the level. The kernel delivers this signal only
+  // from root (CAP_KILL) or a process of our own uid -- the right that TERM
+  // needs too -- and that is the real boundary: ssi_uid is what the sender
+  // wrote (sigqueue(3) and ftpdctl put their real uid there, a raw
+  // rt_sigqueueinfo(2) could claim any). The check below states the policy
+  // and drops a stray sender; SI_QUEUE only, since a plain kill carries no
+  // level, and only 0-9.
+  if (si.ssi_code != SI_QUEUE || (si.ssi_uid != 0 && si.ssi_uid != ::geteuid()) ||
+      level < util::kMinDebugLevel || level > util::kMaxDebugLevel) {
+    log::Warn("ignored a debug-level signal from pid " + std::to_string(si.ssi_pid) + " uid " +
+              std::to_string(si.ssi_uid) + " (code " + std::to_string(si.ssi_code) + ", level " +
+              std::to_string(level) + ")");
+    return;
+  }
+  SetDebugLevel(level);
+  // Logged after the workers were told: a test (or an operator) that sees
+  // this line knows every worker has the signal queued.
+  log::Info("debug level changed to " + std::to_string(level) + " by uid " + std::to_string(si.ssi_uid));
+}
+
+void Master::SetDebugLevel(int level) {
+  log::Logs::SetDebugLevel(level);  // new workers inherit it by fork
+  sigval value{};
+  value.sival_int = level;
+  int told = 0;
+  for (const Child& c : children_) {
+    // PIDs from our own table only (a zombie not yet reaped takes it harmlessly).
+    if (c.pid > 0 && ::sigqueue(c.pid, util::DebugLevelSignal(), value) == 0) ++told;
+  }
+  POOLFTPD_DEBUG(9, "pool: debug level ", level, " queued to ", told, " worker(s)");
+}
+
 void Master::Reload() {
   log::Info("received SIGHUP -- master server reparsing configuration file");
   notifier_.Reloading();
@@ -711,6 +773,11 @@ void Master::Reload() {
   SetFullListening(false);
   SetListeners(std::move(*ls));
   cfg_ = std::move(next);
+  if (const int d = ConfiguredDebugLevel(opts_, *cfg_); d != log::Logs::debug_level()) {
+    log::Info("debug level " + std::to_string(d) + " from the configuration (was " +
+              std::to_string(log::Logs::debug_level()) + ")");
+    SetDebugLevel(d);
+  }
   identity_ = *id;
   names_ = worker::PrepareWorkers(*cfg_, identity_);
   ReopenLogs();
@@ -727,6 +794,7 @@ void Master::Reload() {
   }
   (void)was_full;
   spawn_rate_ = kMaxSpawnRate;  // replace the pool at once
+  POOLFTPD_DEBUG(9, "pool: reload: old-generation workers told to leave; spawn rate ", spawn_rate_, "/s");
   WatchShutdownFile(true);
   log::Info("configuration reloaded (generation " + std::to_string(generation_) + ")");
 }
@@ -777,7 +845,11 @@ void Master::Loop() {
         uint64_t ticks;
         (void)!::read(timerfd_.get(), &ticks, sizeof ticks);
         // Spawn rate doubles each second we stayed short (httpd prefork).
+        const int old_rate = spawn_rate_;
         spawn_rate_ = short_this_tick_ ? std::min(spawn_rate_ * 2, kMaxSpawnRate) : kInitialSpawnRate;
+        if (spawn_rate_ != old_rate)
+          POOLFTPD_DEBUG(9, "pool: spawn rate ", old_rate, "/s -> ", spawn_rate_, "/s",
+                         short_this_tick_ ? " (the pool stayed short)" : " (back to the initial rate)");
         short_this_tick_ = false;
         spawned_this_tick_ = 0;
         CheckScoreboard();
@@ -865,6 +937,7 @@ int Master::Run(int ready_fd) {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
+  sigaddset(&set, util::DebugLevelSignal());  // workers inherit it blocked until their handler is set
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -872,7 +945,7 @@ int Master::Run(int ready_fd) {
     report("poolftpd: " + r.error().message() + "\n");
     return 1;
   }
-  log::Logs::SetDebugLevel(opts_.debug_level);
+  log::Logs::SetDebugLevel(ConfiguredDebugLevel(opts_, *cfg_));
   if (auto r = Setup(); !r) {
     log::Error("fatal: " + r.error().message());
     if (ready_fd >= 0 || log::Logs::system_fd() >= 0) report("poolftpd: " + r.error().message() + "\n");
@@ -903,7 +976,7 @@ int Master::Run(int ready_fd) {
 
 int RunInetd(const Options& opts, std::shared_ptr<const config::Config> cfg) {
   if (auto r = log::Logs::Open(SystemLogPath(*cfg), cfg->transfer_log, /*foreground=*/false); !r) return 1;
-  log::Logs::SetDebugLevel(opts.debug_level);
+  log::Logs::SetDebugLevel(ConfiguredDebugLevel(opts, *cfg));
   auto id = ResolveIdentity(*cfg);
   if (!id) {
     log::Error("fatal: " + id.error().message());

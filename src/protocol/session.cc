@@ -105,6 +105,47 @@ const CommandSpec* FindCommand(std::string_view verb) {
   return nullptr;
 }
 
+namespace {
+
+// Debug level 5, in ProFTPD's shape ("dispatching CMD command 'PASS
+// (hidden)'"). SECURITY: the argument of a kSecret command never reaches the
+// log, nor does a line that merely starts like PASS ("PASS\tsecret" and
+// "PASSsecret" are 500s, but still passwords); client bytes are escaped.
+[[gnu::cold, gnu::noinline]] void DebugCommand(std::string_view line, std::string_view when) {
+  const std::string verb = util::ToUpper(line.substr(0, line.find(' ')));
+  const CommandSpec* spec = FindCommand(verb);
+  std::string shown;
+  if (spec != nullptr && (spec->flags & kSecret))
+    shown = std::string(spec->verb) + " (hidden)";
+  else if (verb.starts_with("PASS"))
+    shown = "PASS (hidden)";
+  else
+    shown = util::EscapeControl(line);
+  log::DebugJoin(5, "dispatching command '", shown, "'", when);
+}
+
+// Each line of a formatted reply ("230-...\r\n 230 ...\r\n"), at most
+// kMaxLines of them (a STAT of a big directory is one reply). SECURITY: the
+// 500 for an unknown verb echoes it, so "PASSsecret" comes back as
+// "500 PASSSECRET not understood": that one is masked too.
+[[gnu::cold, gnu::noinline]] void DebugReply(std::string_view reply) {
+  constexpr size_t kMaxLines = 32;
+  if (reply.starts_with("500 PASS")) {
+    log::Debug(5, "sending reply '500 (hidden)'");
+    return;
+  }
+  size_t n = 0;
+  for (size_t pos = 0; pos < reply.size(); ++n) {
+    size_t end = reply.find("\r\n", pos);
+    if (end == std::string_view::npos) end = reply.size();
+    if (n < kMaxLines) log::DebugJoin(5, "sending reply '", util::EscapeControl(reply.substr(pos, end - pos)), "'");
+    pos = end + 2;
+  }
+  if (n > kMaxLines) log::DebugJoin(5, "sending reply: ", n - kMaxLines, " more line(s) not shown");
+}
+
+}  // namespace
+
 Session::Session(const SessionEnv& env, UniqueFd control, const net::Endpoint& local,
                  const net::Endpoint& peer, std::string peer_name)
     : env_(env),
@@ -116,6 +157,7 @@ Session::Session(const SessionEnv& env, UniqueFd control, const net::Endpoint& l
 
 void Session::Refuse(int fd, int code, std::string_view text) {
   const std::string r = FormatReply(code, text);
+  if (log::DebugEnabled(5)) DebugReply(r);
   (void)::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
@@ -134,6 +176,7 @@ void Session::SetCommand(std::string_view verb, std::string_view arg) {
 
 void Session::Reply(int code, std::string_view text) {
   const std::string r = FormatReply(code, text);
+  if (log::DebugEnabled(5)) [[unlikely]] DebugReply(r);
   std::string_view left = r;
   while (!left.empty() && ctl_.valid()) {
     const ssize_t n = ::send(ctl_.get(), left.data(), left.size(), MSG_NOSIGNAL);
@@ -298,6 +341,7 @@ SessionEnd Session::Run() {
 }
 
 void Session::Dispatch(const std::string& line) {
+  if (log::DebugEnabled(5)) [[unlikely]] DebugCommand(line, "");
   std::string_view l = line;
   const size_t sp = l.find(' ');
   const std::string verb = util::ToUpper(l.substr(0, sp));
@@ -367,9 +411,13 @@ void Session::LoginFailed(std::string_view log_text) {
   ++failed_logins_;
   user_given_ = false;
   util::CopyTruncated(env_.record->user, sizeof env_.record->user, "");
-  // Slow down guessing; the wait still honours TERM.
-  timespec ts{0, kFailedLoginDelayMs * 1000000L};
-  ::ppoll(nullptr, 0, &ts, env_.wait_mask);
+  // Slow down guessing; the wait still honours TERM, and other signals (a
+  // debug-level change) do not cut it short.
+  const int64_t until = util::MonotonicMs() + kFailedLoginDelayMs;
+  for (int64_t left; (left = until - util::MonotonicMs()) > 0;) {
+    timespec ts{static_cast<time_t>(left / 1000), static_cast<long>(left % 1000) * 1000000L};
+    if (::ppoll(nullptr, 0, &ts, env_.wait_mask) < 0 && env_.stop_requested && env_.stop_requested()) break;
+  }
   if (cfg_.max_login_attempts > 0 && failed_logins_ >= cfg_.max_login_attempts) {
     log::Info("Maximum login attempts (" + std::to_string(cfg_.max_login_attempts) + ") exceeded");
     EndWith(SessionEnd::kLoginFailures, 530, "Login incorrect.");
@@ -693,6 +741,9 @@ data::ControlAction Session::OnControlDuringTransfer() {
       continue;
     }
     const std::string verb = util::ToUpper(util::Trim(line).substr(0, line.find(' ')));
+    // Lines queued for afterwards are logged when they are dispatched.
+    if (log::DebugEnabled(5) && (verb == "ABOR" || verb == "STAT" || verb == "NOOP"))
+      DebugCommand(line, " during a transfer");
     if (verb == "ABOR") {
       abort_seen_ = true;
       return data::ControlAction::kAbort;
@@ -741,6 +792,9 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   rec->xfer_start_ns = util::RealtimeNs();
   if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, 0);
   Publish(sb::SlotState::kTransferring);
+  POOLFTPD_DEBUG(7, "transfer start: ", dir == sb::XferDir::kRetr ? "RETR " : "listing of ",
+                 util::EscapeControl(vpath), " (size ", size, ", offset ", rec->xfer_offset, ", ", ascii_ ? "TYPE A" : "TYPE I", ", ",
+                 data_.passive() ? "passive" : "active", ")");
 
   data::Hooks hooks = MakeHooks();
   UniqueFd sock;
@@ -763,6 +817,9 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   rec->xfer_path[0] = '\0';
   rec->xfer_size = 0;
   last_transfer_ms_ = util::MonotonicMs();
+  POOLFTPD_DEBUG(7, "transfer end: ", data::StatusName(st), ", ", *sent, " bytes in ",
+                 (util::RealtimeNs() - rec->xfer_start_ns) / 1000000, " ms",
+                 detail.empty() ? std::string() : " (" + util::EscapeControl(detail) + ")");
   *status = st;
   switch (st) {
     case data::Status::kOk:

@@ -27,6 +27,7 @@
 #include "poolftpd/log/log.h"
 #include "poolftpd/protocol/session.h"
 #include "poolftpd/scoreboard/shutdown.h"
+#include "poolftpd/util/debug_signal.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
 
@@ -42,6 +43,26 @@ extern "C" void OnWorkerSignal(int signo) {  // Async-signal-safe.
   if (signo == SIGTERM) g_term.store(1, std::memory_order_relaxed);
   else if (signo == SIGUSR1) g_leave.store(1, std::memory_order_relaxed);
   else if (signo == SIGUSR2) g_kick.store(1, std::memory_order_relaxed);
+  errno = saved;
+}
+
+// inetd mode has no master: debug-level signals count from any queued
+// sender the kernel lets through. Pool workers never store it (a store would
+// copy the page it shares with the master).
+std::atomic<int> g_debug_any_sender{0};
+
+// ftpdctl debug N, forwarded by the master: the new level is in si_value.
+extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal-safe.
+  const int saved = errno;
+  const int level = si->si_value.sival_int;
+  const bool any = g_debug_any_sender.load(std::memory_order_relaxed) != 0;
+  // SECURITY: only the kernel's permission check (root, or our own uid --
+  // who may TERM us anyway) guards this; si_pid is the sender's claim. It
+  // still filters a stray kill(1) (SI_USER) or another process's queue, and
+  // the level is range-checked: the worst a sender can do is make us log.
+  if (si->si_code == SI_QUEUE && (any || si->si_pid == ::getppid()) && level >= util::kMinDebugLevel &&
+      level <= util::kMaxDebugLevel)
+    log::SetDebugLevelFromSignal(level);
   errno = saved;
 }
 
@@ -141,13 +162,22 @@ std::string ShutdownText(const sb::ShutdownInfo& info, const sb::CookieContext& 
 
 namespace {
 
-// Blocks TERM/USR1/USR2 (they are taken only inside ppoll/epoll_pwait, whose
-// mask `wait_mask` unblocks them) and ignores HUP/QUIT/INT/PIPE.
-void SetUpSignals(sigset_t* wait_mask) {
+// Blocks TERM/USR1/USR2 and the debug-level signal (they are taken only
+// inside ppoll/epoll_pwait, whose mask `wait_mask` unblocks them, so no other
+// system call ever sees EINTR from them) and ignores HUP/QUIT/INT/PIPE.
+// Debug-level signals count from the master only (the parent), or from any
+// queued sender when `inetd`.
+void SetUpSignals(sigset_t* wait_mask, bool inetd) {
   struct sigaction sa{};
   sa.sa_handler = OnWorkerSignal;
   sigemptyset(&sa.sa_mask);
   for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
+  if (inetd) g_debug_any_sender.store(1, std::memory_order_relaxed);
+  struct sigaction dbg{};
+  dbg.sa_sigaction = OnDebugLevelSignal;
+  dbg.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&dbg.sa_mask);
+  ::sigaction(util::DebugLevelSignal(), &dbg, nullptr);
   struct sigaction ign{};
   ign.sa_handler = SIG_IGN;
   for (int s : {SIGHUP, SIGQUIT, SIGINT, SIGPIPE}) ::sigaction(s, &ign, nullptr);
@@ -157,6 +187,7 @@ void SetUpSignals(sigset_t* wait_mask) {
   sigset_t blocked;
   sigemptyset(&blocked);
   for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) sigaddset(&blocked, s);
+  sigaddset(&blocked, util::DebugLevelSignal());
   ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
   sigemptyset(wait_mask);
 }
@@ -331,7 +362,7 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     const config::Config& cfg = *spec.config;
     log::Logs::AfterFork();
     sigset_t wait_mask;
-    SetUpSignals(&wait_mask);
+    SetUpSignals(&wait_mask, /*inetd=*/false);
     const int notify_fd[] = {spec.notify_fd};
     // SECURITY: this closes the master's scoreboard fd too: a worker keeps
     // only the mapping, so it can write its slot but never shrink the file.
@@ -432,7 +463,7 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
 int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
   try {
     sigset_t wait_mask;
-    SetUpSignals(&wait_mask);
+    SetUpSignals(&wait_mask, /*inetd=*/true);
     // The superserver hands us the connection on stdin (and stdout).
     UniqueFd conn(::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3));
     sockaddr_storage ss;

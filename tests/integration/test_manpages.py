@@ -275,7 +275,7 @@ def test_tool_pages_contents():
         assert s in shut, f"ftpshut.8 lacks {s!r}"
     ctl = render("ftpdctl.8")
     cmds = words(section(ctl, "COMMANDS"))
-    for c in ["status", "reload", "stop", "graceful-stop", "reopen-logs", "kick", "kill"]:
+    for c in ["status", "reload", "stop", "graceful-stop", "reopen-logs", "kick", "kill", "debug"]:
         assert re.search(rf"(?:^| ){re.escape(c)}(?: |$)", cmds), f"ftpdctl.8 does not describe {c}"
     status = words(section(ctl, "EXIT STATUS"))
     for code in ("0", "1", "3", "4"):

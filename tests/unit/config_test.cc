@@ -430,6 +430,10 @@ TEST_F(ConfigTest, BadValues) {
       {"UseReverseDNS 2", "UseReverseDNS: \"2\" is not a boolean (on|off)"},
       {"UseSendfile enabled", "UseSendfile: \"enabled\" is not a boolean (on|off)"},
       {"AllowForeignAddress nope", "AllowForeignAddress: \"nope\" is not a boolean (on|off)"},
+      {"DebugLevel 10", "DebugLevel: 10 is out of range (0-9)"},
+      {"DebugLevel -1", "DebugLevel: -1 is out of range (0-9)"},
+      {"DebugLevel high", "DebugLevel: \"high\" is not a number"},
+      {"DebugLevel 5.0", "DebugLevel: \"5.0\" is not a number"},
   };
   for (const auto& c : cases)
     EXPECT_EQ(ErrorOf(std::string("# header\n") + c.line + "\n"), At(2, c.reason)) << c.line;
@@ -447,6 +451,8 @@ TEST_F(ConfigTest, ArgumentCounts) {
       {"MaxClients 5 \"msg\" extra", "MaxClients: expected 1 to 2 arguments, got 3"},
       {"Include", "Include: expected 1 argument, got 0"},
       {"Include a b", "Include: expected 1 argument, got 2"},
+      {"DebugLevel", "DebugLevel: expected 1 argument, got 0"},
+      {"DebugLevel 5 7", "DebugLevel: expected 1 argument, got 2"},
   };
   for (const auto& c : cases)
     EXPECT_EQ(ErrorOf(std::string(c.line) + "\n"), At(1, c.reason)) << c.line;
@@ -459,6 +465,16 @@ TEST_F(ConfigTest, ArgumentCounts) {
             At(2, "Allow: expected at least 1 argument, got 0"));
   EXPECT_EQ(ErrorOf("<Limit READ>\nOrder\n</Limit>\n"),
             At(2, "Order: expected 1 to 3 arguments, got 0"));
+}
+
+TEST_F(ConfigTest, DebugLevel) {
+  EXPECT_FALSE(MustLoad("")->debug_level.has_value()) << "unset: -d decides";
+  EXPECT_EQ(MustLoad("DebugLevel 0\n")->debug_level, 0);
+  EXPECT_EQ(MustLoad("debuglevel 9\n")->debug_level, 9);
+  EXPECT_EQ(MustLoad("DebugLevel 3\nDebugLevel 7\n")->debug_level, 7) << "the last one wins";
+  EXPECT_EQ(ErrorOf("<Anonymous /srv/ftp>\n  DebugLevel 5\n</Anonymous>\n"),
+            At(2, "directive \"DebugLevel\" is not allowed inside <Anonymous>"));
+  EXPECT_EQ(ErrorOf("Port 2121\n\nDebugLevel 12\n"), At(3, "DebugLevel: 12 is out of range (0-9)"));
 }
 
 TEST_F(ConfigTest, BooleansAcceptAllSpellings) {

@@ -28,6 +28,7 @@
 #include "../../tools/ftpdctl/proc.h"
 #include "poolftpd/scoreboard/layout.h"
 #include "poolftpd/scoreboard/scoreboard.h"
+#include "poolftpd/util/debug_signal.h"
 
 namespace poolftpd::ftpdctl {
 namespace {
@@ -160,6 +161,28 @@ TEST(Args, UsageErrors) {
   EXPECT_EQ(ParseError({"kill", "workers"}), "unexpected argument 'workers' for kill");
 }
 
+TEST(Args, Debug) {
+  Options o = Parse({"debug", "5"});
+  EXPECT_EQ(o.command, Command::kDebug);
+  EXPECT_EQ(o.debug_level, 5);
+  EXPECT_EQ(Parse({"debug", "0"}).debug_level, 0);
+  EXPECT_EQ(Parse({"debug", "9"}).debug_level, 9);
+  EXPECT_EQ(Parse({"--json", "debug", "7", "-c", "/etc/x.conf"}).debug_level, 7);
+  EXPECT_STREQ(CommandName(Command::kDebug), "debug");
+  EXPECT_EQ(DefaultTimeout(Command::kDebug), 0);
+
+  EXPECT_EQ(ParseError({"debug"}), "debug needs a level (0-9)");
+  EXPECT_EQ(ParseError({"debug", "10"}), "bad debug level '10' (0-9)");
+  EXPECT_EQ(ParseError({"debug", "-1"}), "bad debug level '-1' (0-9)");
+  EXPECT_EQ(ParseError({"debug", "x"}), "bad debug level 'x' (0-9)");
+  EXPECT_EQ(ParseError({"debug", "5x"}), "bad debug level '5x' (0-9)");
+  EXPECT_EQ(ParseError({"debug", ""}), "bad debug level '' (0-9)");
+  EXPECT_EQ(ParseError({"debug", "99999999999"}), "bad debug level '99999999999' (0-9)");
+  EXPECT_EQ(ParseError({"debug", "1", "2"}), "unexpected argument '2' for debug");
+  EXPECT_EQ(ParseError({"debug", "--who", "all"}), "option '--who' belongs to the kill command");
+  EXPECT_EQ(ParseError({"status", "5"}), "unexpected argument '5' for status");
+}
+
 TEST(Args, SignalsAndDefaults) {
   EXPECT_EQ(ParseSignal("TERM"), SIGTERM);
   EXPECT_EQ(ParseSignal("SIGHUP"), SIGHUP);
@@ -289,6 +312,34 @@ TEST(Handle, SignalsThePinnedProcess) {
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(ProcessHandle::Open(0).error().code(), ErrorCode::kNotFound);
+}
+
+// ftpdctl debug N: the value travels as sigqueue(3) sends it.
+TEST(Handle, QueueCarriesTheValueAsSigqueueDoes) {
+  const int signo = util::DebugLevelSignal();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signo);
+  sigset_t old;
+  ::sigprocmask(SIG_BLOCK, &set, &old);
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    siginfo_t si{};
+    if (::sigwaitinfo(&set, &si) != signo) ::_exit(100);
+    if (si.si_code != SI_QUEUE) ::_exit(101);
+    if (si.si_pid != parent || si.si_uid != ::getuid()) ::_exit(102);
+    ::_exit(si.si_value.sival_int);
+  }
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  auto h = ProcessHandle::Open(child);
+  ASSERT_TRUE(h) << h.error().message();
+  ASSERT_TRUE(h->Queue(signo, 7));
+  EXPECT_TRUE(h->WaitExit(5000));
+  EXPECT_EQ(ExitCode(child), 7);
+  auto gone = h->Queue(signo, 1);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), ErrorCode::kNotFound);
 }
 
 TEST(Handle, NotPermittedIsReportedNotHidden) {
@@ -1071,6 +1122,11 @@ TEST_F(FakeServer, HelpAndUsage) {
             "ftpdctl: unknown command 'frobnicate'\nTry 'ftpdctl --help' for more information.\n");
   RunResult none = Ctl({});
   EXPECT_EQ(none.status, 2);
+  EXPECT_NE(h.out.find("  debug N "), std::string::npos) << "--help lists debug";
+  RunResult debug = Ctl({"debug", "10"});
+  EXPECT_EQ(debug.status, 2);
+  EXPECT_EQ(debug.err,
+            "ftpdctl: bad debug level '10' (0-9)\nTry 'ftpdctl --help' for more information.\n");
 }
 
 }  // namespace

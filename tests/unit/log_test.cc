@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -454,6 +455,60 @@ TEST(LogsTest, DebugObeysLevel) {
   EXPECT_NE(s.find("kDebug at level 2"), std::string::npos);
   EXPECT_EQ(s.find("d1 back at level 0"), std::string::npos);
   EXPECT_EQ(Count(s, "\n"), 3u) << s;
+}
+
+TEST(LogsTest, DebugEnabledGatesEachLevel) {
+  for (int level = 0; level <= 9; ++level) {
+    Logs::SetDebugLevel(level);
+    EXPECT_EQ(Logs::debug_level(), level);
+    for (int want = 1; want <= 9; ++want) EXPECT_EQ(DebugEnabled(want), want <= level) << level << " " << want;
+  }
+  SetDebugLevelFromSignal(7);  // what the worker's handler does
+  EXPECT_EQ(Logs::debug_level(), 7);
+  EXPECT_TRUE(DebugEnabled(7));
+  EXPECT_FALSE(DebugEnabled(8));
+  Logs::SetDebugLevel(0);
+  EXPECT_FALSE(DebugEnabled(1));
+}
+
+// The macro is what makes debug logging free when off: its arguments (which
+// build strings) are not evaluated at all below the level.
+TEST(LogsTest, DebugMacroEvaluatesNothingWhenOff) {
+  TempDir dir;
+  const std::string sys = dir / "system.log";
+  ASSERT_TRUE(Logs::Open(sys, "", true));
+  int built = 0;
+  auto text = [&built] {
+    ++built;
+    return std::string("built text");
+  };
+  Logs::SetDebugLevel(4);
+  POOLFTPD_DEBUG(5, "never ", text());
+  EXPECT_EQ(built, 0);
+  Logs::SetDebugLevel(5);
+  POOLFTPD_DEBUG(5, "n=", 42, ' ', uint64_t{18446744073709551615u}, " ", int64_t{-3}, " ", text());
+  EXPECT_EQ(built, 1);
+  POOLFTPD_DEBUG(6, "above ", text());
+  EXPECT_EQ(built, 1);
+  Logs::SetDebugLevel(0);
+  const std::string s = ReadFile(sys);
+  EXPECT_NE(s.find(": debug: n=42 18446744073709551615 -3 built text\n"), std::string::npos) << s;
+  EXPECT_EQ(s.find("never"), std::string::npos);
+  EXPECT_EQ(s.find("above"), std::string::npos);
+  EXPECT_EQ(Count(s, "\n"), 1u) << s;
+}
+
+TEST(LogsTest, DebugLinesKeepErrno) {
+  TempDir dir;
+  ASSERT_TRUE(Logs::Open(dir / "system.log", "", true));
+  Logs::SetDebugLevel(9);
+  errno = EPIPE;
+  POOLFTPD_DEBUG(9, "a line");
+  EXPECT_EQ(errno, EPIPE);
+  errno = ECONNRESET;
+  Debug(9, "another");
+  EXPECT_EQ(errno, ECONNRESET);
+  Logs::SetDebugLevel(0);
 }
 
 }  // namespace

@@ -441,6 +441,12 @@ void WriteFile(const std::string& path, const std::string& data) {
   f << data;
 }
 
+size_t Count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;
@@ -765,6 +771,72 @@ TEST_F(SessionTest, AnonymousLogin) {
   Join();
   EXPECT_NE(ReadFile(sys_log_).find("Login successful"), std::string::npos);
   EXPECT_EQ(ReadFile(sys_log_).find("PASS x"), std::string::npos) << "passwords are never logged";
+}
+
+// Debug level 5: every command and reply, with the session prefix; the
+// level is process-wide, so each test puts it back.
+struct DebugLevelFor {
+  explicit DebugLevelFor(int level) { log::Logs::SetDebugLevel(level); }
+  ~DebugLevelFor() { log::Logs::SetDebugLevel(0); }
+};
+
+TEST_F(SessionTest, DebugLevel5LogsCommandsAndRepliesButNoPassword) {
+  DebugLevelFor level(5);
+  ASSERT_NO_FATAL_FAILURE(Start());
+  EXPECT_EQ(C().Cmd("USER anonymous").code, 331);
+  EXPECT_EQ(C().Cmd("pass Sup3r-Secret@example.org").code, 230);
+  EXPECT_EQ(C().Cmd("PASS second-Secret").code, 503);
+  // Not PASS commands for the table (500), but still passwords.
+  EXPECT_EQ(C().Cmd("PASS\tthird-Secret").code, 500);
+  EXPECT_EQ(C().Cmd("PASSfourth-Secret").code, 500);
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+  EXPECT_EQ(C().Cmd("SITE \x01" "ctl\x1b[2Jbytes").code, 550);
+  EXPECT_EQ(C().Cmd("FEAT").code, 211);
+  EXPECT_EQ(C().Cmd("QUIT").code, 221);
+  Join();
+  const std::string log = ReadFile(sys_log_);
+  for (const char* want : {"(127.0.0.1[127.0.0.1]): debug: sending reply '220 ",
+                           "(127.0.0.1[127.0.0.1]): debug: dispatching command 'USER anonymous'\n",
+                           "debug: sending reply '331 Anonymous login ok",
+                           "debug: sending reply '230 Anonymous access granted, restrictions apply'\n",
+                           "debug: dispatching command 'NOOP'\n", "debug: sending reply '200 NOOP command successful'\n",
+                           "debug: dispatching command 'SITE ?ctl?[2Jbytes'\n", "debug: sending reply '211-Features:'\n",
+                           "debug: sending reply ' EPSV'\n", "debug: sending reply '211 End'\n",
+                           "debug: dispatching command 'QUIT'\n", "debug: sending reply '221 Goodbye.'\n"})
+    EXPECT_NE(log.find(want), std::string::npos) << want << "\n" << log;
+  EXPECT_EQ(Count(log, "debug: dispatching command 'PASS (hidden)'\n"), 4u) << log;
+  EXPECT_EQ(Count(log, "debug: sending reply '500 (hidden)'\n"), 2u) << log;
+  EXPECT_EQ(log.find("Secret"), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x01'), std::string::npos);
+  EXPECT_EQ(log.find('\x1b'), std::string::npos);
+}
+
+TEST_F(SessionTest, DebugReplyLinesAreCapped) {
+  ASSERT_EQ(::mkdir((root_ + "/many").c_str(), 0755), 0);
+  for (int i = 0; i < 50; ++i) WriteFile(root_ + "/many/f" + std::to_string(i), "x");
+  DebugLevelFor level(5);
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  const FtpReply stat = C().Cmd("STAT many");
+  EXPECT_EQ(stat.code, 213);
+  const size_t lines = stat.lines.size();
+  EXPECT_EQ(C().Cmd("QUIT").code, 221);
+  Join();
+  const std::string log = ReadFile(sys_log_);
+  EXPECT_NE(log.find("debug: sending reply: " + std::to_string(lines - 32) + " more line(s) not shown\n"),
+            std::string::npos) << log;
+}
+
+TEST_F(SessionTest, DebugLevel4LogsNoCommands) {
+  DebugLevelFor level(4);
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+  EXPECT_EQ(C().Cmd("QUIT").code, 221);
+  Join();
+  const std::string log = ReadFile(sys_log_);
+  EXPECT_NE(log.find("Login successful"), std::string::npos) << log;
+  EXPECT_EQ(log.find("debug:"), std::string::npos) << log;
 }
 
 TEST_F(SessionTest, LoginAsFtpUserDirectly) {

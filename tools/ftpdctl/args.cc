@@ -6,6 +6,8 @@
 
 #include <charconv>
 
+#include "poolftpd/util/debug_signal.h"
+
 namespace poolftpd::ftpdctl {
 
 namespace {
@@ -22,6 +24,7 @@ constexpr CommandEntry kCommands[] = {
     {"reopen-logs", Command::kReopenLogs},
     {"kick", Command::kKick},
     {"kill", Command::kKill},
+    {"debug", Command::kDebug},
 };
 
 struct SignalEntry {
@@ -112,7 +115,10 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
 
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (options_done || arg.size() < 2 || arg[0] != '-') {
+    // "debug -1": a level out of range, not an option.
+    const bool negative_level = command && *command == Command::kDebug && arg.size() >= 2 && arg[0] == '-' &&
+                                arg[1] >= '0' && arg[1] <= '9';
+    if (options_done || arg.size() < 2 || arg[0] != '-' || negative_level) {
       if (!command) {
         for (const CommandEntry& e : kCommands) {
           if (arg == e.name) command = e.command;
@@ -223,7 +229,7 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
   if (!command)
     return Usage(
         "no command given (status, reload, stop, graceful-stop, "
-        "reopen-logs, kick or kill)");
+        "reopen-logs, kick, kill or debug)");
   o.command = *command;
 
   if (o.command == Command::kKick) {
@@ -243,6 +249,15 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
       }
     }
     if (o.kick.empty()) return Usage("kick needs --pid N, --user NAME or --host ADDR");
+    return o;
+  }
+  if (o.command == Command::kDebug) {
+    const std::string range = std::to_string(util::kMinDebugLevel) + "-" + std::to_string(util::kMaxDebugLevel);
+    if (positional.empty()) return Usage("debug needs a level (" + range + ")");
+    if (positional.size() > 1) return Usage("unexpected argument " + Quote(positional[1]) + " for debug");
+    auto level = ParseInt(positional[0], util::kMinDebugLevel, util::kMaxDebugLevel);
+    if (!level) return Usage("bad debug level " + Quote(positional[0]) + " (" + range + ")");
+    o.debug_level = *level;
     return o;
   }
   if (!positional.empty()) {

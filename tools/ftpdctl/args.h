@@ -7,6 +7,7 @@
 //   COMMAND: status | reload | stop | graceful-stop | reopen-logs
 //          | kick (--pid N | --user NAME | --host ADDR | PID | user NAME | host ADDR)...
 //          | kill [--signal SIG] [--who main|workers|all]
+//          | debug N                 (N: debug level 0-9)
 // Global options may come before or after the command; "--" ends options.
 #pragma once
 
@@ -20,7 +21,7 @@
 
 namespace poolftpd::ftpdctl {
 
-enum class Command { kStatus, kReload, kStop, kGracefulStop, kReopenLogs, kKick, kKill };
+enum class Command { kStatus, kReload, kStop, kGracefulStop, kReopenLogs, kKick, kKill, kDebug };
 
 // kill --who: like systemctl kill --kill-who.
 enum class Who { kMain, kWorkers, kAll };
@@ -47,6 +48,7 @@ struct Options {
   KickFilter kick;
   int signal = 15;  // kill --signal (SIGTERM)
   Who who = Who::kMain;
+  int debug_level = 0;  // debug N
 };
 
 // Parses argv[1..]. Errors are kInvalid with a message for the operator

@@ -17,6 +17,7 @@
 
 #include "../common/format.h"
 #include "../common/source.h"
+#include "poolftpd/util/debug_signal.h"
 #include "proc.h"
 
 #ifndef POOLFTPD_CONFIG_FILE
@@ -329,6 +330,27 @@ int DoKick(const Options& o, const Paths& paths) {
   return report.Finish();
 }
 
+// The master sets its level and forwards it to every worker of its own
+// child table; new workers inherit it. Nothing to wait for: the master logs
+// "debug level changed to N by uid U" once the workers have it queued.
+int DoDebug(const Options& o, const Paths& paths) {
+  const int signo = poolftpd::util::DebugLevelSignal();
+  Report report(o, SignalName(signo));
+  auto m = VerifyMaster(paths);
+  if (!m) {
+    report.Fail(m.error().message());
+    return report.Finish();
+  }
+  if (auto s = m->handle.Queue(signo, o.debug_level); !s) {
+    report.Fail(s.error().message());
+    return report.Finish();
+  }
+  report.Signalled(m->pid, "master",
+                   "sent debug level " + Num(o.debug_level) + " to master " + Num(m->pid) +
+                       " (it passes it on to its workers; until the next reload or restart)");
+  return report.Finish();
+}
+
 int DoKill(const Options& o, const Paths& paths) {
   const std::string sig = SignalName(o.signal);
   Report report(o, sig);
@@ -616,6 +638,8 @@ int Run(const Options& o) {
       return DoKick(o, *paths);
     case Command::kKill:
       return DoKill(o, *paths);
+    case Command::kDebug:
+      return DoDebug(o, *paths);
   }
   return kExitFailure;
 }

@@ -1,5 +1,5 @@
 // ftpdctl: control a running poolftpd by name (status, reload, stop,
-// graceful-stop, reopen-logs, kick, kill). Verifies every process before it
+// graceful-stop, reopen-logs, kick, kill, debug). Verifies every process before it
 // signals it and signals through pidfds (tools/ftpdctl/proc.h).
 #include <cstdio>
 #include <exception>
@@ -44,6 +44,8 @@ void PrintHelp() {
       "  kill [--signal SIG] [--who main|workers|all]\n"
       "                      send SIG (default TERM) to the master (default), the\n"
       "                      workers, or both\n"
+      "  debug N             set the debug level (0-9) of the master and every worker,\n"
+      "                      without a reload (lasts until the next reload or restart)\n"
       "\n"
       "Options:\n"
       "  -c, --config FILE    read PidFile and ScoreboardFile from FILE\n"

@@ -53,6 +53,16 @@ long SysPidfdOpen(int32_t pid) { return ::syscall(SYS_pidfd_open, pid, 0); }
 long SysPidfdSendSignal(int pidfd, int signo) {
   return ::syscall(SYS_pidfd_send_signal, pidfd, signo, nullptr, 0);
 }
+// As sigqueue(3) fills it in: SI_QUEUE, our PID and real uid, the value.
+long SysPidfdQueueSignal(int pidfd, int signo, int value) {
+  siginfo_t info{};
+  info.si_signo = signo;
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  info.si_value.sival_int = value;
+  return ::syscall(SYS_pidfd_send_signal, pidfd, signo, &info, 0);
+}
 
 constexpr std::string_view kDeleted = " (deleted)";
 
@@ -168,7 +178,15 @@ Result<ProcessHandle> ProcessHandle::Open(int32_t pid) {
 
 Result<void> ProcessHandle::Signal(int signo) const {
   if (SysPidfdSendSignal(pidfd_.get(), signo) == 0) return Ok();
-  const int err = errno;
+  return SignalError(errno);
+}
+
+Result<void> ProcessHandle::Queue(int signo, int value) const {
+  if (SysPidfdQueueSignal(pidfd_.get(), signo, value) == 0) return Ok();
+  return SignalError(errno);
+}
+
+Result<void> ProcessHandle::SignalError(int err) const {
   if (err == ESRCH) return Error(ErrorCode::kNotFound, "process " + PidText(pid()) + " exited");
   if (err == EPERM) {
     return Error(ErrorCode::kPermission,

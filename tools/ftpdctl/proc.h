@@ -70,12 +70,16 @@ class ProcessHandle {
   // pidfd_send_signal(2). kNotFound when the process has exited,
   // kPermission when not allowed.
   Result<void> Signal(int signo) const;
+  // The same with a value, as sigqueue(3) sends it (si_code SI_QUEUE, the
+  // value in si_value.sival_int): for ftpdctl debug N.
+  Result<void> Queue(int signo, int value) const;
   // Waits up to `timeout_ms` for the process to exit (the pidfd becomes
   // readable); true when it did.
   bool WaitExit(int timeout_ms) const;
 
  private:
   ProcessHandle() = default;
+  Result<void> SignalError(int err) const;  // errno of a failed send -> Error
   UniqueFd pidfd_;
   ProcessInfo info_;
   bool may_signal_ = false;

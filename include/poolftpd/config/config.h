@@ -112,6 +112,8 @@ struct Config {
   std::string system_log;    // empty: stderr when -n, else syslog
   bool system_log_none = false;  // "SystemLog none": log nothing at all (system_log empty)
   std::string transfer_log;  // empty: no transfer log ("TransferLog none")
+  // DebugLevel 0-9; when set it takes precedence over -d (as in ProFTPD).
+  std::optional<int> debug_level;
 
   std::string user;   // server-level User (unprivileged identity for workers)
   std::string group;  // server-level Group

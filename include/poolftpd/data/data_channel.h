@@ -56,6 +56,9 @@ enum class Status {
   kNoData,      // no PASV/PORT given
 };
 
+// "ok", "aborted", "peer closed", ... (debug lines).
+const char* StatusName(Status status);
+
 // The range PASV/EPSV draws from when PassivePorts is not set: the kernel's
 // ephemeral range, read by the worker before chroot (ReadEphemeralRange).
 // Binding a random port ourselves avoids the kernel's port-0 search, which
