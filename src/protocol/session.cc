@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -290,9 +291,39 @@ SessionEnd Session::Run() {
   }
   Publish(sb::SlotState::kClosing);
   data_.Reset();
+  LingeringClose();
   ctl_.reset();
   log::Info("FTP session closed.");
   return end_;
+}
+
+void Session::LingeringClose() {
+  // Closing a socket with unread input makes the kernel send RST and drop
+  // what is still queued for the client, the final 421 included (a
+  // pipelined flood always leaves input). As nginx's lingering close: send
+  // FIN after the replies, then read and discard for a bounded while.
+  if (!ctl_.valid() || end_ == SessionEnd::kClientGone) return;
+  int unread = 0;
+  if (reader_.buffered() == 0 && (::ioctl(ctl_.get(), FIONREAD, &unread) != 0 || unread <= 0)) return;
+  ::shutdown(ctl_.get(), SHUT_WR);
+  constexpr int64_t kLingerMs = 1000;
+  constexpr size_t kLingerBytes = 1024 * 1024;
+  const int64_t deadline = util::MonotonicMs() + kLingerMs;
+  size_t drained = 0;
+  char buf[4096];
+  while (drained < kLingerBytes) {
+    const int64_t left = deadline - util::MonotonicMs();
+    if (left <= 0) break;
+    pollfd p{ctl_.get(), POLLIN, 0};
+    timespec ts{left / 1000, (left % 1000) * 1000000};
+    const int rc = ::ppoll(&p, 1, &ts, env_.wait_mask);
+    if (rc < 0 && errno == EINTR && !(env_.stop_requested && env_.stop_requested())) continue;
+    if (rc <= 0) break;
+    const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;  // the client closed too
+    drained += static_cast<size_t>(n);
+  }
 }
 
 void Session::EndTimedOut() {

@@ -130,6 +130,9 @@ class Session {
   void EndWith(SessionEnd how, int code, std::string_view text);
   void EndStopped();
   void EndTimedOut();
+  // Before close: FIN, then discard the client's unread input for a bounded
+  // time, so a final reply is not lost to an RST.
+  void LingeringClose();
   // Before each command line: the pre-login bound and MaxCommandRate. False
   // when the session ended instead (421 sent).
   bool AdmitCommand();
