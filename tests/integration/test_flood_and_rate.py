@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from helpers import ANON_PASS, Ctl, ftp_close, ftp_open, wait_until
+from helpers import ANON_PASS, Ctl, ftp_close, ftp_open, open_data, wait_until
 
 # limits::kMaxPreLoginCommands + 2 * MaxLoginAttempts (3, the default).
 PRELOGIN_ALLOWED = 50 + 2 * 3
@@ -196,3 +196,36 @@ def test_term_ends_a_delayed_session_with_421(server_factory):
         code, text = c.reply()
         assert code == 421, text
     s.popen.wait(timeout=15)
+
+
+def test_max_command_rate_keeps_abor_and_stat_during_a_transfer(server_factory):
+    # 6 commands at once, then one per 10 s (the transfer's control checks
+    # take up to a second each while the client does not read).
+    s = server_factory(settings={"MaxCommandRate": "6 60"})
+    ftp = ftp_open(s.port)                       # USER, PASS
+    try:
+        ftp.voidcmd("TYPE I")                    # 3
+        data = open_data(ftp, "pasv", "RETR big10m.bin", rcvbuf=32768)  # PASV, RETR: 5
+        try:
+            got = 0
+            while got < 128 * 1024:
+                b = data.recv(65536)
+                assert b, "download ended early"
+                got += len(b)
+            # Within the allowance: answered during the transfer.
+            ftp.sock.sendall(b"STAT\r\n")        # 6
+            resp = ftp.getmultiline()
+            assert resp.startswith("213") and "in progress" in resp, resp
+            # Over the rate: this NOOP waits until after the transfer...
+            ftp.sock.sendall(b"NOOP\r\n")
+            # ... while ABOR is never delayed.
+            resp = ftp.abort()
+            assert resp.startswith("426"), resp
+            resp = ftp.getmultiline()
+            assert resp.startswith("226"), resp
+        finally:
+            data.close()
+        # Nothing lost, in order: the queued NOOP comes after the abort.
+        assert ftp.getmultiline().startswith("200")
+    finally:
+        ftp.close()  # QUIT would be rate-limited too
