@@ -1406,5 +1406,29 @@ TEST_F(SessionTest, MaxCommandRateOffByDefault) {
   EXPECT_EQ(ReadFile(sys_log_).find("MaxCommandRate"), std::string::npos);
 }
 
+TEST_F(SessionTest, MaxCommandRateDelayIsNotIdleTime) {
+  // One command per 3 s, TimeoutIdle 2: PASS waits 3 s, longer than the idle
+  // timeout, and must still be answered; the idle clock starts at the reply.
+  ASSERT_NO_FATAL_FAILURE(Start("", "MaxCommandRate 1 3\nTimeoutIdle 2"));
+  EXPECT_EQ(C().Cmd("USER anonymous").code, 331);
+  const FtpReply pass = C().Cmd("PASS a@b");
+  EXPECT_EQ(pass.code, 230) << pass;
+  // Then, idle for real: the timeout still ends the session.
+  const FtpReply idle = C().Read(10000);
+  EXPECT_EQ(idle.code, 421) << idle;
+  EXPECT_NE(idle.text().find("Idle timeout (2 seconds)"), std::string::npos) << idle;
+  EXPECT_EQ(Join(), SessionEnd::kTimeout);
+}
+
+TEST_F(SessionTest, MaxCommandRateDelayEndsAtTimeoutLogin) {
+  // The delayed PASS would run after 30 s; TimeoutLogin (2 s) comes first.
+  ASSERT_NO_FATAL_FAILURE(Start("", "MaxCommandRate 1 30\nTimeoutLogin 2"));
+  EXPECT_EQ(C().Cmd("USER anonymous").code, 331);
+  const FtpReply r = C().Cmd("PASS a@b");  // Read waits at most 10 s
+  EXPECT_EQ(r.code, 421) << r;
+  EXPECT_NE(r.text().find("Login timeout (2 seconds)"), std::string::npos) << r;
+  EXPECT_EQ(Join(), SessionEnd::kTimeout);
+}
+
 }  // namespace
 }  // namespace poolftpd::protocol
