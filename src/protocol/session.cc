@@ -363,8 +363,9 @@ bool Session::AdmitCommand() {
   if (d.delay_ns <= 0) return true;
   if (d.burst_start) {
     const int secs = cfg_.max_command_interval;
-    log::Info("MaxCommandRate (" + std::to_string(cfg_.max_command_rate) + " cmds/" + std::to_string(secs) +
-              (secs == 1 ? " sec" : " secs") + ") exceeded, injecting processing delays (logged once per burst)");
+    log::Info("MaxCommandRate (" + std::to_string(cfg_.max_command_rate) + " cmds/" +
+              std::to_string(secs) + (secs == 1 ? " sec" : " secs") +
+              ") exceeded, injecting processing delays (logged once per burst)");
   }
   return PauseUntil(now_ns + d.delay_ns);
 }
@@ -893,7 +894,8 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, 0);
   Publish(sb::SlotState::kTransferring);
 
-  if (!active) st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
+  if (!active)
+    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
   if (st == data::Status::kOk) {
     hooks.progress = [this](uint64_t b) {
       if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, b);
@@ -1277,7 +1279,8 @@ void Session::DoSite(std::string_view arg) {
   const std::string_view a = util::Trim(arg);
   const size_t sp = a.find(' ');
   const std::string sub = util::ToUpper(a.substr(0, sp));
-  const std::string_view rest = sp == std::string_view::npos ? std::string_view() : util::Trim(a.substr(sp + 1));
+  const std::string_view rest =
+      sp == std::string_view::npos ? std::string_view() : util::Trim(a.substr(sp + 1));
   const SiteCommand* c = FindSiteCommand(sub);
   if (c == nullptr) {
     Reply(500, "'SITE " + util::EscapeControl(sub.substr(0, 32)) + "' not understood");
@@ -1296,7 +1299,7 @@ void Session::DoSite(std::string_view arg) {
     Reply(550, "SITE " + sub + ": Permission denied");
     return;
   }
-  SiteHelp(rest);
+  SiteHelp(rest);  // HELP: the one subcommand that is not a write
 }
 
 void Session::SiteHelp(std::string_view arg) {
