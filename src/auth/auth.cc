@@ -70,9 +70,11 @@ bool CommandAllowed(const config::Config& cfg, const config::Anonymous* anon,
 }
 
 bool IsWriteCommand(std::string_view verb) {
-  static constexpr std::array<std::string_view, 14> kWrite = {
+  // SITE is not here: its write subcommands (SITE_CHMOD, SITE_CHGRP) are
+  // refused by the SITE dispatcher, and SITE HELP must stay reachable.
+  static constexpr std::array<std::string_view, 13> kWrite = {
       "STOR", "STOU", "APPE", "DELE", "MKD", "XMKD", "RMD",
-      "XRMD", "RNFR", "RNTO", "SITE", "MFMT", "MFF", "MFCT"};
+      "XRMD", "RNFR", "RNTO", "MFMT", "MFF", "MFCT"};
   for (auto w : kWrite)
     if (w == verb) return true;
   return false;

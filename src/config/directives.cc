@@ -19,6 +19,10 @@ constexpr long long kMaxPoolSize = 100000;
 constexpr long long kMaxTimeout = 7 * 86400;
 // MaxLoginAttempts: past a thousand it no longer limits anything.
 constexpr long long kMaxLoginAttemptsLimit = 1000;
+// MaxCommandRate: a million commands per interval is beyond what one session
+// can send; an interval over a day is no rate any more.
+constexpr long long kMaxCommandRateCount = 1000000;
+constexpr long long kMaxCommandRateInterval = 86400;
 // MaxSessionsPerWorker: fits an int; 0 means unlimited.
 constexpr long long kMaxSessionsLimit = 1000000000;
 
@@ -231,6 +235,27 @@ Result<void> SetMaxClientsPerHost(SetterState& st, const Args& a) {
   return Ok();
 }
 
+// "MaxCommandRate COUNT [SECS]" (ProFTPD); "none" or 0 turns it off.
+Result<void> SetMaxCommandRate(SetterState& st, const Args& a) {
+  if (EqualsIgnoreCase(a[0], "none") || a[0] == "0") {
+    if (a.size() > 1) return Invalid("MaxCommandRate: " + Quote(a[0]) + " takes no interval");
+    st.config->max_command_rate = 0;
+    st.config->max_command_interval = 1;
+    return Ok();
+  }
+  auto count = ParseInt("MaxCommandRate", a[0], 1, kMaxCommandRateCount);
+  if (!count) return count.error();
+  int secs = 1;
+  if (a.size() > 1) {
+    auto v = ParseInt("MaxCommandRate", a[1], 1, kMaxCommandRateInterval);
+    if (!v) return v.error();
+    secs = *v;
+  }
+  st.config->max_command_rate = *count;
+  st.config->max_command_interval = secs;
+  return Ok();
+}
+
 // Plain integer directives: the field and bounds are bound at compile time,
 // the name for messages comes from the table row.
 template <int Config::*Field, long long Min, long long Max>
@@ -398,6 +423,7 @@ constexpr DirectiveSpec kDirectives[] = {
     {"MasqueradeAddress", kServer, 1, 1, &SetMasqueradeAddress},
     {"MaxClients", kServer, 1, 2, &SetMaxClients},
     {"MaxClientsPerHost", kServer, 1, 2, &SetMaxClientsPerHost},
+    {"MaxCommandRate", kServer, 1, 2, &SetMaxCommandRate},
     {"MaxLoginAttempts", kServer, 1, 1,
      &SetInt<&Config::max_login_attempts, 1, kMaxLoginAttemptsLimit>},
     {"MaxSessionsPerWorker", kServer, 1, 1,

@@ -4,10 +4,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -41,7 +43,8 @@ constexpr std::array kCommands = {
     CommandSpec{"NOOP", &S::DoNoop, kNoArg, "(no operation)"},
     CommandSpec{"SYST", &S::DoSyst, kPreLogin | kNoArg, "(get type of operating system)"},
     CommandSpec{"FEAT", &S::DoFeat, kPreLogin | kNoArg, "(list features)"},
-    CommandSpec{"OPTS", &S::DoOpts, kNeedsArg, "<sp> command [<sp> options]"},
+    // OPTS UTF8 is allowed before login (DoOpts refuses the rest with 530).
+    CommandSpec{"OPTS", &S::DoOpts, kPreLogin | kNeedsArg, "<sp> command [<sp> options]"},
     CommandSpec{"HELP", &S::DoHelp, kPreLogin, "[<sp> command]"},
     CommandSpec{"STAT", &S::DoStat, 0, "[<sp> pathname]"},
     CommandSpec{"PWD", &S::DoPwd, kNoArg, "(return current directory)"},
@@ -67,10 +70,10 @@ constexpr std::array kCommands = {
     CommandSpec{"RETR", &S::DoRetr, kNeedsArg, "<sp> pathname"},
     CommandSpec{"ABOR", &S::DoAbor, kNoArg, "(abort operation)"},
     CommandSpec{"ALLO", &S::DoAllo, kNeedsArg, "<sp> size"},
-    CommandSpec{"AUTH", &S::DoAuth, kPreLogin | kNeedsArg, "<sp> mechanism"},
-    CommandSpec{"PBSZ", &S::DoAuth, kPreLogin | kNeedsArg, "<sp> size"},
-    CommandSpec{"PROT", &S::DoAuth, kPreLogin | kNeedsArg, "<sp> level"},
-    CommandSpec{"CCC", &S::DoAuth, kPreLogin | kNoArg, "(clear command channel)"},
+    CommandSpec{"AUTH", &S::DoAuth, kPreLogin | kNeedsArg | kNotImpl, "<sp> mechanism"},
+    CommandSpec{"PBSZ", &S::DoAuth, kPreLogin | kNeedsArg | kNotImpl, "<sp> size"},
+    CommandSpec{"PROT", &S::DoAuth, kPreLogin | kNeedsArg | kNotImpl, "<sp> level"},
+    CommandSpec{"CCC", &S::DoAuth, kPreLogin | kNoArg | kNotImpl, "(clear command channel)"},
     CommandSpec{"STOR", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
     CommandSpec{"STOU", &S::DoWrite, kWrite, "(store unique)"},
     CommandSpec{"APPE", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
@@ -81,9 +84,11 @@ constexpr std::array kCommands = {
     CommandSpec{"XRMD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
     CommandSpec{"RNFR", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
     CommandSpec{"RNTO", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"SITE", &S::DoWrite, kWrite | kNeedsArg, "<sp> site-command"},
-    CommandSpec{"REIN", &S::DoNotImpl, kNoArg, "(reinitialize)"},
-    CommandSpec{"SMNT", &S::DoNotImpl, kNeedsArg, "<sp> pathname"},
+    // SITE dispatches its own subcommands (DoSite): HELP, and the write ones
+    // (CHMOD, CHGRP) refused on this read-only server.
+    CommandSpec{"SITE", &S::DoSite, kNeedsArg, "<sp> site-command"},
+    CommandSpec{"REIN", &S::DoNotImpl, kNoArg | kNotImpl, "(reinitialize)"},
+    CommandSpec{"SMNT", &S::DoNotImpl, kNeedsArg | kNotImpl, "<sp> pathname"},
 };
 
 std::string Timestamp14(time_t t) {
@@ -153,7 +158,9 @@ Session::Session(const SessionEnv& env, UniqueFd control, const net::Endpoint& l
       ctl_(std::move(control)),
       local_(local),
       peer_(peer),
-      peer_name_(std::move(peer_name)) {}
+      peer_name_(std::move(peer_name)),
+      rate_(static_cast<uint32_t>(cfg_.max_command_rate),
+            static_cast<uint32_t>(cfg_.max_command_interval)) {}
 
 void Session::Refuse(int fd, int code, std::string_view text) {
   const std::string r = FormatReply(code, text);
@@ -302,10 +309,12 @@ SessionEnd Session::Run() {
     Publish(logged_in_ ? sb::SlotState::kIdle : sb::SlotState::kConnected);
     switch (ReadLine(&line)) {
       case Read::kLine:
+        if (!AdmitCommand()) break;
         last_command_ms_ = util::MonotonicMs();
         Dispatch(line);
         break;
       case Read::kTooLong:
+        if (!AdmitCommand()) break;
         last_command_ms_ = util::MonotonicMs();
         log::Warn("command line too long (over " + std::to_string(limits::kMaxCommandLine) +
                   " bytes), discarded");
@@ -318,26 +327,115 @@ SessionEnd Session::Run() {
       case Read::kStop:
         EndStopped();
         break;
-      case Read::kTimeout: {
-        const int64_t now = util::MonotonicMs();
-        std::string msg;
-        if (!logged_in_ && cfg_.timeout_login > 0 && now - start_ms_ >= cfg_.timeout_login * 1000LL)
-          msg = "Login timeout (" + std::to_string(cfg_.timeout_login) + " seconds)";
-        else if (cfg_.timeout_idle > 0 && now - last_command_ms_ >= cfg_.timeout_idle * 1000LL)
-          msg = "Idle timeout (" + std::to_string(cfg_.timeout_idle) + " seconds)";
-        else
-          msg = "No transfer timeout (" + std::to_string(cfg_.timeout_no_transfer) + " seconds)";
-        log::Info(msg + ", disconnected");
-        EndWith(SessionEnd::kTimeout, 421, msg + ": closing control connection");
+      case Read::kTimeout:
+        EndTimedOut();
         break;
-      }
     }
   }
   Publish(sb::SlotState::kClosing);
   data_.Reset();
+  LingeringClose();
   ctl_.reset();
   log::Info("FTP session closed.");
   return end_;
+}
+
+void Session::LingeringClose() {
+  // Closing a socket with unread input makes the kernel send RST and drop
+  // what is still queued for the client, the final 421 included (a
+  // pipelined flood always leaves input). As nginx's lingering close: send
+  // FIN after the replies, then read and discard for a bounded while.
+  if (!ctl_.valid() || end_ == SessionEnd::kClientGone) return;
+  int unread = 0;
+  if (reader_.buffered() == 0 && (::ioctl(ctl_.get(), FIONREAD, &unread) != 0 || unread <= 0)) return;
+  ::shutdown(ctl_.get(), SHUT_WR);
+  constexpr int64_t kLingerMs = 1000;
+  constexpr size_t kLingerBytes = 1024 * 1024;
+  const int64_t deadline = util::MonotonicMs() + kLingerMs;
+  size_t drained = 0;
+  char buf[4096];
+  while (drained < kLingerBytes) {
+    const int64_t left = deadline - util::MonotonicMs();
+    if (left <= 0) break;
+    pollfd p{ctl_.get(), POLLIN, 0};
+    timespec ts{left / 1000, (left % 1000) * 1000000};
+    const int rc = ::ppoll(&p, 1, &ts, env_.wait_mask);
+    if (rc < 0 && errno == EINTR && !(env_.stop_requested && env_.stop_requested())) continue;
+    if (rc <= 0) break;
+    const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;  // the client closed too
+    drained += static_cast<size_t>(n);
+  }
+}
+
+void Session::EndTimedOut() {
+  const int64_t now = util::MonotonicMs();
+  std::string msg;
+  if (!logged_in_ && cfg_.timeout_login > 0 && now - start_ms_ >= cfg_.timeout_login * 1000LL)
+    msg = "Login timeout (" + std::to_string(cfg_.timeout_login) + " seconds)";
+  else if (cfg_.timeout_idle > 0 && now - last_command_ms_ >= cfg_.timeout_idle * 1000LL)
+    msg = "Idle timeout (" + std::to_string(cfg_.timeout_idle) + " seconds)";
+  else
+    msg = "No transfer timeout (" + std::to_string(cfg_.timeout_no_transfer) + " seconds)";
+  log::Info(msg + ", disconnected");
+  EndWith(SessionEnd::kTimeout, 421, msg + ": closing control connection");
+}
+
+bool Session::AdmitCommand() {
+  // SECURITY: before login the client is anonymous and costs us a reply per
+  // line; bound the lines (limits.h says why the number) instead of serving
+  // a pipelined flood until TimeoutLogin. Every line counts, USER and PASS
+  // too, and each allowed login attempt adds room for its USER/PASS pair, so
+  // MaxLoginAttempts still decides for clients that only try passwords.
+  if (!logged_in_) {
+    const int allowed = limits::kMaxPreLoginCommands + 2 * std::max(cfg_.max_login_attempts, 0);
+    if (++prelogin_commands_ > allowed) {
+      log::Info("Maximum commands before login (" + std::to_string(allowed) +
+                ") exceeded, disconnected");
+      EndWith(SessionEnd::kPreLoginFlood, 421, "Too many commands before login: closing control connection");
+      return false;
+    }
+  }
+  if (!rate_.enabled()) return true;
+  // SECURITY: MaxCommandRate throttles a flooding client by delaying its
+  // commands (none is dropped, replies stay in order). Logged once per
+  // burst, so the flood cannot flood the log.
+  const int64_t now_ns = util::MonotonicNs();
+  const auto d = rate_.Admit(now_ns);
+  if (d.delay_ns <= 0) return true;
+  if (d.burst_start) {
+    const int secs = cfg_.max_command_interval;
+    log::Info("MaxCommandRate (" + std::to_string(cfg_.max_command_rate) + " cmds/" +
+              std::to_string(secs) + (secs == 1 ? " sec" : " secs") +
+              ") exceeded, injecting processing delays (logged once per burst)");
+  }
+  return PauseUntil(now_ns + d.delay_ns);
+}
+
+bool Session::PauseUntil(int64_t until_ns) {
+  for (;;) {
+    // The delay is the server's doing, not idle time (last_command_ms_ is
+    // set after it), but it must not stretch the time allowed to log in.
+    int64_t end = until_ns;
+    const int64_t login_end = (start_ms_ + cfg_.timeout_login * 1000LL) * 1000000;
+    const bool login_bound = !logged_in_ && cfg_.timeout_login > 0 && login_end < end;
+    if (login_bound) end = login_end;
+    const int64_t left = end - util::MonotonicNs();
+    if (left <= 0) {
+      if (!login_bound) return true;
+      EndTimedOut();
+      return false;
+    }
+    timespec ts{left / 1000000000, left % 1000000000};
+    // TERM and USR2 (kick) are unblocked only inside this wait: they end a
+    // delayed session at once.
+    if (::ppoll(nullptr, 0, &ts, env_.wait_mask) < 0 && errno == EINTR && env_.stop_requested &&
+        env_.stop_requested()) {
+      EndStopped();
+      return false;
+    }
+  }
 }
 
 void Session::Dispatch(const std::string& line) {
@@ -510,6 +608,13 @@ void Session::DoOpts(std::string_view arg) {
     else Reply(501, "OPTS UTF8: invalid option");
     return;
   }
+  // RFC 2389 leaves OPTS before login open; UTF8 is a session setting that
+  // lftp and others send before USER, every other OPTS names a command that
+  // needs a login (MLST), so it needs one too.
+  if (!logged_in_) {
+    Reply(530, "Please login with USER and PASS");
+    return;
+  }
   if (what == "MLST") {
     mlst_facts_ = fs::ParseFactList(util::Trim(rest));
     std::string list = fs::FeatFactList(mlst_facts_);
@@ -534,14 +639,16 @@ void Session::DoHelp(std::string_view arg) {
       Reply(502, "Unknown command " + util::EscapeControl(verb.substr(0, 32)));
       return;
     }
-    Reply(214, "Syntax: " + std::string(c->verb) + " " + std::string(c->help));
+    std::string t = "Syntax: " + std::string(c->verb) + " " + std::string(c->help);
+    if (c->flags & kNotImpl) t += " (not implemented on this server)";
+    Reply(214, t);
     return;
   }
   std::string t = "The following commands are recognized (* =>'s unimplemented):\n";
   int col = 0;
   for (const auto& c : kCommands) {
     std::string v(c.verb);
-    if (c.handler == &S::DoNotImpl) v += '*';
+    if (c.flags & kNotImpl) v += '*';
     v.resize(8, ' ');
     t += v;
     if (++col == 8) {
@@ -748,7 +855,20 @@ data::ControlAction Session::OnControlDuringTransfer() {
       abort_seen_ = true;
       return data::ControlAction::kAbort;
     }
-    if (verb == "STAT" && util::Trim(line).size() == 4) {
+    // SECURITY: over MaxCommandRate, NOOP and STAT wait in the queue like
+    // any other command (and are delayed after the transfer) instead of
+    // being answered at once; ABOR is never delayed.
+    const bool stat = verb == "STAT" && util::Trim(line).size() == 4;
+    if ((stat || verb == "NOOP") && rate_.enabled()) {
+      const int64_t now_ns = util::MonotonicNs();
+      if (rate_.WouldDelay(now_ns)) {
+        pending_.push_back(line);
+        if (pending_.size() >= limits::kMaxPendingLines) return data::ControlAction::kIgnore;
+        continue;
+      }
+      (void)rate_.Admit(now_ns);
+    }
+    if (stat) {
       Reply(213, "Status: transfer of " + util::EscapeControl(env_.record ? env_.record->xfer_path : "") +
                      " in progress");
       continue;
@@ -781,6 +901,38 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
     *status = data::Status::kNoData;
     return false;
   }
+  data::Hooks hooks = MakeHooks();
+  UniqueFd sock;
+  std::string detail;
+  data::Status st = data::Status::kOk;
+  const bool active = !data_.passive();
+  if (active) {
+    // PORT/EPRT: connect before the 150, so a refused or unreachable client
+    // port is a plain 425 (RFC 959: "Can't open data connection") and not a
+    // 150 followed by 426. Passive mode must send 150 first: the client may
+    // connect only after it.
+    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
+    if (st != data::Status::kOk) {
+      *status = data::Status::kNoData;  // no transfer took place
+      switch (st) {
+        case data::Status::kStopped:
+          EndStopped();
+          break;
+        case data::Status::kAborted:
+          if (done_) break;  // control connection gone
+          Reply(426, "Transfer aborted. Data connection closed.");
+          Reply(226, "Abort successful");
+          break;
+        case data::Status::kTimeout:
+          Reply(425, "Can't open data connection: Connection timed out");
+          break;
+        default:
+          Reply(425, "Can't open data connection");
+          break;
+      }
+      return false;
+    }
+  }
   Reply(150, opening);
   in_transfer_ = true;
   abort_seen_ = false;
@@ -796,10 +948,8 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
                  util::EscapeControl(vpath), " (size ", size, ", offset ", rec->xfer_offset, ", ", ascii_ ? "TYPE A" : "TYPE I", ", ",
                  data_.passive() ? "passive" : "active", ")");
 
-  data::Hooks hooks = MakeHooks();
-  UniqueFd sock;
-  std::string detail;
-  data::Status st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
+  if (!active)
+    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
   if (st == data::Status::kOk) {
     hooks.progress = [this](uint64_t b) {
       if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, b);
@@ -1158,6 +1308,76 @@ void Session::DoAllo(std::string_view) { Reply(202, "No storage allocation neces
 void Session::DoAuth(std::string_view) { Reply(502, "TLS is not available on this server"); }
 
 void Session::DoWrite(std::string_view) { Reply(550, "Permission denied"); }
+
+namespace {
+
+// SITE subcommands, as ProFTPD's mod_site lists them. `write` ones change
+// the tree and are refused while the server is read-only.
+struct SiteCommand {
+  std::string_view verb;
+  bool write;
+  std::string_view help;
+};
+constexpr std::array kSiteCommands = {
+    SiteCommand{"HELP", false, "[<sp> site-command]"},
+    SiteCommand{"CHGRP", true, "<sp> group <sp> pathname"},
+    SiteCommand{"CHMOD", true, "<sp> mode <sp> pathname"},
+};
+
+const SiteCommand* FindSiteCommand(std::string_view verb) {
+  for (const auto& c : kSiteCommands)
+    if (c.verb == verb) return &c;
+  return nullptr;
+}
+
+}  // namespace
+
+void Session::DoSite(std::string_view arg) {
+  const std::string_view a = util::Trim(arg);
+  const size_t sp = a.find(' ');
+  const std::string sub = util::ToUpper(a.substr(0, sp));
+  const std::string_view rest =
+      sp == std::string_view::npos ? std::string_view() : util::Trim(a.substr(sp + 1));
+  const SiteCommand* c = FindSiteCommand(sub);
+  if (c == nullptr) {
+    Reply(500, "'SITE " + util::EscapeControl(sub.substr(0, 32)) + "' not understood");
+    return;
+  }
+  // SECURITY: <Limit SITE_CHMOD> (and the WRITE group, which names
+  // SITE_CHMOD and SITE_CHGRP) govern the subcommand as in ProFTPD.
+  const std::string limit_verb = "SITE_" + sub;
+  if (!auth::CommandAllowed(cfg_, anon_, limit_verb, peer_.addr)) {
+    log::Info(limit_verb + " denied by <Limit>");
+    Reply(550, "SITE " + sub + ": Permission denied");
+    return;
+  }
+  if (c->write) {
+    // SECURITY: anonymous sessions are read-only whatever the file modes say.
+    Reply(550, "SITE " + sub + ": Permission denied");
+    return;
+  }
+  SiteHelp(rest);  // HELP: the one subcommand that is not a write
+}
+
+void Session::SiteHelp(std::string_view arg) {
+  const std::string verb = util::ToUpper(util::Trim(arg));
+  if (!verb.empty()) {
+    const SiteCommand* c = FindSiteCommand(verb);
+    if (c == nullptr) {
+      Reply(502, "Unknown command 'SITE " + util::EscapeControl(verb.substr(0, 32)) + "'");
+      return;
+    }
+    Reply(214, "Syntax: SITE " + std::string(c->verb) + " " + std::string(c->help));
+    return;
+  }
+  std::string t = "The following SITE commands are recognized (* =>'s unimplemented)\n";
+  for (const auto& c : kSiteCommands) {
+    t += c.verb;
+    t += '\n';
+  }
+  t += "Direct comments to the server administrator";
+  Reply(214, t);
+}
 
 void Session::DoNotImpl(std::string_view) { Reply(502, "Command not implemented"); }
 

@@ -90,7 +90,7 @@ PRELOGIN_REFUSED = [
     "MLST small.txt", "RETR small.txt", "SIZE small.txt", "MDTM small.txt", "PASV", "EPSV",
     "PORT 127,0,0,1,100,100", "EPRT |1|127.0.0.1|25700|", "TYPE I", "MODE S", "STRU F",
     "REST 0", "STAT", "ALLO 100", "STOR x.txt", "DELE small.txt", "MKD newdir", "RMD sub",
-    "RNFR small.txt", "OPTS UTF8 ON", "ABOR",
+    "RNFR small.txt", "OPTS MLST type;size;", "ABOR", "SITE HELP",
 ]
 
 
@@ -107,6 +107,7 @@ def test_refused_before_login(ctl, server, line):
     ("SYST", {215}),
     ("FEAT", {211}),
     ("HELP", {214}),
+    ("OPTS UTF8 ON", {200}),  # lftp sends it before USER
 ])
 def test_allowed_before_login(ctl, line, codes):
     code, text = ctl.cmd(line)

@@ -213,14 +213,20 @@ def test_kick_ends_only_the_matching_session(server, how):
             victim.close()
 
 
-def test_kick_without_match_is_harmless(server):
+def test_kick_without_match_fails_and_is_harmless(server):
+    # As pkill(1): nothing matched is exit 1, with the reason on stderr.
     f = server.login()
     try:
         wait_sessions(server, 1)
+        r = ctl(server, "kick", "--user", "nobody-logged-in-as-this")
+        assert r.returncode == 1, f"rc={r.returncode} {r.stdout} {r.stderr}"
+        assert "no session matches" in r.stderr, r.stderr
+        assert r.stdout == "", r.stdout
         r = ctl(server, "--json", "kick", "--user", "nobody-logged-in-as-this")
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 1, r.stderr
         out = json.loads(r.stdout)
-        assert out["ok"] is True and out["signalled"] == [], out
+        assert out["ok"] is False and out["signalled"] == [], out
+        assert out["errors"] == ["no session matches"], out
         alive_untouched(f)
     finally:
         ftp_close(f)

@@ -322,9 +322,12 @@ TEST(CommandAllowedTest, AllDoesNotCoverDataConnectionSetup) {
 
 TEST(IsWriteCommandTest, WriteVerbs) {
   for (const char* v :
-       {"STOR", "STOU", "APPE", "DELE", "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO", "SITE"}) {
+       {"STOR", "STOU", "APPE", "DELE", "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO"}) {
     EXPECT_TRUE(IsWriteCommand(v)) << v;
   }
+  // SITE itself is not: SITE HELP reads; the session's SITE dispatcher
+  // refuses the write subcommands (SITE_CHMOD, SITE_CHGRP).
+  EXPECT_FALSE(IsWriteCommand("SITE"));
 }
 
 TEST(IsWriteCommandTest, ReadVerbs) {

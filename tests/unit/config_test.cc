@@ -477,6 +477,41 @@ TEST_F(ConfigTest, DebugLevel) {
   EXPECT_EQ(ErrorOf("Port 2121\n\nDebugLevel 12\n"), At(3, "DebugLevel: 12 is out of range (0-9)"));
 }
 
+TEST_F(ConfigTest, MaxCommandRate) {
+  auto c = MustLoad("");
+  EXPECT_EQ(c->max_command_rate, 0) << "off by default, as in ProFTPD";
+  EXPECT_EQ(c->max_command_interval, 1);
+  c = MustLoad("MaxCommandRate 200\n");
+  EXPECT_EQ(c->max_command_rate, 200);
+  EXPECT_EQ(c->max_command_interval, 1) << "the interval defaults to one second";
+  c = MustLoad("MaxCommandRate 500 2\n");
+  EXPECT_EQ(c->max_command_rate, 500);
+  EXPECT_EQ(c->max_command_interval, 2);
+  c = MustLoad("MaxCommandRate 500 2\nMaxCommandRate none\n");
+  EXPECT_EQ(c->max_command_rate, 0);
+  EXPECT_EQ(c->max_command_interval, 1);
+  EXPECT_EQ(MustLoad("MaxCommandRate 0\n")->max_command_rate, 0);
+  EXPECT_EQ(MustLoad("maxcommandrate 1000000 86400\n")->max_command_rate, 1000000);
+
+  const BadCase cases[] = {
+      {"MaxCommandRate", "MaxCommandRate: expected 1 to 2 arguments, got 0"},
+      {"MaxCommandRate 1 2 3", "MaxCommandRate: expected 1 to 2 arguments, got 3"},
+      {"MaxCommandRate fast", "MaxCommandRate: \"fast\" is not a number"},
+      {"MaxCommandRate -5", "MaxCommandRate: -5 is out of range (1-1000000)"},
+      {"MaxCommandRate 1000001", "MaxCommandRate: 1000001 is out of range (1-1000000)"},
+      {"MaxCommandRate 200 0", "MaxCommandRate: 0 is out of range (1-86400)"},
+      {"MaxCommandRate 200 86401", "MaxCommandRate: 86401 is out of range (1-86400)"},
+      {"MaxCommandRate 200 1s", "MaxCommandRate: \"1s\" is not a number"},
+      {"MaxCommandRate none 5", "MaxCommandRate: \"none\" takes no interval"},
+  };
+  for (const auto& bad : cases)
+    EXPECT_EQ(ErrorOf(std::string("# rate\n") + bad.line + "\n"), At(2, bad.reason)) << bad.line;
+  EXPECT_EQ(ErrorOf("<Anonymous /srv/ftp>\nUser ftp\nGroup ftp\nMaxCommandRate 5\n</Anonymous>\n").find(
+                At(4, "")),
+            0u)
+      << "server context only";
+}
+
 TEST_F(ConfigTest, BooleansAcceptAllSpellings) {
   for (const char* t : {"on", "ON", "yes", "Yes", "true", "TRUE", "1"})
     EXPECT_TRUE(MustLoad(std::string("UseSendfile off\nUseSendfile ") + t + "\n")->use_sendfile)

@@ -1028,9 +1028,15 @@ TEST_F(FakeServer, KickAndKillReachOnlyVerifiedWorkers) {
   r = Ctl({"kick", "user", "forged"});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(Alive(stranger_));
+  // Nothing matched: exit 1 and say so on stderr, as pkill(1) does.
   r = Ctl({"kick", "--user", "nobody-here"});
-  EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "no session matches\n");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("no session matches"), std::string::npos) << r.err;
+  r = Ctl({"--json", "kick", "--host", "192.0.2.99"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.out.find("\"ok\":false"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"errors\":[\"no session matches\"]"), std::string::npos) << r.out;
 
   // kill --who workers: the real worker gets it, the stranger never.
   r = Ctl({"--json", "kill", "--who", "workers", "--signal", "USR2"});

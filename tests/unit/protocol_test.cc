@@ -38,6 +38,7 @@
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/limits.h"
+#include "poolftpd/util/strings.h"
 
 namespace poolftpd::protocol {
 namespace {
@@ -396,6 +397,19 @@ TEST(CommandTableTest, WriteVerbsFlagged) {
     EXPECT_EQ((c.flags & kWrite) != 0, auth::IsWriteCommand(c.verb))
         << c.verb << ": the table and auth::IsWriteCommand disagree";
   }
+}
+
+TEST(CommandTableTest, UnimplementedVerbsFlagged) {
+  // HELP stars these (from the flag): each answers 502.
+  for (const char* v : {"AUTH", "PBSZ", "PROT", "CCC", "REIN", "SMNT"}) {
+    const CommandSpec* c = FindCommand(v);
+    ASSERT_NE(c, nullptr) << v;
+    EXPECT_TRUE(c->flags & kNotImpl) << v;
+  }
+  for (const char* v : {"RETR", "LIST", "SITE", "OPTS", "HELP", "FEAT", "STOR"})
+    EXPECT_FALSE(FindCommand(v)->flags & kNotImpl) << v;
+  EXPECT_TRUE(FindCommand("OPTS")->flags & kPreLogin) << "OPTS UTF8 ON comes before USER (lftp)";
+  EXPECT_FALSE(FindCommand("SITE")->flags & kWrite) << "SITE HELP must pass the write gate";
 }
 
 TEST(CommandTableTest, ArityFlags) {
@@ -1256,6 +1270,236 @@ TEST_F(SessionTest, ScoreboardRecordFollowsSession) {
   EXPECT_EQ(C().Cmd("QUIT").code, 221);
   Join();
   EXPECT_EQ(record_.state, sb::SlotState::kClosing);
+}
+
+// ---------------------------------------------------------------------------
+// Issue 9 items 7 and 8: pre-login bound, MaxCommandRate, protocol nits.
+
+// Replies of a pipelined burst, read until EOF or `max`.
+std::vector<FtpReply> ReadReplies(Client& c, size_t max) {
+  std::vector<FtpReply> out;
+  while (out.size() < max) {
+    FtpReply r = c.Read();
+    if (r.code < 0) break;  // EOF
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+TEST_F(SessionTest, PreLoginFloodGets421AfterTheBound) {
+  ASSERT_NO_FATAL_FAILURE(Start());  // MaxLoginAttempts 3
+  const int allowed = limits::kMaxPreLoginCommands + 2 * 3;
+  std::string flood;
+  for (int i = 0; i < 5000; ++i) flood += "NOOP\r\n";
+  // The server closes while we still write: a failed send is fine.
+  (void)C().Send(flood);
+  const auto replies = ReadReplies(C(), 100000);
+  ASSERT_EQ(replies.size(), static_cast<size_t>(allowed) + 1);
+  for (int i = 0; i < allowed; ++i) ASSERT_EQ(replies[i].code, 530) << i << ": " << replies[i];
+  EXPECT_EQ(replies.back().code, 421) << replies.back();
+  EXPECT_NE(replies.back().text().find("Too many commands before login"), std::string::npos)
+      << replies.back();
+  EXPECT_TRUE(C().AtEof());
+  EXPECT_EQ(Join(), SessionEnd::kPreLoginFlood);
+  const std::string log = ReadFile(sys_log_);
+  EXPECT_NE(log.find("(127.0.0.1[127.0.0.1]): Maximum commands before login (" +
+                     std::to_string(allowed) + ") exceeded, disconnected"),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(SessionTest, PreLoginBoundLeavesRoomForRealClients) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  // More than any client sends before USER (lftp: FEAT, AUTH TLS, OPTS UTF8 ON).
+  for (int i = 0; i < limits::kMaxPreLoginCommands; ++i) ASSERT_EQ(C().Cmd("SYST").code, 215) << i;
+  ASSERT_NO_FATAL_FAILURE(Login());
+  // After login the bound no longer applies.
+  std::string many;
+  for (int i = 0; i < 500; ++i) many += "NOOP\r\n";
+  ASSERT_TRUE(C().Send(many));
+  for (int i = 0; i < 500; ++i) ASSERT_EQ(C().Read().code, 200) << i;
+}
+
+TEST_F(SessionTest, PreLoginBoundCountsTooLongAndUnknownLines) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const int allowed = limits::kMaxPreLoginCommands + 2 * 3;
+  std::string flood;
+  for (int i = 0; i < allowed; ++i) flood += (i % 2 ? "XYZZY\r\n" : std::string(5000, 'A') + "\r\n");
+  flood += "NOOP\r\n";
+  (void)C().Send(flood);
+  const auto replies = ReadReplies(C(), 1000);
+  ASSERT_EQ(replies.size(), static_cast<size_t>(allowed) + 1);
+  EXPECT_EQ(replies.back().code, 421);
+  EXPECT_EQ(Join(), SessionEnd::kPreLoginFlood);
+}
+
+TEST_F(SessionTest, OptsUtf8AllowedBeforeLogin) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  FtpReply r = C().Cmd("OPTS UTF8 ON");
+  EXPECT_EQ(r.code, 200) << r;
+  EXPECT_EQ(C().Cmd("opts utf8 off").code, 200);
+  EXPECT_EQ(C().Cmd("OPTS UTF8 MAYBE").code, 501);
+  r = C().Cmd("OPTS MLST type;size;");
+  EXPECT_EQ(r.code, 530) << "other OPTS need a login: " << r;
+  EXPECT_EQ(C().Cmd("OPTS FOO").code, 530);
+  ASSERT_NO_FATAL_FAILURE(Login());
+  EXPECT_EQ(C().Cmd("OPTS MLST type;size;").code, 200);
+  EXPECT_EQ(C().Cmd("OPTS UTF8 ON").code, 200);
+  EXPECT_EQ(C().Cmd("OPTS FOO").code, 501);
+}
+
+TEST_F(SessionTest, HelpStarsUnimplementedCommands) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const FtpReply r = C().Cmd("HELP");
+  ASSERT_EQ(r.code, 214) << r;
+  EXPECT_NE(r.first().find("(* =>'s unimplemented)"), std::string::npos) << r;
+  std::set<std::string> words;
+  for (size_t i = 1; i + 1 < r.lines.size(); ++i) {
+    std::istringstream in(r.lines[i]);
+    for (std::string w; in >> w;) words.insert(w);
+  }
+  for (const char* v : {"AUTH*", "PBSZ*", "PROT*", "CCC*", "REIN*", "SMNT*"})
+    EXPECT_TRUE(words.count(v)) << v << " not starred in " << r;
+  for (const char* v : {"RETR", "LIST", "SITE", "OPTS", "FEAT", "USER"})
+    EXPECT_TRUE(words.count(v)) << v << " missing (or starred) in " << r;
+  // Every starred verb really answers 502, every other one does not.
+  for (const auto& w : words) {
+    if (w.back() != '*') continue;
+    const std::string verb = w.substr(0, w.size() - 1);
+    const CommandSpec* c = FindCommand(verb);
+    ASSERT_NE(c, nullptr) << w;
+    const FtpReply h = C().Cmd("HELP " + verb);
+    EXPECT_EQ(h.code, 214) << h;
+    EXPECT_NE(h.text().find("not implemented"), std::string::npos) << h;
+  }
+  const FtpReply retr = C().Cmd("HELP RETR");
+  EXPECT_EQ(retr.text().find("not implemented"), std::string::npos) << retr;
+  EXPECT_EQ(C().Cmd("AUTH TLS").code, 502);
+  EXPECT_EQ(C().Cmd("PBSZ 0").code, 502);
+  EXPECT_EQ(C().Cmd("CCC").code, 502);
+}
+
+TEST_F(SessionTest, SiteHelpAndSubcommands) {
+  ASSERT_NO_FATAL_FAILURE(Start("<Limit WRITE>\n DenyAll\n</Limit>"));
+  EXPECT_EQ(C().Cmd("SITE HELP").code, 530) << "SITE needs a login";
+  ASSERT_NO_FATAL_FAILURE(Login());
+  FtpReply r = C().Cmd("SITE HELP");
+  ASSERT_EQ(r.code, 214) << r;
+  EXPECT_EQ(r.first(), "214-The following SITE commands are recognized (* =>'s unimplemented)");
+  std::set<std::string> listed;
+  for (size_t i = 1; i + 1 < r.lines.size(); ++i) listed.insert(std::string(util::Trim(r.lines[i])));
+  EXPECT_EQ(listed, (std::set<std::string>{"HELP", "CHGRP", "CHMOD"})) << r;
+  r = C().Cmd("site help chmod");
+  EXPECT_EQ(r.code, 214) << r;
+  EXPECT_EQ(r.first(), "214 Syntax: SITE CHMOD <sp> mode <sp> pathname");
+  r = C().Cmd("SITE HELP FROB");
+  EXPECT_EQ(r.code, 502) << r;
+  EXPECT_EQ(r.first(), "502 Unknown command 'SITE FROB'");
+  r = C().Cmd("SITE FROB x");
+  EXPECT_EQ(r.code, 500) << r;
+  EXPECT_EQ(r.first(), "500 'SITE FROB' not understood");
+  EXPECT_EQ(C().Cmd("SITE").code, 501);
+  r = C().Cmd("SITE CHMOD 777 pub/file.txt");
+  EXPECT_EQ(r.code, 550) << r;
+  EXPECT_EQ(C().Cmd("SITE CHGRP ftp pub/file.txt").code, 550);
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+}
+
+TEST_F(SessionTest, SiteSubcommandsFollowLimit) {
+  ASSERT_NO_FATAL_FAILURE(Start("<Limit SITE_HELP>\n DenyAll\n</Limit>"));
+  ASSERT_NO_FATAL_FAILURE(Login());
+  EXPECT_EQ(C().Cmd("SITE HELP").code, 550);
+  EXPECT_NE(ReadFile(sys_log_).find("SITE_HELP denied by <Limit>"), std::string::npos);
+  EXPECT_EQ(C().Cmd("HELP").code, 214);
+}
+
+// A loopback port with nothing listening (bound, then closed).
+uint16_t ClosedPort() {
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage ss;
+  unsigned len = net::Endpoint{Ip("127.0.0.1"), 0}.ToSockaddr(&ss);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return 0;
+  socklen_t slen = sizeof ss;
+  if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&ss), &slen) != 0) return 0;
+  return net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss)).port;
+}
+
+TEST_F(SessionTest, ActiveModeToAClosedPortIs425Without150) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  const uint16_t port = ClosedPort();
+  ASSERT_GE(port, 1024);
+  for (const char* cmd : {"RETR pub/file.txt", "LIST pub", "NLST pub", "MLSD pub"}) {
+    for (bool eprt : {false, true}) {
+      const std::string set = eprt ? "EPRT |1|127.0.0.1|" + std::to_string(port) + "|"
+                                   : "PORT 127,0,0,1," + std::to_string(port >> 8) + "," +
+                                         std::to_string(port & 255);
+      ASSERT_EQ(C().Cmd(set).code, 200) << set;
+      const FtpReply r = C().Cmd(cmd);
+      EXPECT_EQ(r.code, 425) << cmd << " after " << set << ": " << r;
+      EXPECT_NE(r.text().find("Can't open data connection"), std::string::npos) << r;
+      EXPECT_EQ(C().Cmd("NOOP").code, 200) << "no late 426 queued after " << cmd;
+    }
+  }
+  // The channel was used up: a RETR without a new PORT is the usual 425.
+  EXPECT_EQ(C().Cmd("RETR pub/file.txt").code, 425);
+  EXPECT_EQ(ReadFile(xfer_log_), "") << "no transfer took place";
+}
+
+TEST_F(SessionTest, MaxCommandRateDelaysButAnswersEverythingInOrder) {
+  ASSERT_NO_FATAL_FAILURE(Start("", "MaxCommandRate 20 1"));
+  ASSERT_NO_FATAL_FAILURE(Login());
+  const char* verbs[] = {"USER", "PASS", "RETR", "LIST", "NLST", "MLSD"};
+  std::string burst;
+  const int n = 60;
+  for (int i = 0; i < n; ++i) burst += std::string("HELP ") + verbs[i % 6] + "\r\n";
+  ASSERT_TRUE(C().Send(burst));
+  for (int i = 0; i < n; ++i) {
+    const FtpReply r = C().Read(20000);
+    ASSERT_EQ(r.code, 214) << i << ": " << r;
+    ASSERT_EQ(r.first().rfind(std::string("214 Syntax: ") + verbs[i % 6] + " ", 0), 0u)
+        << "reply " << i << " out of order: " << r;
+  }
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+  const std::string log = ReadFile(sys_log_);
+  const std::string line = "MaxCommandRate (20 cmds/1 sec) exceeded, injecting processing delays";
+  const size_t at = log.find(line);
+  EXPECT_NE(at, std::string::npos) << log;
+  EXPECT_EQ(log.find(line, at + 1), std::string::npos) << "logged once per burst:\n" << log;
+}
+
+TEST_F(SessionTest, MaxCommandRateOffByDefault) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  std::string burst;
+  for (int i = 0; i < 2000; ++i) burst += "NOOP\r\n";
+  ASSERT_TRUE(C().Send(burst));
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(C().Read().code, 200) << i;
+  EXPECT_EQ(ReadFile(sys_log_).find("MaxCommandRate"), std::string::npos);
+}
+
+TEST_F(SessionTest, MaxCommandRateDelayIsNotIdleTime) {
+  // One command per 3 s, TimeoutIdle 2: PASS waits 3 s, longer than the idle
+  // timeout, and must still be answered; the idle clock starts at the reply.
+  ASSERT_NO_FATAL_FAILURE(Start("", "MaxCommandRate 1 3\nTimeoutIdle 2"));
+  EXPECT_EQ(C().Cmd("USER anonymous").code, 331);
+  const FtpReply pass = C().Cmd("PASS a@b");
+  EXPECT_EQ(pass.code, 230) << pass;
+  // Then, idle for real: the timeout still ends the session.
+  const FtpReply idle = C().Read(10000);
+  EXPECT_EQ(idle.code, 421) << idle;
+  EXPECT_NE(idle.text().find("Idle timeout (2 seconds)"), std::string::npos) << idle;
+  EXPECT_EQ(Join(), SessionEnd::kTimeout);
+}
+
+TEST_F(SessionTest, MaxCommandRateDelayEndsAtTimeoutLogin) {
+  // The delayed PASS would run after 30 s; TimeoutLogin (2 s) comes first.
+  ASSERT_NO_FATAL_FAILURE(Start("", "MaxCommandRate 1 30\nTimeoutLogin 2"));
+  EXPECT_EQ(C().Cmd("USER anonymous").code, 331);
+  const FtpReply r = C().Cmd("PASS a@b");  // Read waits at most 10 s
+  EXPECT_EQ(r.code, 421) << r;
+  EXPECT_NE(r.text().find("Login timeout (2 seconds)"), std::string::npos) << r;
+  EXPECT_EQ(Join(), SessionEnd::kTimeout);
 }
 
 }  // namespace

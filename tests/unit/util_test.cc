@@ -1,6 +1,7 @@
 // Unit tests for util: IP/endpoint/CIDR values (IPv4-mapped normalisation,
 // ProFTPD's trailing-dot networks, host-bit masking), strict number parsing,
-// the string helpers and the small syscall wrappers in io.h.
+// the string helpers, the small syscall wrappers in io.h and the
+// MaxCommandRate limiter (on a fake clock).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -24,6 +25,7 @@
 #include "poolftpd/util/dontfork.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/net.h"
+#include "poolftpd/util/rate_limit.h"
 #include "poolftpd/util/strings.h"
 #include "poolftpd/util/unique_fd.h"
 
@@ -578,6 +580,109 @@ TEST(DontForkTest, ContainersWorkAndChildrenDoNotMapThem) {
     unsigned char vec = 0;
     EXPECT_EQ(::mincore(pg, 4096, &vec), 0);
   }
+}
+
+// ---------------------------------------------------------------------------
+// CommandRateLimiter (MaxCommandRate), driven by a fake clock in ns.
+
+constexpr int64_t kSec = 1000000000;
+
+TEST(CommandRateLimiterTest, DisabledAdmitsEverything) {
+  util::CommandRateLimiter off;
+  EXPECT_FALSE(off.enabled());
+  for (int i = 0; i < 100000; ++i) {
+    const auto d = off.Admit(5 * kSec);
+    ASSERT_EQ(d.delay_ns, 0);
+    ASSERT_FALSE(d.burst_start);
+  }
+  EXPECT_FALSE(off.WouldDelay(5 * kSec));
+  EXPECT_FALSE(util::CommandRateLimiter(0, 1).enabled());
+  EXPECT_FALSE(util::CommandRateLimiter(10, 0).enabled());
+}
+
+TEST(CommandRateLimiterTest, BurstOfCountThenSpacedAtTheRate) {
+  // MaxCommandRate 10 1: a quiet client may send 10 at once, then one per 100 ms.
+  util::CommandRateLimiter r(10, 1);
+  ASSERT_TRUE(r.enabled());
+  const int64_t t0 = 1000 * kSec;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_FALSE(r.WouldDelay(t0)) << i;
+    EXPECT_EQ(r.Admit(t0).delay_ns, 0) << "command " << i << " is within the allowance";
+  }
+  EXPECT_TRUE(r.WouldDelay(t0));
+  EXPECT_TRUE(r.WouldDelay(t0)) << "WouldDelay charges nothing";
+  // A pipelined burst: each further command waits 100 ms more than the last.
+  for (int i = 1; i <= 20; ++i) {
+    const auto d = r.Admit(t0);
+    EXPECT_EQ(d.delay_ns, i * kSec / 10) << i;
+    EXPECT_EQ(d.burst_start, i == 1) << "only the first delay of a burst is reported, " << i;
+  }
+}
+
+TEST(CommandRateLimiterTest, DelayedClientRunsAtExactlyTheRate) {
+  // A client that sends as fast as the delays let it: 500 commands per 2 s.
+  util::CommandRateLimiter r(500, 2);
+  int64_t now = 7 * kSec;
+  const int64_t start = now;
+  int bursts = 0;
+  for (int i = 0; i < 5000; ++i) {
+    const auto d = r.Admit(now);
+    ASSERT_GE(d.delay_ns, 0);
+    bursts += d.burst_start;
+    now += d.delay_ns;  // the command runs after its delay
+  }
+  // 500 at once, then 4500 at 250 per second: 18 s.
+  EXPECT_EQ(now - start, 18 * kSec);
+  EXPECT_EQ(bursts, 1) << "one continuous flood is one burst: one log line";
+}
+
+TEST(CommandRateLimiterTest, BelowTheRateIsNeverDelayed) {
+  util::CommandRateLimiter r(200, 1);
+  int64_t now = 0;
+  for (int i = 0; i < 10000; ++i) {
+    ASSERT_EQ(r.Admit(now).delay_ns, 0) << i;
+    now += kSec / 200;  // exactly the rate
+  }
+}
+
+TEST(CommandRateLimiterTest, NewBurstOnlyAfterTheAllowanceRefilled) {
+  util::CommandRateLimiter r(4, 1);
+  int64_t now = 100 * kSec;
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(r.Admit(now).delay_ns, 0);
+  auto d = r.Admit(now);
+  EXPECT_GT(d.delay_ns, 0);
+  EXPECT_TRUE(d.burst_start);
+  now += d.delay_ns;
+  // Nudging just over the rate again and again (one token back, two
+  // commands) stays one burst: an attacker cannot make a log line per command.
+  int starts = 0;
+  for (int i = 0; i < 100; ++i) {
+    now += kSec / 4;
+    for (int k = 0; k < 2; ++k) {
+      d = r.Admit(now);
+      starts += d.burst_start;
+      now += d.delay_ns;
+    }
+  }
+  EXPECT_EQ(starts, 0);
+  // Quiet for a whole interval: the allowance is full again, and the next
+  // excess is a new burst.
+  now += 2 * kSec;
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(r.Admit(now).delay_ns, 0) << i;
+  d = r.Admit(now);
+  EXPECT_GT(d.delay_ns, 0);
+  EXPECT_TRUE(d.burst_start);
+}
+
+TEST(CommandRateLimiterTest, ExtremesStayInRange) {
+  // The config's bounds: 1,000,000 per second (1 us apart) and 1 per day.
+  util::CommandRateLimiter fast(1000000, 1);
+  int64_t now = 0;
+  for (int i = 0; i < 1000000; ++i) ASSERT_EQ(fast.Admit(now).delay_ns, 0);
+  EXPECT_EQ(fast.Admit(now).delay_ns, 1000);
+  util::CommandRateLimiter slow(1, 86400);
+  EXPECT_EQ(slow.Admit(now).delay_ns, 0);
+  EXPECT_EQ(slow.Admit(now).delay_ns, 86400 * kSec);
 }
 
 }  // namespace

@@ -136,6 +136,7 @@ class Report {
   void Line(std::string line) { lines_.push_back(std::move(line)); }
   void Fail(std::string message) { errors_.push_back(std::move(message)); }
   bool failed() const { return !errors_.empty(); }
+  bool signalled_any() const { return !signalled_.empty(); }
 
   int Finish() {
     for (const std::string& e : errors_) PrintErr(e);
@@ -326,7 +327,9 @@ int DoKick(const Options& o, const Paths& paths) {
         v.rec.pid, "worker",
         "kicked the session of worker " + Num(v.rec.pid) + " (" + SessionLabel(v) + ")");
   }
-  if (done.empty()) report.Line("no session matches");
+  // As pkill(1): nothing signalled is a failure (exit 1), said on stderr,
+  // so a script can tell "kicked" from "nobody to kick".
+  if (!report.signalled_any() && !report.failed()) report.Fail("no session matches");
   return report.Finish();
 }
 

@@ -125,6 +125,10 @@ struct Config {
   int max_clients_per_host = 0;  // 0 = unlimited ("MaxClientsPerHost none")
   std::string max_clients_per_host_message;  // optional text; empty = built-in
   int max_login_attempts = 3;
+  // MaxCommandRate COUNT [SECS]: commands per SECS seconds per session,
+  // excess delayed. 0 = none (ProFTPD's default).
+  int max_command_rate = 0;
+  int max_command_interval = 1;
   int start_servers = 5;
   int min_spare_servers = 5;
   int max_spare_servers = 10;

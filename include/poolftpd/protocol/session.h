@@ -20,6 +20,7 @@
 #include "poolftpd/protocol/line_reader.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/util/net.h"
+#include "poolftpd/util/rate_limit.h"
 #include "poolftpd/util/unique_fd.h"
 
 namespace poolftpd::protocol {
@@ -45,7 +46,7 @@ struct SessionEnv {
   fs::NameLookup names;                  // uid/gid -> name for LIST
 };
 
-enum class SessionEnd { kQuit, kClientGone, kTimeout, kStopped, kLoginFailures, kError };
+enum class SessionEnd { kQuit, kClientGone, kTimeout, kStopped, kLoginFailures, kPreLoginFlood, kError };
 
 class Session;
 using Handler = void (Session::*)(std::string_view arg);
@@ -56,6 +57,7 @@ enum CommandFlags : unsigned {
   kNoArg = 1u << 2,      // 501 with an argument
   kSecret = 1u << 3,     // argument never logged nor shown (PASS)
   kWrite = 1u << 4,      // modifies the tree: 550 for anonymous
+  kNotImpl = 1u << 5,    // recognised but answers 502: starred in HELP
 };
 
 struct CommandSpec {
@@ -112,6 +114,7 @@ class Session {
   void DoAbor(std::string_view arg);
   void DoAllo(std::string_view arg);
   void DoAuth(std::string_view arg);
+  void DoSite(std::string_view arg);
   void DoWrite(std::string_view arg);
   void DoNotImpl(std::string_view arg);
 
@@ -126,6 +129,17 @@ class Session {
   void LoginFailed(std::string_view log_text);
   void EndWith(SessionEnd how, int code, std::string_view text);
   void EndStopped();
+  void EndTimedOut();
+  // Before close: FIN, then discard the client's unread input for a bounded
+  // time, so a final reply is not lost to an RST.
+  void LingeringClose();
+  // Before each command line: the pre-login bound and MaxCommandRate. False
+  // when the session ended instead (421 sent).
+  bool AdmitCommand();
+  // Sleeps until `until_ns` (monotonic) for MaxCommandRate; false when TERM,
+  // a kick or TimeoutLogin ended the session meanwhile.
+  bool PauseUntil(int64_t until_ns);
+  void SiteHelp(std::string_view arg);
 
   // Resolves a client path against cwd_; on failure replies 550 and returns false.
   bool Resolve(std::string_view arg, std::string* vpath);
@@ -159,6 +173,8 @@ class Session {
   std::string anon_pass_;    // the e-mail given as password (TransferLog)
   const config::Anonymous* anon_ = nullptr;
   int failed_logins_ = 0;
+  int prelogin_commands_ = 0;  // lines received before login
+  util::CommandRateLimiter rate_;
   std::string cwd_ = "/";
   bool ascii_ = true;        // RFC 959 default TYPE A
   uint64_t rest_ = 0;

@@ -16,5 +16,6 @@ Result<void> WriteAll(int fd, std::string_view data);
 // CLOCK_REALTIME in ns (scoreboard, display) and CLOCK_MONOTONIC in ms (timeouts).
 int64_t RealtimeNs();
 int64_t MonotonicMs();
+int64_t MonotonicNs();
 
 }  // namespace poolftpd::util

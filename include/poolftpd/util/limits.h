@@ -25,5 +25,16 @@ inline constexpr int kMaxIncludeDepth = 16;
 inline constexpr int kMaxIncludedFiles = 1024;
 // Lines queued while a transfer runs (the client may pipeline a few).
 inline constexpr std::size_t kMaxPendingLines = 16;
+// Command lines a client may send before it has logged in, besides two
+// (USER and PASS) per allowed login attempt: the session may take
+// kMaxPreLoginCommands + 2 * MaxLoginAttempts lines before login, then it
+// gets 421 and is closed with a log line. Real clients send few: lftp FEAT,
+// AUTH TLS, OPTS UTF8 ON (and sometimes HOST, CLNT, SYST); curl at most AUTH
+// SSL/TLS and PBSZ/PROT; ftplib nothing; FileZilla-like clients AUTH TLS,
+// AUTH SSL, FEAT, OPTS UTF8, CLNT, SYST. No more than about 8 besides
+// USER/PASS, so 50 leaves six times that, room for a human typing HELP
+// and NOOP in telnet, while a pipelined flood is cut after a few dozen
+// lines instead of running until TimeoutLogin.
+inline constexpr int kMaxPreLoginCommands = 50;
 
 }  // namespace poolftpd::limits
