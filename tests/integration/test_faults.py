@@ -142,7 +142,7 @@ def test_crash_loop_pauses_with_log_lines_and_keeps_a_worker(server_factory):
     wait_until(lambda: log_lines(s, "spawning resumed after"), 10, what="the end of the pause to be logged")
     wait_pool(s, 3)
     assert greet(s.port) == 220
-    paused = log_lines(s, "spawning paused")
+    paused = log_lines(s, "spawning paused for")
     assert len(paused) == 1, paused
     assert "10 workers crashed within 10.0 s" in paused[0], paused[0]
 
@@ -212,7 +212,7 @@ def test_fork_failure_is_logged_refused_with_421_and_resumes(tree, workbase):
         assert log_lines(s, "spawning resumed"), s.syslog_text()[-3000:]
         # errno once per pause, not once per attempt (one attempt a second).
         fork_lines = log_lines(s, "fork failed")
-        pauses = log_lines(s, "spawning paused")
+        pauses = log_lines(s, "spawning paused for")
         assert 1 <= len(fork_lines) <= len(pauses) + 1, fork_lines
         for f in sessions:
             assert f.sendcmd("NOOP").startswith("200")
