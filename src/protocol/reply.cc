@@ -5,8 +5,19 @@
 namespace poolftpd::protocol {
 namespace {
 
+// SECURITY: nothing inside a line may end it. A CR goes out as CR NUL (RFC
+// 959; a CR already followed by NUL is such a pair, from fs::EncodeName);
+// NUL is kept (it stands for LF in encoded names). Lines are split on LF
+// before this, so no LF reaches here.
 void AppendClean(std::string* out, std::string_view line) {
-  for (char c : line) out->push_back((c == '\r' || c == '\n' || c == '\0') ? ' ' : c);
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    out->push_back(c);
+    if (c == '\r') {
+      out->push_back('\0');
+      if (i + 1 < line.size() && line[i + 1] == '\0') ++i;
+    }
+  }
 }
 
 }  // namespace
