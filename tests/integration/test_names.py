@@ -219,3 +219,86 @@ def test_curl_lists_exactly_the_real_entries(nserver, opts):
     if opts:
         assert sorted(l.decode() for l in lines[:-1]) == sorted(shown(n) for n in EVIL_ALL)
     assert_healthy(nserver.port)
+
+
+# ------------------------------------------------- item 5: truthful facts
+
+def facts_of(ftp, path):
+    return {n: f for n, f in ftp.mlsd(path) if f.get("type") not in ("cdir", "pdir")}
+
+
+def list_columns(ftp, path):
+    """name -> (owner, group) as LIST shows them."""
+    lines = []
+    ftp.retrlines(f"LIST {path}", lines.append)
+    out = {}
+    for l in lines:
+        parts = l.split(None, 8)
+        out[parts[8]] = (parts[2], parts[3])
+    return out
+
+
+def test_mlsd_perm_is_what_the_session_may_do(ftp, nserver):
+    facts = facts_of(ftp, "perm")
+    # Workers run as nobody; the tree belongs to the test user (root here).
+    as_other = os.geteuid() != 65534
+    if not as_other:
+        pytest.skip("the tree must belong to another user than the workers'")
+    assert facts["d000"]["perm"] == ""
+    assert facts["d711"]["perm"] == "e"
+    assert facts["d755"]["perm"] == "el"
+    assert facts["f600"]["perm"] == ""
+    assert facts["f644"]["perm"] == "r"
+    # And the commands agree with the facts.
+    with pytest.raises(Exception) as e:
+        ftp.cwd("/perm/d000")
+    assert str(e.value).startswith("550"), e.value
+    assert ftp.cwd("/perm/d711").startswith("250")
+    with pytest.raises(Exception) as e:
+        ftp.retrlines("LIST", lambda _l: None)
+    assert str(e.value).startswith("550"), e.value
+    assert ftp.cwd("/perm/d755").startswith("250")
+    assert ftp.nlst() == ["inside.txt"]
+    ftp.cwd("/perm")
+    with pytest.raises(Exception) as e:
+        ftp.retrbinary("RETR f600", lambda _b: None)
+    assert str(e.value).startswith("550"), e.value
+    got = []
+    ftp.retrbinary("RETR f644", got.append)
+    assert b"".join(got) == b"data\n"
+    assert ftp.voidcmd("NOOP").startswith("200")
+
+
+def test_mlsd_and_mlst_unix_facts(ftp, nserver, names_tree):
+    facts = facts_of(ftp, "perm")
+    cols = list_columns(ftp, "perm")
+    for name in ("d000", "d711", "d755", "f600", "f644"):
+        st = os.lstat(names_tree.root / "perm" / name)
+        f = facts[name]
+        assert f["unix.mode"] == "0%03o" % (st.st_mode & 0o7777), f
+        assert f["unix.owner"] == str(st.st_uid) and f["unix.group"] == str(st.st_gid), f
+        # The names are those LIST shows (a name, or the number if unknown).
+        assert (f["unix.ownername"], f["unix.groupname"]) == cols[name], (f, cols[name])
+    feat = ftp.sendcmd("FEAT")
+    assert "UNIX.mode*;UNIX.owner*;UNIX.group*;UNIX.ownername*;UNIX.groupname*;" in feat, feat
+    # OPTS MLST selects them like the other facts.
+    assert ftp.sendcmd("OPTS MLST type;UNIX.mode;UNIX.ownername;").startswith("200")
+    resp = ftp.sendcmd("MLST /perm/d711")
+    lines = resp.split("\n")
+    assert len(lines) == 3, resp
+    assert lines[1] == " type=dir;UNIX.mode=0711;UNIX.ownername=%s; /perm/d711" % cols["d711"][0], resp
+    assert ftp.sendcmd("OPTS MLST type;perm;").startswith("200")
+    assert ftp.sendcmd("MLST /perm/d000").split("\n")[1] == " type=dir;perm=; /perm/d000"
+
+
+def test_lftp_cls_l_shows_the_owner(nserver, tmp_path, names_tree):
+    """lftp's MLSD parser takes UNIX.owner/UNIX.group as the owner columns
+    (it does not read UNIX.ownername): with ProFTPD's numeric values it shows
+    the uid and gid, where it showed nothing before."""
+    out = lftp(nserver, "cls -l perm", tmp_path)
+    lines = {l.rsplit(" ", 1)[-1].rstrip("/").rsplit("/", 1)[-1]: l.split() for l in out.split("\n") if l}
+    assert set(lines) == {"d000", "d711", "d755", "f600", "f644"}, out
+    for name, cols in lines.items():
+        st = os.lstat(names_tree.root / "perm" / name)
+        assert cols[1:3] == [str(st.st_uid), str(st.st_gid)], (name, cols, out)
+    assert_healthy(nserver.port)
