@@ -135,9 +135,9 @@ Result<struct stat> Root::Lstat(std::string_view vpath) const {
 Result<UniqueFd> Root::EnterDir(std::string_view vpath) const {
   auto dir = Open(vpath, O_PATH | O_DIRECTORY);
   if (!dir) return dir.error();
-  // Looking up "." inside the directory needs search permission on it, so
-  // the kernel itself answers whether this process may enter (no "." walk
-  // can leave the directory).
+  // SECURITY: looking up "." inside the directory needs search permission
+  // on it, so the kernel itself answers whether this process may enter; a
+  // "." lookup through an fd cannot leave that directory.
   const int fd = ::openat(dir->get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Error::FromErrno(errno, "openat(.)", vpath);
   return UniqueFd(fd);

@@ -69,14 +69,16 @@ void ParseListArgs(std::string_view arg, ListOptions* opts, std::string* path);
 //  - kData, the data connection (LIST, NLST, MLSD): CR and LF each become '?'
 //    (as vsftpd shows unprintable bytes); every other byte is kept. The name
 //    stays recognisable, and '?' is the glob that matches the byte again
-//    (LIST 'a?b' lists it).
+//    (LIST 'a?b' lists it). (RFC 3659 section 2.2 allows another form or
+//    leaving the name out; hiding files from a mirror was judged worse.)
 //  - kControl, replies on the control connection (PWD, MLST, STAT, texts
-//    that echo a path): CR is sent as CR NUL (RFC 959's rule for pathnames
-//    on the Telnet connection), which the command reader turns back into
-//    CR, so such a name
-//    round-trips (RETR, CWD). A bare LF cannot be sent inside a reply line
-//    and is sent as NUL (as Twisted does); clients cannot send LF inside a
-//    command, so such names are listed but cannot be named back.
+//    that echo a path): CR is sent as CR NUL (the Telnet NVT form of a bare
+//    CR that RFC 959 and RFC 3659 section 2.2 ask for in pathnames), which
+//    the command reader turns back into CR, so such a name round-trips
+//    (RETR, CWD). A LF cannot be sent inside a reply line and is sent as
+//    NUL (the encoded-pathname convention, as Twisted does). A NUL in a
+//    command is not turned back into LF (a LF in an argument would reach
+//    log lines), so names with LF are listed but cannot be named back.
 // Note: Python's ftplib reads replies with universal newlines, so it takes
 // the CR of CR NUL for a line end: the rest of that reply reaches it as a
 // line starting with NUL, which can never pass for a reply or an entry.
