@@ -24,6 +24,8 @@ EVIL_FILES = ["cr\rname", "lf\nname", "crlf\r\nname", FORGED_MLSD, FORGED_LS, FO
 EVIL_DIRS = [FORGED_DIR]
 EVIL_LINK = ("link", "plain.txt\r\n-rw-r--r--   1 0        0             999 Jan  1  2020 FAKE-LINK")
 EVIL_ALL = EVIL_FILES + EVIL_DIRS + [EVIL_LINK[0]]
+# Names with LF but no CR: on the control connection they need no CR at all.
+LF_ONLY = ["a\nb", "stat\n213 End of status", "mlst\n250 End of list"]
 
 
 def shown(name):
@@ -48,6 +50,12 @@ class NamesTree:
             (evil / n).mkdir()
             os.chmod(evil / n, 0o755)
         os.symlink(EVIL_LINK[1], evil / EVIL_LINK[0])
+        lfonly = self.root / "lfonly"
+        lfonly.mkdir()
+        os.chmod(lfonly, 0o755)
+        for n in LF_ONLY:
+            (lfonly / n).write_bytes(b"x\n")
+            os.chmod(lfonly / n, 0o644)
         (self.root / "cr\rdir").mkdir()
         os.chmod(self.root / "cr\rdir", 0o755)
         # Modes for perm: owned by whoever runs the tests; the workers run as
@@ -111,6 +119,32 @@ def test_ftplib_nlst_and_list(ftp, nserver):
     assert not [l for l in lines if "FAKE" in l.split(" ", 1)[0] or l.startswith(("-rw-r--r--   1 0", "drwxr-xr-x   2 0"))]
     link = [l for l in lines if l.startswith("l")]
     assert len(link) == 1 and link[0].endswith("link -> " + shown(EVIL_LINK[1])), link
+    assert ftp.voidcmd("NOOP").startswith("200")
+
+
+def test_ftplib_facts_of_a_forged_name_are_its_own(ftp, names_tree):
+    facts = dict(ftp.mlsd("evil"))
+    f = facts[shown(FORGED_MLSD)]
+    assert f["type"] == "file" and f["size"] == str(os.path.getsize(names_tree.root / "evil" / FORGED_MLSD)), f
+    # '?' is also the wildcard that finds the file again.
+    lines = []
+    ftp.retrlines("LIST evil/cr?name", lines.append)
+    assert len(lines) == 1 and lines[0].endswith(" cr?name"), lines
+
+
+def test_ftplib_stat_and_mlst_with_lf_names(ftp):
+    """LF goes out as NUL: ftplib (which splits on CR and LF) sees exactly the
+    real reply lines, and no forged end line."""
+    resp = ftp.sendcmd("STAT lfonly")
+    lines = resp.split("\n")
+    assert len(lines) == len(LF_ONLY) + 2, lines
+    assert lines[0] == "213-Status of lfonly:" and lines[-1] == "213 End of status", lines
+    want = sorted(n.replace("\n", "\x00") for n in LF_ONLY)
+    got = sorted(l for l in lines[1:-1] if l.startswith(" -rw-r--r--"))
+    assert len(got) == len(LF_ONLY), lines
+    assert [any(g.endswith(" " + w) for g in got) for w in want] == [True] * len(want), (want, got)
+    resp = ftp.sendcmd("MLST lfonly")
+    assert len(resp.split("\n")) == 3, resp
     assert ftp.voidcmd("NOOP").startswith("200")
 
 
