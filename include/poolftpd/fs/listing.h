@@ -67,7 +67,8 @@ void ParseListArgs(std::string_view arg, ListOptions* opts, std::string* path);
 // lines. Every output path goes through EncodeName (or its buffer form in
 // format_internal.h), so no name can ever produce an extra line:
 //  - kData, the data connection (LIST, NLST, MLSD): CR and LF each become '?'
-//    (as vsftpd shows unprintable bytes); every other byte is kept. The name
+//    (the mark vsftpd puts for unprintable bytes in its logs; its ls.c copies
+//    names verbatim); every other byte is kept. The name
 //    stays recognisable, and '?' is the glob that matches the byte again
 //    (LIST 'a?b' lists it). (RFC 3659 section 2.2 allows another form or
 //    leaving the name out; hiding files from a mirror was judged worse.)
