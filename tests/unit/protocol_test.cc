@@ -333,9 +333,12 @@ TEST(ReplyTest, CrInsideALineIsSentAsCrNul) {
   // Already encoded pairs (fs::EncodeName) are not doubled.
   EXPECT_EQ(FormatReply(257, "\"/a\r\0b\" is the current directory"s), "257 \"/a\r\0b\" is the current directory\r\n"s);
   EXPECT_EQ(FormatReply(550, "end\r"), "550 end\r\0\r\n"s);
-  // A CR LF pair in the text: the LF splits, the CR stays inside its line.
+  // A CR LF pair in the text is a line break, as LF alone; the next line
+  // still carries the reply's code, so nothing is forged.
   const std::string r = FormatReply(550, "bad\r\n200 forged");
-  EXPECT_EQ(r, "550-bad\r\0\r\n550 200 forged\r\n"s);
+  EXPECT_EQ(r, "550-bad\r\n550 200 forged\r\n"s);
+  EXPECT_EQ(FormatReply(211, "a\r\nb\r\nc"), "211-a\r\n b\r\n211 c\r\n");
+  EXPECT_EQ(FormatReply(211, "a\r\r\nb"), "211-a\r\0\r\n211 b\r\n"s);
 }
 
 TEST(ReplyTest, EveryLineEndsInCrlfAndHasNoBareCrOrLf) {

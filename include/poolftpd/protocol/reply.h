@@ -12,7 +12,7 @@ namespace poolftpd::protocol {
 // so none can be taken for the closing line. A CR inside a line is sent as
 // CR NUL (RFC 959), NUL as it is: no text can add a line. Paths in `text`
 // must be encoded with fs::EncodeName(kControl) first, which turns their LF
-// into NUL (a LF left in `text` is a line break).
+// into NUL (a LF, or CRLF, left in `text` is a line break).
 std::string FormatReply(int code, std::string_view text);
 
 // 257 "dir" quoting: doubles '"' (RFC 959 appendix II).
