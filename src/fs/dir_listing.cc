@@ -50,7 +50,7 @@ constexpr size_t kMaxThreads = 4;  // the calling thread included
 // Names a stat helper claims at a time.
 constexpr uint32_t kStatBatch = 64;
 // Emit formats and sends in chunks of this many entries (~70 KiB of LIST,
-// ~110 KiB of MLSD text) and lets helpers run at most kWindow chunks ahead of
+// ~170 KiB of MLSD text) and lets helpers run at most kWindow chunks ahead of
 // the sink, which bounds the text held in memory.
 constexpr size_t kChunkEntries = 1024;
 constexpr uint32_t kWindow = 16;
@@ -345,8 +345,13 @@ class LineCtx {
  public:
   LineCtx(const NameLookup* names, std::mutex* mu) : names_(names), mu_(mu) {}
 
-  std::string_view User(uint32_t id) { return Cached(false, id, &user_); }
-  std::string_view Group(uint32_t id) { return Cached(true, id, &group_); }
+  // LIST's owner columns: the name, else the number.
+  std::string_view User(uint32_t id) { return Cached(false, id, &user_).name; }
+  std::string_view Group(uint32_t id) { return Cached(true, id, &group_).name; }
+  // UNIX.ownername/groupname: the same, or the number if the name cannot be
+  // a fact value.
+  std::string_view FactUser(uint32_t id) { return Cached(false, id, &user_).fact; }
+  std::string_view FactGroup(uint32_t id) { return Cached(true, id, &group_).fact; }
   internal::UtcCache* utc() { return &utc_; }
 
  private:
@@ -354,8 +359,9 @@ class LineCtx {
     bool set = false;
     uint32_t id = 0;
     std::string name;
+    std::string fact;
   };
-  std::string_view Cached(bool is_group, uint32_t id, Slot* slot) {
+  const Slot& Cached(bool is_group, uint32_t id, Slot* slot) {
     if (!slot->set || slot->id != id) {
       std::string s;
       if (names_ != nullptr && *names_) {
@@ -363,10 +369,11 @@ class LineCtx {
         s = (*names_)(is_group, id);
       }
       slot->name = s.empty() ? std::to_string(id) : std::move(s);
+      slot->fact = internal::FactSafe(slot->name) ? slot->name : std::to_string(id);
       slot->id = id;
       slot->set = true;
     }
-    return slot->name;
+    return *slot;
   }
 
   const NameLookup* names_;
@@ -414,11 +421,16 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
   std::atomic<uint32_t> sent{0};  // chunks handed to the sink
   std::atomic<bool> abort{false};
   const int dfd = s.dir.get();
+  // Credentials for perm, read once per listing (not per entry).
+  Access own;
+  if (opts.style == ListStyle::kFacts && opts.access == nullptr) own = Access::OfProcess();
+  const Access& who = opts.access != nullptr ? *opts.access : own;
+  const NameCoding coding = opts.coding;
 
   auto format = [&](uint32_t c, LineCtx* ctx) {
     const size_t from = size_t{c} * kChunkEntries;
     const size_t to = std::min(s.order.size(), from + kChunkEntries);
-    TextBuffer out(&texts[c], (to - from) * (opts.style == ListStyle::kFacts ? 112 : opts.style == ListStyle::kLs ? 72 : 16));
+    TextBuffer out(&texts[c], (to - from) * (opts.style == ListStyle::kFacts ? 176 : opts.style == ListStyle::kLs ? 72 : 16));
     char target[limits::kMaxPath + 1];
     for (size_t pos = from; pos < to; ++pos) {
       // The records are in getdents order and read here in name order:
@@ -432,14 +444,14 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
       switch (opts.style) {
         case ListStyle::kNames:
           if (opts.skip_dot_dirs && r.special != kNormal) continue;
-          p = internal::PutText(out.Reserve(name.size() + 2), name);
+          p = internal::PutName(out.Reserve(2 * name.size() + 2), name, coding);
           break;
         case ListStyle::kLs: {
           const std::string_view link = S_ISLNK(r.attr.mode) ? ReadLink(dfd, r.name, target) : std::string_view();
           const std::string_view user = ctx->User(r.attr.uid);
           const std::string_view group = ctx->Group(r.attr.gid);
           p = out.Reserve(internal::LsLineBound(user.size(), group.size(), name.size(), link.size()) + 2);
-          p = internal::PutLsLine(p, r.attr, name, link, opts.now, user, group, ctx->utc());
+          p = internal::PutLsLine(p, r.attr, name, link, opts.now, user, group, ctx->utc(), coding);
           break;
         }
         case ListStyle::kFacts: {
@@ -455,8 +467,12 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
             if (t) a = AttrOf(*t);
             dangling = !t;
           }
-          p = out.Reserve(internal::FactsBound(name.size()) + 2);
-          p = internal::PutFacts(p, a, dangling, kind, name, opts.facts, ctx->utc());
+          const std::string_view user =
+              (opts.facts & kFactUnixOwnerName) ? ctx->FactUser(a.uid) : std::string_view();
+          const std::string_view group =
+              (opts.facts & kFactUnixGroupName) ? ctx->FactGroup(a.gid) : std::string_view();
+          p = out.Reserve(internal::FactsBound(name.size(), user.size(), group.size()) + 2);
+          p = internal::PutFacts(p, a, dangling, kind, name, opts.facts, ctx->utc(), who, user, group, coding);
           break;
         }
       }

@@ -26,7 +26,9 @@ struct FactName {
 };
 constexpr FactName kFactNames[] = {
     {kFactType, "type"}, {kFactSize, "size"},     {kFactModify, "modify"},
-    {kFactPerm, "perm"}, {kFactUnique, "unique"}, {kFactUnixMode, "unix.mode"},
+    {kFactPerm, "perm"}, {kFactUnique, "unique"}, {kFactUnixMode, "UNIX.mode"},
+    {kFactUnixOwner, "UNIX.owner"}, {kFactUnixGroup, "UNIX.group"},
+    {kFactUnixOwnerName, "UNIX.ownername"}, {kFactUnixGroupName, "UNIX.groupname"},
 };
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -91,6 +93,12 @@ std::string IdName(const NameLookup& names, bool is_group, unsigned id) {
     if (!s.empty()) return s;
   }
   return std::to_string(id);
+}
+
+// The UNIX.ownername/groupname value: LIST's name, else the number.
+std::string FactIdName(const NameLookup& names, bool is_group, unsigned id) {
+  std::string s = IdName(names, is_group, id);
+  return internal::FactSafe(s) ? s : std::to_string(id);
 }
 
 // The type fact from a mode (a resolved link's target mode for links shown
@@ -221,7 +229,8 @@ bool UtcCache::Get(int64_t t, struct tm* out) {
 }
 
 char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view link_target,
-                std::time_t now, std::string_view user, std::string_view group, UtcCache* utc) {
+                std::time_t now, std::string_view user, std::string_view group, UtcCache* utc,
+                NameCoding coding) {
   const mode_t mode = static_cast<mode_t>(a.mode);
   p = PutMode(p, mode);
   *p++ = ' ';
@@ -257,16 +266,17 @@ char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view 
     p = PutDec(p, static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 5, ' ');
   }
   *p++ = ' ';
-  p = PutText(p, name);
+  p = PutName(p, name, coding);
   if (S_ISLNK(mode)) {
     p = PutText(p, " -> ");
-    p = PutText(p, link_target);
+    p = PutName(p, link_target, coding);
   }
   return p;
 }
 
 char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind, std::string_view name,
-               unsigned facts, UtcCache* utc) {
+               unsigned facts, UtcCache* utc, const Access& who, std::string_view user, std::string_view group,
+               NameCoding coding) {
   const std::string_view type = !kind.empty() ? kind : dangling_link ? "OS.unix=symlink" : FactType(a.mode);
   const bool is_dir = type == "dir" || type == "cdir" || type == "pdir";
   const bool is_file = type == "file";
@@ -294,8 +304,11 @@ char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind
     }
   }
   if ((facts & kFactPerm) && (is_file || is_dir)) {
-    // Anonymous sessions are read-only: retrieve files; enter and list dirs.
-    p = PutText(p, is_dir ? "perm=el;" : "perm=r;");
+    // What this session may do, from the mode (cdir/pdir are directories).
+    const uint32_t mode = is_dir ? (a.mode & ~uint32_t{S_IFMT}) | S_IFDIR : a.mode;
+    p = PutText(p, "perm=");
+    p = who.PermLetters(mode, a.uid, a.gid, p);
+    *p++ = ';';
   }
   if (facts & kFactUnique) {
     p = PutText(p, "unique=");
@@ -306,32 +319,63 @@ char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind
   }
   if (facts & kFactUnixMode) {
     const unsigned m = a.mode & 07777;
-    p = PutText(p, "unix.mode=");
+    p = PutText(p, "UNIX.mode=");
     for (int shift = 9; shift >= 0; shift -= 3) *p++ = static_cast<char>('0' + ((m >> shift) & 7));
     *p++ = ';';
   }
+  if (facts & kFactUnixOwner) {
+    p = PutText(p, "UNIX.owner=");
+    p = PutDec(p, a.uid, 0, ' ');
+    *p++ = ';';
+  }
+  if (facts & kFactUnixGroup) {
+    p = PutText(p, "UNIX.group=");
+    p = PutDec(p, a.gid, 0, ' ');
+    *p++ = ';';
+  }
+  if (facts & kFactUnixOwnerName) {
+    p = PutText(p, "UNIX.ownername=");
+    p = PutText(p, user);
+    *p++ = ';';
+  }
+  if (facts & kFactUnixGroupName) {
+    p = PutText(p, "UNIX.groupname=");
+    p = PutText(p, group);
+    *p++ = ';';
+  }
   *p++ = ' ';
-  return PutText(p, name);
+  return PutName(p, name, coding);
 }
 
 }  // namespace internal
 
-std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names) {
-  const std::string user = IdName(names, false, e.st.st_uid);
-  const std::string group = IdName(names, true, e.st.st_gid);
-  std::string out(internal::LsLineBound(user.size(), group.size(), e.name.size(), e.link_target.size()), '\0');
-  internal::UtcCache utc;
-  char* end = internal::PutLsLine(out.data(), internal::AttrOf(e.st), e.name, e.link_target, now, user, group, &utc);
+std::string EncodeName(std::string_view name, NameCoding coding) {
+  std::string out(2 * name.size(), '\0');
+  char* end = internal::PutName(out.data(), name, coding);
   out.resize(static_cast<size_t>(end - out.data()));
   return out;
 }
 
-std::string FormatFacts(const Entry& e, unsigned facts, std::string_view kind) {
+std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names, NameCoding coding) {
+  const std::string user = IdName(names, false, e.st.st_uid);
+  const std::string group = IdName(names, true, e.st.st_gid);
+  std::string out(internal::LsLineBound(user.size(), group.size(), e.name.size(), e.link_target.size()), '\0');
+  internal::UtcCache utc;
+  char* end = internal::PutLsLine(out.data(), internal::AttrOf(e.st), e.name, e.link_target, now, user, group, &utc,
+                                  coding);
+  out.resize(static_cast<size_t>(end - out.data()));
+  return out;
+}
+
+std::string FormatFacts(const Entry& e, unsigned facts, const Access& who, const NameLookup& names,
+                        std::string_view kind, NameCoding coding) {
   const struct stat& st = (e.is_link && e.target_ok) ? e.target_st : e.st;
-  std::string out(internal::FactsBound(e.name.size()), '\0');
+  const std::string user = (facts & kFactUnixOwnerName) ? FactIdName(names, false, st.st_uid) : std::string();
+  const std::string group = (facts & kFactUnixGroupName) ? FactIdName(names, true, st.st_gid) : std::string();
+  std::string out(internal::FactsBound(e.name.size(), user.size(), group.size()), '\0');
   internal::UtcCache utc;
   char* end = internal::PutFacts(out.data(), internal::AttrOf(st), e.is_link && !e.target_ok, kind, e.name,
-                                 facts, &utc);
+                                 facts, &utc, who, user, group, coding);
   out.resize(static_cast<size_t>(end - out.data()));
   return out;
 }

@@ -11,6 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include "poolftpd/fs/access.h"
+#include "poolftpd/fs/listing.h"
+
 namespace poolftpd::fs::internal {
 
 // The fields a listing line shows, packed (a listing holds one per entry).
@@ -55,24 +58,61 @@ inline char* PutText(char* p, std::string_view s) {
   return p + s.size();
 }
 
+// A name or link target per `coding` (see NameCoding in listing.h): the one
+// place that writes them into listings and replies. Writes at most
+// 2 * s.size() bytes (kControl doubles a CR).
+// SECURITY: names and link targets are chosen by whoever can create files
+// in the tree; after this no CR or LF of theirs can end a line (kData has
+// neither, kControl has no LF and a CR only before NUL).
+inline char* PutName(char* p, std::string_view s, NameCoding coding) {
+  if (coding == NameCoding::kData) {
+    for (const char c : s) *p++ = (c == '\r' || c == '\n') ? '?' : c;
+    return p;
+  }
+  for (const char c : s) {
+    if (c == '\n') {
+      *p++ = '\0';
+    } else {
+      *p++ = c;
+      if (c == '\r') *p++ = '\0';
+    }
+  }
+  return p;
+}
+
+// True when `s` can be a fact value (RFC 3659: no ';', and a space or a
+// control byte would break parsers): owner/group names that are not are
+// shown as numbers.
+inline bool FactSafe(std::string_view s) {
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == ';' || u == 0x7f) return false;
+  }
+  return !s.empty();
+}
+
 // The writers below fill a caller's buffer that has room for the matching
 // bound, and return the end of what they wrote (no NUL, no CRLF).
 //
 // One `ls -l` line (see FormatLsLine); `user`/`group` are the owner columns
 // as printed. `link_target` is written as " -> target" for a symlink mode.
 inline std::size_t LsLineBound(std::size_t user, std::size_t group, std::size_t name, std::size_t target) {
-  return 128 + user + group + name + target;
+  return 128 + user + group + 2 * (name + target);
 }
 char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view link_target, std::time_t now,
-                std::string_view user, std::string_view group, UtcCache* utc);
+                std::string_view user, std::string_view group, UtcCache* utc, NameCoding coding);
 
 // One facts line (see FormatFacts). `a` is the attribute set the facts
 // describe (a resolved link's target); `dangling_link` for a symlink whose
 // target did not resolve in the root; `kind` "" = from the mode, else the
-// type value (at most kMaxKind bytes of it are shown).
+// type value (at most kMaxKind bytes of it are shown). `user`/`group` are
+// the UNIX.ownername/groupname values (FactSafe, or the numbers).
 inline constexpr std::size_t kMaxKind = 32;
-inline std::size_t FactsBound(std::size_t name) { return 192 + kMaxKind + name; }
+inline std::size_t FactsBound(std::size_t name, std::size_t user, std::size_t group) {
+  return 320 + kMaxKind + 2 * name + user + group;
+}
 char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind, std::string_view name,
-               unsigned facts, UtcCache* utc);
+               unsigned facts, UtcCache* utc, const Access& who, std::string_view user, std::string_view group,
+               NameCoding coding);
 
 }  // namespace poolftpd::fs::internal

@@ -72,6 +72,14 @@ std::string RelativeToRoot(std::string_view vpath) {
   return std::string(vpath.substr(i));
 }
 
+bool IsStorableName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  for (const char c : name) {
+    if (c == '/' || c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
 Result<Root> Root::OpenDir(const std::string& path) {
   if (HasNul(path)) return Error(ErrorCode::kSystem, "open(root) failed", EINVAL);
   const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -122,6 +130,17 @@ Result<struct stat> Root::Lstat(std::string_view vpath) const {
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return Error::FromErrno(errno, "fstat", vpath);
   return st;
+}
+
+Result<UniqueFd> Root::EnterDir(std::string_view vpath) const {
+  auto dir = Open(vpath, O_PATH | O_DIRECTORY);
+  if (!dir) return dir.error();
+  // SECURITY: looking up "." inside the directory needs search permission
+  // on it, so the kernel itself answers whether this process may enter; a
+  // "." lookup through an fd cannot leave that directory.
+  const int fd = ::openat(dir->get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error::FromErrno(errno, "openat(.)", vpath);
+  return UniqueFd(fd);
 }
 
 }  // namespace poolftpd::fs

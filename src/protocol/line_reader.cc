@@ -38,12 +38,22 @@ void LineReader::Feed(std::string_view bytes) {
         continue;
     }
     if (discarding_) {
+      last_cr_ = false;
       if (ch == '\n') {
         discarding_ = false;
         too_long_at_.push_back(buf_.size());
       }
       continue;
     }
+    // RFC 959: a CR inside a pathname is sent as CR NUL; the NUL is dropped
+    // so the command sees the CR (the name round-trips with fs::EncodeName).
+    // SECURITY: only a NUL right after a CR goes; any other NUL stays, and
+    // fs::Normalize refuses paths that hold one.
+    if (ch == '\0' && last_cr_) {
+      last_cr_ = false;
+      continue;
+    }
+    last_cr_ = ch == '\r';
     buf_.push_back(ch);
     // One byte of slack for the CR of CRLF; Pop() applies the exact limit.
     if (ch == '\n') {

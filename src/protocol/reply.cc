@@ -5,8 +5,19 @@
 namespace poolftpd::protocol {
 namespace {
 
+// SECURITY: nothing inside a line may end it. A CR goes out as CR NUL (RFC
+// 959; a CR already followed by NUL is such a pair, from fs::EncodeName);
+// NUL is kept (it stands for LF in encoded names). Lines are split on LF
+// before this, so no LF reaches here.
 void AppendClean(std::string* out, std::string_view line) {
-  for (char c : line) out->push_back((c == '\r' || c == '\n' || c == '\0') ? ' ' : c);
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    out->push_back(c);
+    if (c == '\r') {
+      out->push_back('\0');
+      if (i + 1 < line.size() && line[i + 1] == '\0') ++i;
+    }
+  }
 }
 
 }  // namespace
@@ -17,7 +28,11 @@ std::string FormatReply(int code, std::string_view text) {
   size_t start = 0;
   for (;;) {
     const size_t nl = text.find('\n', start);
-    lines.push_back(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    std::string_view line = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    // CRLF in the text (a message file with DOS line ends) is a line break
+    // like LF; an encoded name never holds CRLF (fs::EncodeName).
+    if (nl != std::string_view::npos && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(line);
     if (nl == std::string_view::npos) break;
     start = nl + 1;
   }

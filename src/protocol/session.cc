@@ -104,6 +104,12 @@ std::string Timestamp14(time_t t) {
 
 std::span<const CommandSpec> Commands() { return kCommands; }
 
+namespace {
+// A path (or a client's argument) in reply text: the control-connection
+// encoding of names, so no path can add a reply line.
+std::string PathText(std::string_view path) { return fs::EncodeName(path, fs::NameCoding::kControl); }
+}  // namespace
+
 const CommandSpec* FindCommand(std::string_view verb) {
   for (const auto& c : kCommands)
     if (c.verb == verb) return &c;
@@ -666,7 +672,7 @@ void Session::DoHelp(std::string_view arg) {
 bool Session::Resolve(std::string_view arg, std::string* vpath) {
   auto p = fs::Normalize(cwd_, arg);
   if (!p) {
-    Reply(550, util::EscapeControl(arg.substr(0, 256)) + ": Invalid path");
+    Reply(550, PathText(arg.substr(0, 256)) + ": Invalid path");
     return false;
   }
   *vpath = std::move(*p);
@@ -674,7 +680,7 @@ bool Session::Resolve(std::string_view arg, std::string* vpath) {
 }
 
 std::string Session::ErrnoText(std::string_view what, int err) const {
-  std::string t = util::EscapeControl(what.substr(0, 512));
+  std::string t = PathText(what.substr(0, 512));
   t += ": ";
   // SECURITY: EXDEV/ELOOP from RESOLVE_IN_ROOT mean "escapes the root";
   // the client just sees "No such file or directory".
@@ -687,12 +693,14 @@ std::string Session::ErrnoText(std::string_view what, int err) const {
   return t;
 }
 
-void Session::DoPwd(std::string_view) { Reply(257, QuotePath(cwd_) + " is the current directory"); }
+void Session::DoPwd(std::string_view) { Reply(257, QuotePath(PathText(cwd_)) + " is the current directory"); }
 
 void Session::DoCwd(std::string_view arg) {
   std::string vpath;
   if (!Resolve(arg.empty() ? std::string_view("/") : arg, &vpath)) return;
-  auto fd = env_.anon_root->Open(vpath, O_RDONLY | O_DIRECTORY);
+  // Entering needs search permission only (a 0711 directory can be entered,
+  // not listed), as the perm fact of MLSD says.
+  auto fd = env_.anon_root->EnterDir(vpath);
   if (!fd) {
     const int err = fd.error().sys_errno();
     Reply(550, ErrnoText(arg, err == ENOTDIR ? ENOTDIR : err));
@@ -1020,7 +1028,7 @@ void Session::DoRetr(std::string_view arg) {
   }
   struct stat st;
   if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    Reply(550, util::EscapeControl(arg.substr(0, 512)) + ": Not a regular file");
+    Reply(550, PathText(arg.substr(0, 512)) + ": Not a regular file");
     return;
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -1030,7 +1038,7 @@ void Session::DoRetr(std::string_view arg) {
   }
   ::posix_fadvise(fd->get(), static_cast<off_t>(offset), 0, POSIX_FADV_SEQUENTIAL);
   const std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") +
-                              " mode data connection for " + util::EscapeControl(arg.substr(0, 512)) +
+                              " mode data connection for " + PathText(arg.substr(0, 512)) +
                               " (" + std::to_string(size - offset) + " bytes)";
   const int file_fd = fd->get();
   const bool ascii = ascii_;
@@ -1084,12 +1092,12 @@ data::Status StreamListing(fs::DirListing& listing, const fs::EmitOptions& opts,
 
 }  // namespace
 
-std::string Session::LsLines(const std::vector<fs::Entry>& entries) const {
+std::string Session::LsLines(const std::vector<fs::Entry>& entries, fs::NameCoding coding) const {
   std::string out;
   out.reserve(entries.size() * 72);
   const std::time_t now = std::time(nullptr);
   for (const auto& e : entries) {
-    out += fs::FormatLsLine(e, now, env_.names);
+    out += fs::FormatLsLine(e, now, env_.names, coding);
     out += "\r\n";
   }
   return out;
@@ -1134,7 +1142,9 @@ void Session::SendDirListing(std::string_view arg, bool nlst) {
                       (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
   if (!is_dir || opts.directory) {
     SendListing("file list",
-                opts.long_form ? LsLines({*target}) : (path.empty() ? target->name : path) + "\r\n", vpath);
+                opts.long_form ? LsLines({*target}, fs::NameCoding::kData)
+                               : fs::EncodeName(path.empty() ? target->name : path, fs::NameCoding::kData) + "\r\n",
+                vpath);
     return;
   }
   // Read (and 550 on failure) before 150; the text is streamed after it.
@@ -1170,7 +1180,7 @@ void Session::DoMlsd(std::string_view arg) {
   const bool is_dir = S_ISDIR(target->st.st_mode) ||
                       (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
   if (!is_dir) {
-    Reply(501, util::EscapeControl(arg.substr(0, 512)) + ": Not a directory");
+    Reply(501, PathText(arg.substr(0, 512)) + ": Not a directory");
     return;
   }
   auto listing = fs::DirListing::Read(*env_.anon_root, vpath, true);
@@ -1184,6 +1194,7 @@ void Session::DoMlsd(std::string_view arg) {
   fs::EmitOptions eo;
   eo.style = fs::ListStyle::kFacts;
   eo.facts = mlst_facts_;
+  eo.names = &env_.names;
   uint64_t sent = 0;
   data::Status status;
   RunTransfer("Opening ASCII mode data connection for MLSD", sb::XferDir::kList, vpath, 0,
@@ -1200,9 +1211,12 @@ void Session::DoMlst(std::string_view arg) {
     return;
   }
   e->name = vpath;
-  // SECURITY: a file name with CR/LF must not forge reply lines.
-  Reply(250, "Start of list for " + util::EscapeControl(vpath) + "\n" +
-                 util::EscapeControl(fs::FormatFacts(*e, mlst_facts_)) + "\nEnd of list");
+  // SECURITY: a file name with CR/LF must not forge reply lines: names are
+  // encoded for the control connection (CR NUL, LF as NUL).
+  Reply(250, "Start of list for " + PathText(vpath) + "\n" +
+                 fs::FormatFacts(*e, mlst_facts_, fs::Access::OfProcess(), env_.names, "",
+                                 fs::NameCoding::kControl) +
+                 "\nEnd of list");
 }
 
 void Session::DoStat(std::string_view arg) {
@@ -1237,19 +1251,21 @@ void Session::DoStat(std::string_view arg) {
     eo.style = fs::ListStyle::kLs;
     eo.now = std::time(nullptr);
     eo.names = &env_.names;
+    eo.coding = fs::NameCoding::kControl;
     listing->Emit(eo, [&lines](std::string_view text) {
       lines.append(text);
       return true;
     });
   } else {
-    lines = LsLines({*target});
+    lines = LsLines({*target}, fs::NameCoding::kControl);
   }
   // Multi-line reply: one ls line per reply line.
-  std::string t = "Status of " + util::EscapeControl(path) + ":\n";
+  std::string t = "Status of " + PathText(path) + ":\n";
   for (size_t pos = 0; pos < lines.size();) {
     const size_t nl = lines.find("\r\n", pos);
-    // SECURITY: names are client-visible text here; no CR/LF from the disk.
-    t += util::EscapeControl(std::string_view(lines).substr(pos, nl - pos));
+    // SECURITY: names in `lines` are encoded for the control connection (a
+    // CR only as CR NUL, no LF), so CRLF ends exactly one ls line.
+    t += std::string_view(lines).substr(pos, nl - pos);
     t += '\n';
     pos = nl + 2;
   }
@@ -1266,7 +1282,7 @@ void Session::DoSize(std::string_view arg) {
     return;
   }
   if (!S_ISREG(st->st_mode)) {
-    Reply(550, util::EscapeControl(arg.substr(0, 512)) + ": not a regular file");
+    Reply(550, PathText(arg.substr(0, 512)) + ": not a regular file");
     return;
   }
   if (ascii_) {

@@ -2,11 +2,14 @@
 // lookup under the session root (real temp trees, real symlinks), listings
 // and their formats.
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -632,14 +635,15 @@ std::string Expected(const Root& root, std::string_view vpath, bool all, std::st
   for (const Entry& e : *entries) {
     switch (o.style) {
       case ListStyle::kLs:
-        out += FormatLsLine(e, o.now, *o.names);
+        out += FormatLsLine(e, o.now, *o.names, o.coding);
         break;
       case ListStyle::kFacts:
-        out += FormatFacts(e, o.facts, e.name == "." ? "cdir" : e.name == ".." ? "pdir" : "");
+        out += FormatFacts(e, o.facts, o.access ? *o.access : Access::OfProcess(), o.names ? *o.names : NameLookup{},
+                           e.name == "." ? "cdir" : e.name == ".." ? "pdir" : "", o.coding);
         break;
       case ListStyle::kNames:
         if (o.skip_dot_dirs && (e.name == "." || e.name == "..")) continue;
-        out += e.name;
+        out += EncodeName(e.name, o.coding);
         break;
     }
     out += "\r\n";
@@ -665,16 +669,22 @@ std::string Streamed(const Root& root, std::string_view vpath, bool all, std::st
 }
 
 std::vector<EmitOptions> AllStyles(const NameLookup* names) {
-  std::vector<EmitOptions> v(5);
+  std::vector<EmitOptions> v(9);
   v[0].style = ListStyle::kLs;
   v[0].now = Utc(2026, 11, 21, 12, 0, 0);
   v[0].names = names;
   v[1].style = ListStyle::kFacts;
+  v[1].names = names;
   v[2].style = ListStyle::kFacts;
   v[2].facts = kFactType | kFactUnixMode;
   v[3].style = ListStyle::kNames;
   v[4].style = ListStyle::kNames;
   v[4].skip_dot_dirs = true;
+  // The control-connection coding (STAT) on every style.
+  for (size_t i = 5; i < 9; ++i) {
+    v[i] = v[i - 5];
+    v[i].coding = NameCoding::kControl;
+  }
   return v;
 }
 
@@ -820,6 +830,8 @@ class FormatTest : public ::testing::Test {
   }
   const std::time_t now_ = Utc(2026, 11, 21, 12, 0, 0);
   const NameLookup names_ = &FormatTest::LookupName;
+  // Facts as seen by uid 1000 (the entries' owner), group 100.
+  const Access owner_{1000, 100, {}, false, false};
 };
 
 TEST_F(FormatTest, RegularFile) {
@@ -903,26 +915,28 @@ TEST_F(FormatTest, SpecialBitsAndTypes) {
 
 TEST_F(FormatTest, FactsForFileAndDir) {
   Entry f = Make("file.txt", S_IFREG | 0644, 12, Utc(2026, 11, 21, 11, 45, 12));
-  EXPECT_EQ(FormatFacts(f, kFactAll),
-            "type=file;size=12;modify=20261121114512;perm=r;unique=803U1a2b3c;unix.mode=0644; "
-            "file.txt");
+  EXPECT_EQ(FormatFacts(f, kFactAll, owner_, names_),
+            "type=file;size=12;modify=20261121114512;perm=r;unique=803U1a2b3c;UNIX.mode=0644;"
+            "UNIX.owner=1000;UNIX.group=100;UNIX.ownername=ftp;UNIX.groupname=users; file.txt");
   Entry d = Make("sub", S_IFDIR | 02755, 4096, Utc(2001, 1, 2, 3, 4, 5));
-  EXPECT_EQ(FormatFacts(d, kFactAll),
-            "type=dir;size=4096;modify=20010102030405;perm=el;unique=803U1a2b3c;unix.mode=2755; "
-            "sub");
-  EXPECT_EQ(FormatFacts(d, kFactAll, "cdir"),
-            "type=cdir;size=4096;modify=20010102030405;perm=el;unique=803U1a2b3c;unix.mode=2755; "
-            "sub");
-  EXPECT_EQ(FormatFacts(d, kFactType | kFactPerm, "pdir"), "type=pdir;perm=el; sub");
+  EXPECT_EQ(FormatFacts(d, kFactAll, owner_, names_),
+            "type=dir;size=4096;modify=20010102030405;perm=el;unique=803U1a2b3c;UNIX.mode=2755;"
+            "UNIX.owner=1000;UNIX.group=100;UNIX.ownername=ftp;UNIX.groupname=users; sub");
+  EXPECT_EQ(FormatFacts(d, kFactAll, owner_, NameLookup{}, "cdir"),
+            "type=cdir;size=4096;modify=20010102030405;perm=el;unique=803U1a2b3c;UNIX.mode=2755;"
+            "UNIX.owner=1000;UNIX.group=100;UNIX.ownername=1000;UNIX.groupname=100; sub");
+  EXPECT_EQ(FormatFacts(d, kFactType | kFactPerm, owner_, names_, "pdir"), "type=pdir;perm=el; sub");
 }
 
 TEST_F(FormatTest, FactSelection) {
   Entry f = Make("a b", S_IFREG | 0600, 0, Utc(2026, 1, 1, 0, 0, 0));
-  EXPECT_EQ(FormatFacts(f, kFactType), "type=file; a b");
-  EXPECT_EQ(FormatFacts(f, kFactSize | kFactUnixMode), "size=0;unix.mode=0600; a b");
-  EXPECT_EQ(FormatFacts(f, kFactModify | kFactUnique),
+  EXPECT_EQ(FormatFacts(f, kFactType, owner_, names_), "type=file; a b");
+  EXPECT_EQ(FormatFacts(f, kFactSize | kFactUnixMode, owner_, names_), "size=0;UNIX.mode=0600; a b");
+  EXPECT_EQ(FormatFacts(f, kFactModify | kFactUnique, owner_, names_),
             "modify=20260101000000;unique=803U1a2b3c; a b");
-  EXPECT_EQ(FormatFacts(f, 0), " a b");
+  EXPECT_EQ(FormatFacts(f, kFactUnixOwner | kFactUnixGroupName, owner_, names_),
+            "UNIX.owner=1000;UNIX.groupname=users; a b");
+  EXPECT_EQ(FormatFacts(f, 0, owner_, names_), " a b");
 }
 
 TEST_F(FormatTest, FactsForSymlinks) {
@@ -932,26 +946,40 @@ TEST_F(FormatTest, FactsForSymlinks) {
   link.target_ok = true;
   link.target_st = Make("", S_IFREG | 0644, 12, Utc(2026, 11, 21, 11, 45, 12)).st;
   link.target_st.st_ino = 0xabc;
-  EXPECT_EQ(FormatFacts(link, kFactAll),
-            "type=file;size=12;modify=20261121114512;perm=r;unique=803Uabc;unix.mode=0644; latest");
+  link.target_st.st_uid = 0;
+  const unsigned no_ids = kFactAll & ~(kFactUnixOwner | kFactUnixGroup | kFactUnixOwnerName | kFactUnixGroupName);
+  // perm and the owner are the target's: owned by uid 0, read by others.
+  EXPECT_EQ(FormatFacts(link, kFactAll, owner_, names_),
+            "type=file;size=12;modify=20261121114512;perm=r;unique=803Uabc;UNIX.mode=0644;UNIX.owner=0;"
+            "UNIX.group=100;UNIX.ownername=averyveryverylongname;UNIX.groupname=users; latest");
   link.target_st.st_mode = S_IFDIR | 0755;
-  EXPECT_EQ(FormatFacts(link, kFactType | kFactPerm), "type=dir;perm=el; latest");
+  EXPECT_EQ(FormatFacts(link, kFactType | kFactPerm, owner_, names_), "type=dir;perm=el; latest");
+  link.target_st.st_mode = S_IFDIR | 0750;  // group 100 may list it, others not
+  EXPECT_EQ(FormatFacts(link, kFactType | kFactPerm, owner_, names_), "type=dir;perm=el; latest");
+  EXPECT_EQ(FormatFacts(link, kFactType | kFactPerm, Access(2000, 200, {}, false, false), names_),
+            "type=dir;perm=; latest");
   // A link whose target is missing or outside the root is shown as itself.
   link.target_ok = false;
-  EXPECT_EQ(FormatFacts(link, kFactAll),
-            "type=OS.unix=symlink;modify=20260101000000;unique=803U1a2b3c;unix.mode=0777; latest");
+  EXPECT_EQ(FormatFacts(link, no_ids, owner_, names_),
+            "type=OS.unix=symlink;modify=20260101000000;unique=803U1a2b3c;UNIX.mode=0777; latest");
 }
 
 TEST(FactListTest, Feat) {
-  EXPECT_EQ(FeatFactList(kFactAll), "type*;size*;modify*;perm*;unique*;unix.mode*;");
-  EXPECT_EQ(FeatFactList(0), "type;size;modify;perm;unique;unix.mode;");
-  EXPECT_EQ(FeatFactList(kFactType | kFactUnixMode), "type*;size;modify;perm;unique;unix.mode*;");
+  EXPECT_EQ(FeatFactList(kFactAll),
+            "type*;size*;modify*;perm*;unique*;UNIX.mode*;UNIX.owner*;UNIX.group*;UNIX.ownername*;"
+            "UNIX.groupname*;");
+  EXPECT_EQ(FeatFactList(0),
+            "type;size;modify;perm;unique;UNIX.mode;UNIX.owner;UNIX.group;UNIX.ownername;UNIX.groupname;");
+  EXPECT_EQ(FeatFactList(kFactType | kFactUnixMode | kFactUnixGroup),
+            "type*;size;modify;perm;unique;UNIX.mode*;UNIX.owner;UNIX.group*;UNIX.ownername;UNIX.groupname;");
 }
 
 TEST(FactListTest, Parse) {
   EXPECT_EQ(ParseFactList("type;size;"), kFactType | kFactSize);
-  EXPECT_EQ(ParseFactList("TYPE;Size;Modify;PERM;Unique;UNIX.mode;"), kFactAll);
-  EXPECT_EQ(ParseFactList("type;media-type;charset;unix.owner;"), kFactType);
+  EXPECT_EQ(ParseFactList("TYPE;Size;Modify;PERM;Unique;UNIX.mode;"), kFactAll & 0x3fu);
+  EXPECT_EQ(ParseFactList("type;media-type;charset;unix.owner;"), kFactType | kFactUnixOwner);
+  EXPECT_EQ(ParseFactList("UNIX.OWNERNAME;unix.groupname;unix.group"),
+            kFactUnixOwnerName | kFactUnixGroupName | kFactUnixGroup);
   EXPECT_EQ(ParseFactList("modify"), kFactModify);
   EXPECT_EQ(ParseFactList(""), 0u);
   EXPECT_EQ(ParseFactList(";;;"), 0u);
@@ -1087,6 +1115,292 @@ TEST(GlobTest, HasGlob) {
   EXPECT_FALSE(HasGlob("\\*"));
   EXPECT_FALSE(HasGlob("a\\?b\\[c"));
   EXPECT_FALSE(HasGlob("trailing\\"));
+}
+
+
+// ---------------------------------------------------------------------------
+// Name coding: no name may add a line to a listing or a reply.
+
+TEST(EncodeNameTest, DataChannelSubstitutes) {
+  EXPECT_EQ(EncodeName("plain name.txt", NameCoding::kData), "plain name.txt");
+  EXPECT_EQ(EncodeName("a\rb", NameCoding::kData), "a?b");
+  EXPECT_EQ(EncodeName("a\nb", NameCoding::kData), "a?b");
+  EXPECT_EQ(EncodeName("a\r\nb\n", NameCoding::kData), "a??b?");
+  EXPECT_EQ(EncodeName("\t\x1b\xff", NameCoding::kData), "\t\x1b\xff");  // only line breaks change
+  EXPECT_EQ(EncodeName("", NameCoding::kData), "");
+}
+
+TEST(EncodeNameTest, ControlChannelRfc959) {
+  using namespace std::string_literals;
+  EXPECT_EQ(EncodeName("plain", NameCoding::kControl), "plain");
+  EXPECT_EQ(EncodeName("a\rb", NameCoding::kControl), "a\r\0b"s);
+  EXPECT_EQ(EncodeName("a\nb", NameCoding::kControl), "a\0b"s);
+  EXPECT_EQ(EncodeName("\r\n\r", NameCoding::kControl), "\r\0\0\r\0"s);
+  // No LF ever, and every CR is followed by NUL.
+  const std::string e = EncodeName("x\r\n\n\r\ry", NameCoding::kControl);
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+  for (size_t i = 0; i < e.size(); ++i) {
+    if (e[i] == '\r') {
+      ASSERT_LT(i + 1, e.size());
+      EXPECT_EQ(e[i + 1], '\0');
+    }
+  }
+}
+
+TEST_F(FormatTest, LineBreaksInNamesAndTargets) {
+  using namespace std::string_literals;
+  const std::string forged = "mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD";
+  Entry f = Make(forged, S_IFREG | 0644, 12, Utc(2026, 11, 21, 11, 45, 12));
+  const std::string data = FormatFacts(f, kFactType | kFactSize, owner_, names_);
+  EXPECT_EQ(data, "type=file;size=12; mlsdevil??type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD");
+  const std::string ctl = FormatFacts(f, kFactType, owner_, names_, "", NameCoding::kControl);
+  EXPECT_EQ(ctl, "type=file; mlsdevil\r\0\0type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD"s);
+  for (const std::string& line : {data, ctl, FormatLsLine(f, now_, names_), FormatLsLine(f, now_, names_, NameCoding::kControl)})
+    EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+
+  Entry link = Make("ln\nk", S_IFLNK | 0777, 9, Utc(2026, 10, 1, 0, 0, 0));
+  link.is_link = true;
+  link.link_target = "t\r\ndrwxr-xr-x   2 0 0 4096 Jan  1 00:00 FAKE-DIR";
+  EXPECT_EQ(FormatLsLine(link, now_, names_),
+            "lrwxrwxrwx   1 ftp      users           9 Oct  1 00:00 ln?k -> t??drwxr-xr-x   2 0 0 4096 Jan  1 "
+            "00:00 FAKE-DIR");
+  EXPECT_EQ(FormatLsLine(link, now_, names_, NameCoding::kControl),
+            "lrwxrwxrwx   1 ftp      users           9 Oct  1 00:00 ln\0k -> t\r\0\0drwxr-xr-x   2 0 0 4096 Jan  1 "
+            "00:00 FAKE-DIR"s);
+}
+
+TEST_F(FormatTest, OwnerNamesThatCannotBeFactValues) {
+  Entry f = Make("x", S_IFREG | 0644, 1, Utc(2026, 1, 1, 0, 0, 0));
+  const NameLookup odd = [](bool is_group, unsigned) { return std::string(is_group ? "a;b" : "sp ace"); };
+  EXPECT_EQ(FormatFacts(f, kFactUnixOwnerName | kFactUnixGroupName, owner_, odd),
+            "UNIX.ownername=1000;UNIX.groupname=100; x");
+}
+
+// A tree whose names hold CR, LF and CRLF, and a symlink whose target does.
+class EvilNamesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    t_.Mkdir("d");
+    for (const std::string& n : EvilNames()) t_.Write("d/" + n, "x");
+    t_.Symlink("target\r\n-rw-r--r--   1 0 0 1 Jan  1 00:00 FAKE-LINK", "d/link");
+    auto r = Root::OpenDir(t_.path());
+    ASSERT_TRUE(r);
+    root_ = std::move(*r);
+  }
+  static std::vector<std::string> EvilNames() {
+    return {"cr\rname", "lf\nname", "crlf\r\nname",
+            "mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD",
+            "lsevil\r\n-rw-r--r--   1 0 0 999 Jan  1 00:00 FAKE-LS", "plain"};
+  }
+  static size_t CountCrlf(const std::string& s) {
+    size_t n = 0;
+    for (size_t at = 0; (at = s.find("\r\n", at)) != std::string::npos; at += 2) ++n;
+    return n;
+  }
+  TempTree t_;
+  Root root_;
+};
+
+TEST_F(EvilNamesTest, EveryStyleHasOneLinePerEntry) {
+  const NameLookup names = &OwnerName;
+  const size_t entries = EvilNames().size() + 1;  // + the link
+  for (EmitOptions o : AllStyles(&names)) {
+    for (bool all : {false, true}) {
+      const std::string text = Streamed(root_, "/d", all, {}, o);
+      const size_t want = entries + ((all && !o.skip_dot_dirs) ? 2 : 0);
+      EXPECT_EQ(CountCrlf(text), want) << static_cast<int>(o.style) << " all " << all;
+      // Line breaks only as line ends: no LF without CR before it, and every
+      // other CR is followed by NUL (control) or absent (data).
+      for (size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\n') {
+          EXPECT_EQ(text[i - 1], '\r');
+        }
+        if (text[i] == '\r' && text[i + 1] != '\n') {
+          EXPECT_EQ(o.coding, NameCoding::kControl);
+          EXPECT_EQ(text[i + 1], '\0');
+        }
+      }
+      EXPECT_EQ(text.find("\r\nFAKE"), std::string::npos);
+      EXPECT_EQ(text.find("\r\n-rw-r--r--   1 0 0"), std::string::npos);
+      EXPECT_EQ(text.find("\r\ntype=file;size=999"), std::string::npos);
+      EXPECT_EQ(text, Expected(root_, "/d", all, {}, o));
+    }
+  }
+  EmitOptions nlst;
+  nlst.style = ListStyle::kNames;
+  EXPECT_EQ(Streamed(root_, "/d", false, {}, nlst),
+            "cr?name\r\ncrlf??name\r\nlf?name\r\nlink\r\nlsevil?" "?-rw-r--r--   1 0 0 999 Jan  1 00:00 FAKE-LS\r\n"
+            "mlsdevil??type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD\r\nplain\r\n");
+}
+
+// ---------------------------------------------------------------------------
+// Access: the perm fact follows the kernel's DAC rule.
+
+TEST(AccessTest, OwnerGroupOtherClasses) {
+  const Access a(1000, 100, {7, 300}, false, false);
+  // The owner class alone decides for the owner.
+  EXPECT_FALSE(a.Allows(S_IFREG | 0077, 1000, 100, Access::kRead));
+  EXPECT_TRUE(a.Allows(S_IFREG | 0400, 1000, 100, Access::kRead));
+  EXPECT_FALSE(a.Allows(S_IFREG | 0400, 1000, 100, Access::kRead | Access::kWrite));
+  // Group: the primary or a supplementary group; then other.
+  EXPECT_TRUE(a.Allows(S_IFREG | 0040, 0, 100, Access::kRead));
+  EXPECT_TRUE(a.Allows(S_IFREG | 0040, 0, 300, Access::kRead));
+  EXPECT_TRUE(a.Allows(S_IFREG | 0040, 0, 7, Access::kRead));
+  EXPECT_FALSE(a.Allows(S_IFREG | 0407, 0, 300, Access::kRead));  // group class decides
+  EXPECT_TRUE(a.Allows(S_IFREG | 0004, 0, 0, Access::kRead));
+  EXPECT_FALSE(a.Allows(S_IFREG | 0440, 0, 0, Access::kRead));
+}
+
+TEST(AccessTest, CapabilitiesOverride) {
+  const Access root(0, 0, {}, true, true);
+  EXPECT_TRUE(root.Allows(S_IFDIR | 0000, 5, 5, Access::kRead | Access::kExec));
+  EXPECT_TRUE(root.Allows(S_IFREG | 0000, 5, 5, Access::kRead | Access::kWrite));
+  EXPECT_FALSE(root.Allows(S_IFREG | 0600, 5, 5, Access::kExec));  // no x bit at all
+  EXPECT_TRUE(root.Allows(S_IFREG | 0001, 5, 5, Access::kExec));
+  const Access reader(9, 9, {}, false, true);  // CAP_DAC_READ_SEARCH only
+  EXPECT_TRUE(reader.Allows(S_IFREG | 0000, 5, 5, Access::kRead));
+  EXPECT_FALSE(reader.Allows(S_IFREG | 0000, 5, 5, Access::kWrite));
+  EXPECT_TRUE(reader.Allows(S_IFDIR | 0000, 5, 5, Access::kRead | Access::kExec));
+  EXPECT_FALSE(reader.Allows(S_IFDIR | 0000, 5, 5, Access::kWrite));
+}
+
+TEST(AccessTest, PermLetters) {
+  const Access a(1000, 100, {}, false, false);
+  auto perm = [&](uint32_t mode, uint32_t uid) {
+    char buf[8];
+    return std::string(buf, a.PermLetters(mode, uid, 0, buf));
+  };
+  EXPECT_EQ(perm(S_IFDIR | 0755, 0), "el");
+  EXPECT_EQ(perm(S_IFDIR | 0711, 0), "e");
+  EXPECT_EQ(perm(S_IFDIR | 0744, 0), "");  // readable but not searchable: no listing
+  EXPECT_EQ(perm(S_IFDIR | 0000, 0), "");
+  EXPECT_EQ(perm(S_IFDIR | 0000, 1000), "");
+  EXPECT_EQ(perm(S_IFREG | 0644, 0), "r");
+  EXPECT_EQ(perm(S_IFREG | 0600, 0), "");
+  EXPECT_EQ(perm(S_IFREG | 0600, 1000), "r");
+  EXPECT_EQ(perm(S_IFIFO | 0666, 0), "");
+}
+
+// The computed perm agrees with what the kernel lets this process do, as
+// the current user and (when the test runs as root) as nobody.
+class AccessKernelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::chmod(t_.path().c_str(), 0755), 0);
+    for (mode_t m : {0755, 0711, 0700, 0744, 0000, 0705, 0750}) {
+      const std::string n = "d" + Octal(m);
+      t_.Mkdir(n);
+      ASSERT_EQ(::chmod((t_ / n).c_str(), m), 0);
+    }
+    for (mode_t m : {0644, 0600, 0000, 0604, 0640}) {
+      const std::string n = "f" + Octal(m);
+      t_.Write(n, "data");
+      ASSERT_EQ(::chmod((t_ / n).c_str(), m), 0);
+    }
+  }
+  static std::string Octal(mode_t m) {
+    char b[8];
+    std::snprintf(b, sizeof b, "%04o", static_cast<unsigned>(m));
+    return b;
+  }
+  // "" when perm (from MLSD facts) agrees with RETR/CWD/LIST done for real.
+  std::string Disagreements() const {
+    std::string bad;
+    auto root = Root::OpenDir(t_.path());
+    if (!root) return "no root";
+    EmitOptions o;
+    o.style = ListStyle::kFacts;
+    o.facts = kFactType | kFactPerm;
+    const std::string mlsd = Streamed(*root, "/", false, {}, o);
+    for (size_t pos = 0; pos < mlsd.size();) {
+      const size_t end = mlsd.find("\r\n", pos);
+      const std::string line = mlsd.substr(pos, end - pos);
+      pos = end + 2;
+      const std::string name = line.substr(line.find(' ') + 1);
+      const size_t p0 = line.find("perm=") + 5;
+      const std::string perm = line.substr(p0, line.find(';', p0) - p0);
+      const std::string vpath = "/" + name;
+      if (name[0] == 'd') {
+        const bool can_enter = root->EnterDir(vpath).has_value();
+        const bool can_list = DirListing::Read(*root, vpath, false).has_value() &&
+                              ::faccessat(root->fd(), name.c_str(), R_OK | X_OK, AT_EACCESS) == 0;
+        const std::string want = std::string(can_enter ? "e" : "") + (can_list ? "l" : "");
+        if (perm != want) bad += name + ": perm=" + perm + " but kernel " + want + "; ";
+      } else {
+        const bool can_read = root->Open(vpath, O_RDONLY).has_value();
+        if (perm != (can_read ? "r" : "")) bad += name + ": perm=" + perm + "; ";
+      }
+    }
+    return bad;
+  }
+  TempTree t_;
+};
+
+TEST_F(AccessKernelTest, AgreesWithKernelAsThisUser) { EXPECT_EQ(Disagreements(), ""); }
+
+TEST_F(AccessKernelTest, AgreesWithKernelAsNobody) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become nobody";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+      ::_exit(3);
+    const std::string bad = Disagreements();
+    if (!bad.empty()) std::fprintf(stderr, "%s\n", bad.c_str());
+    // As nobody: a mode-000 dir is neither entered nor listed, 0711 only entered.
+    auto root = Root::OpenDir(t_.path());
+    const bool expected = root && !root->EnterDir("/d0000") && root->EnterDir("/d0711") &&
+                          !DirListing::Read(*root, "/d0711", false);
+    ::_exit(bad.empty() && expected ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(AccessTest, OfProcessMatchesCredentials) {
+  const Access a = Access::OfProcess();
+  EXPECT_EQ(a.uid(), static_cast<uint32_t>(::geteuid()));
+  EXPECT_EQ(a.gid(), static_cast<uint32_t>(::getegid()));
+}
+
+// ---------------------------------------------------------------------------
+// Names that may be created (STOR/MKD/RNTO, issue 12)
+
+TEST(IsStorableNameTest, Table) {
+  using namespace std::string_literals;
+  EXPECT_TRUE(IsStorableName("file.txt"));
+  EXPECT_TRUE(IsStorableName("name with spaces"));
+  EXPECT_TRUE(IsStorableName("h\xc3\xa9llo"));
+  EXPECT_TRUE(IsStorableName("...."));
+  EXPECT_FALSE(IsStorableName(""));
+  EXPECT_FALSE(IsStorableName("."));
+  EXPECT_FALSE(IsStorableName(".."));
+  EXPECT_FALSE(IsStorableName("a/b"));
+  EXPECT_FALSE(IsStorableName("a\rb"));
+  EXPECT_FALSE(IsStorableName("a\nb"));
+  EXPECT_FALSE(IsStorableName("evil\r\n-rw-r--r-- 1 0 0 1 Jan 1 00:00 FAKE"));
+  EXPECT_FALSE(IsStorableName("a\0b"s));
+  EXPECT_FALSE(IsStorableName("trailing\n"));
+}
+
+TEST(EnterDirTest, ErrorsAndConfinement) {
+  TempTree t;
+  t.Mkdir("d");
+  t.Write("f", "x");
+  t.Symlink("/", "up");
+  auto root = Root::OpenDir(t.path());
+  ASSERT_TRUE(root);
+  EXPECT_TRUE(root->EnterDir("/d"));
+  EXPECT_TRUE(root->EnterDir("/"));
+  EXPECT_TRUE(root->EnterDir("/up"));  // "/" inside the root
+  auto f = root->EnterDir("/f");
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().sys_errno(), ENOTDIR);
+  auto m = root->EnterDir("/missing");
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().sys_errno(), ENOENT);
 }
 
 }  // namespace

@@ -105,6 +105,21 @@ TEST(LineReaderTest, OnlyTheLastCrIsStripped) {
   EXPECT_EQ(Drain(&r), (Lines{"A\r", "B\rC"}));
 }
 
+TEST(LineReaderTest, CrNulIsACrInsideTheLine) {
+  using namespace std::string_literals;
+  LineReader r;
+  // RFC 959: a CR in a pathname comes as CR NUL; the NUL is dropped.
+  r.Feed("RETR a\r\0b\r\nCWD \r\0\r\0x\r\n"s);
+  EXPECT_EQ(Drain(&r), (Lines{"RETR a\rb", "CWD \r\rx"}));
+  // Split across feeds, and NUL elsewhere kept as it is.
+  r.Feed("MLST c\r"s);
+  r.Feed("\0d\0e\r\n"s);
+  EXPECT_EQ(Drain(&r), (Lines{"MLST c\rd\0e"s}));
+  // A CR NUL right before the line end, and one NUL only per CR.
+  r.Feed("X\r\0\0\r\n"s);
+  EXPECT_EQ(Drain(&r), (Lines{"X\r\0"s}));
+}
+
 TEST(LineReaderTest, TelnetIacIacIsDataByte) {
   LineReader r;
   r.Feed(
@@ -310,13 +325,21 @@ TEST(ReplyTest, InnerLinesCannotLookLikeTheEnd) {
   EXPECT_EQ(r, "211-first\r\n 211 fake end\r\n211 last\r\n");
 }
 
-TEST(ReplyTest, ControlBytesSanitised) {
-  EXPECT_EQ(FormatReply(550, "a\rb"), "550 a b\r\n");
-  EXPECT_EQ(FormatReply(550, std::string_view("a\0b", 3)), "550 a b\r\n");
-  EXPECT_EQ(FormatReply(211, std::string_view("x\ry\nz\0w", 7)), "211-x y\r\n211 z w\r\n");
-  // A CR LF pair in the text: the LF splits, the CR becomes a space.
+TEST(ReplyTest, CrInsideALineIsSentAsCrNul) {
+  using namespace std::string_literals;
+  // RFC 959: CR inside text goes out as CR NUL; NUL (an encoded LF) as is.
+  EXPECT_EQ(FormatReply(550, "a\rb"), "550 a\r\0b\r\n"s);
+  EXPECT_EQ(FormatReply(550, "a\0b"s), "550 a\0b\r\n"s);
+  EXPECT_EQ(FormatReply(211, "x\ry\nz\0w"s), "211-x\r\0y\r\n211 z\0w\r\n"s);
+  // Already encoded pairs (fs::EncodeName) are not doubled.
+  EXPECT_EQ(FormatReply(257, "\"/a\r\0b\" is the current directory"s), "257 \"/a\r\0b\" is the current directory\r\n"s);
+  EXPECT_EQ(FormatReply(550, "end\r"), "550 end\r\0\r\n"s);
+  // A CR LF pair in the text is a line break, as LF alone; the next line
+  // still carries the reply's code, so nothing is forged.
   const std::string r = FormatReply(550, "bad\r\n200 forged");
-  EXPECT_EQ(r, "550-bad \r\n550 200 forged\r\n");
+  EXPECT_EQ(r, "550-bad\r\n550 200 forged\r\n"s);
+  EXPECT_EQ(FormatReply(211, "a\r\nb\r\nc"), "211-a\r\n b\r\n211 c\r\n");
+  EXPECT_EQ(FormatReply(211, "a\r\r\nb"), "211-a\r\0\r\n211 b\r\n"s);
 }
 
 TEST(ReplyTest, EveryLineEndsInCrlfAndHasNoBareCrOrLf) {
@@ -326,8 +349,12 @@ TEST(ReplyTest, EveryLineEndsInCrlfAndHasNoBareCrOrLf) {
     const size_t end = r.find("\r\n", pos);
     ASSERT_NE(end, std::string::npos);
     const std::string line = r.substr(pos, end - pos);
-    EXPECT_EQ(line.find('\r'), std::string::npos) << line;
     EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '\r') {
+        EXPECT_TRUE(i + 1 < line.size() && line[i + 1] == '\0') << line;
+      }
+    }
     pos = end + 2;
   }
 }
@@ -928,6 +955,84 @@ TEST_F(SessionTest, Mlst) {
   EXPECT_NE(facts.find("modify=20200102030405;"), std::string::npos) << facts;
   EXPECT_NE(facts.find("; /pub/file.txt"), std::string::npos) << facts;
   EXPECT_EQ(C().Cmd("MLST nonexistent").code, 550);
+}
+
+// Names with CR/LF on the control connection: encoded (CR NUL, LF as NUL),
+// never an extra reply line; CR NUL from the client names the file again.
+TEST_F(SessionTest, NamesWithLineBreaksOnTheControlConnection) {
+  using namespace std::string_literals;
+  ASSERT_EQ(::mkdir((root_ + "/evil").c_str(), 0755), 0);
+  WriteFile(root_ + "/evil/cr\rname", "cr file\n");
+  WriteFile(root_ + "/evil/lf\nname", "lf file\n");
+  WriteFile(root_ + "/evil/mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD", "x");
+  ASSERT_EQ(::mkdir((root_ + "/evil/dir\rcr").c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+
+  // MLST: exactly three lines; the name with CR NUL in the facts line.
+  FtpReply r = C().Cmd("MLST /evil/cr\r\0name"s);
+  ASSERT_EQ(r.code, 250) << r;
+  ASSERT_EQ(r.lines.size(), 3u) << r;
+  EXPECT_EQ(r.lines[0], "250-Start of list for /evil/cr\r\0name"s);
+  EXPECT_NE(r.lines[1].find("type=file;size=8;"), std::string::npos) << r;
+  EXPECT_EQ(r.lines[1].substr(r.lines[1].find("; /")), "; /evil/cr\r\0name"s);
+  EXPECT_EQ(r.lines[2], "250 End of list");
+  // A client cannot send a LF inside a command: the line ends there, and the
+  // rest is a (bad) command of its own.
+  r = C().Cmd("MLST /evil/mlsdevil\r\0\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD"s);
+  EXPECT_EQ(r.code, 550) << r;
+  EXPECT_EQ(C().Read().code, 500);
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+
+  // STAT of the directory: one reply line per entry, nothing forged.
+  r = C().Cmd("STAT /evil");
+  ASSERT_EQ(r.code, 213) << r;
+  ASSERT_EQ(r.lines.size(), 6u) << r;  // Status line, 4 entries, End
+  EXPECT_EQ(r.lines[0], "213-Status of /evil:");
+  EXPECT_NE(r.lines[1].find(" cr\r\0name"s), std::string::npos) << r;
+  EXPECT_EQ(r.lines[2].rfind(" d", 0), 0u) << r;
+  EXPECT_NE(r.lines[2].find(" dir\r\0cr"s), std::string::npos) << r;
+  EXPECT_NE(r.lines[3].find(" lf\0name"s), std::string::npos) << r;
+  EXPECT_NE(r.lines[4].find(" mlsdevil\r\0\0type=file;size=999;"s), std::string::npos) << r;
+  EXPECT_EQ(r.lines[5], "213 End of status");
+
+  // RETR and CWD with the RFC 959 form; PWD answers the same form.
+  EXPECT_EQ(C().Cmd("TYPE I").code, 200);
+  Transfer t = Passive("RETR /evil/cr\r\0name"s);
+  EXPECT_EQ(t.opening.code, 150) << t.opening;
+  EXPECT_EQ(t.data, "cr file\n");
+  EXPECT_EQ(C().Cmd("CWD /evil/dir\r\0cr"s).code, 250);
+  r = C().Cmd("PWD");
+  ASSERT_EQ(r.lines.size(), 1u) << r;
+  EXPECT_EQ(r.first(), "257 \"/evil/dir\r\0cr\" is the current directory"s);
+  // An error that echoes the path: one line.
+  r = C().Cmd("RETR missing\r\0x"s);
+  EXPECT_EQ(r.code, 550);
+  EXPECT_EQ(r.raw, "550 missing\r\0x: No such file or directory\r\n"s);
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+}
+
+TEST_F(SessionTest, MlstFactsAndOpts) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  FtpReply r = C().Cmd("FEAT");
+  EXPECT_NE(r.raw.find(" MLST type*;size*;modify*;perm*;unique*;UNIX.mode*;UNIX.owner*;UNIX.group*;"
+                       "UNIX.ownername*;UNIX.groupname*;\r\n"),
+            std::string::npos)
+      << r;
+  r = C().Cmd("MLST pub");
+  ASSERT_EQ(r.lines.size(), 3u) << r;
+  struct stat st {};
+  ASSERT_EQ(::stat((root_ + "/pub").c_str(), &st), 0);
+  EXPECT_NE(r.lines[1].find(";UNIX.mode=0755;UNIX.owner=" + std::to_string(st.st_uid) + ";UNIX.group=" +
+                            std::to_string(st.st_gid) + ";"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.lines[1].find("perm=el;"), std::string::npos) << r;
+  r = C().Cmd("OPTS MLST type;UNIX.owner;");
+  EXPECT_EQ(r.first(), "200 MLST OPTS type;UNIX.owner;");
+  r = C().Cmd("MLST pub");
+  EXPECT_EQ(r.lines[1], " type=dir;UNIX.owner=" + std::to_string(st.st_uid) + "; /pub") << r;
 }
 
 TEST_F(SessionTest, WriteCommandsRefused) {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "poolftpd/fs/access.h"
 #include "poolftpd/fs/path.h"
 #include "poolftpd/util/result.h"
 
@@ -28,10 +29,15 @@ enum Fact : unsigned {
   kFactPerm = 1u << 3,
   kFactUnique = 1u << 4,
   kFactUnixMode = 1u << 5,
-  kFactAll = 0x3f,
+  kFactUnixOwner = 1u << 6,      // numeric uid, as ProFTPD's mod_facts
+  kFactUnixGroup = 1u << 7,      // numeric gid
+  kFactUnixOwnerName = 1u << 8,  // the owner as LIST shows it (name, else uid)
+  kFactUnixGroupName = 1u << 9,  // the group as LIST shows it
+  kFactAll = 0x3ff,
 };
-// "type;size;modify;perm;unique;unix.mode;" with '*' after enabled ones, as
-// FEAT advertises them.
+// "type;size;modify;perm;unique;UNIX.mode;UNIX.owner;UNIX.group;
+// UNIX.ownername;UNIX.groupname;" with '*' after enabled ones, as FEAT
+// advertises them.
 std::string FeatFactList(unsigned enabled);
 // Parses the OPTS MLST argument ("type;size;"): unknown facts ignored.
 unsigned ParseFactList(std::string_view arg);
@@ -55,26 +61,58 @@ struct ListOptions {
 // the rest is the path (may contain spaces). Unknown letters are ignored.
 void ParseListArgs(std::string_view arg, ListOptions* opts, std::string* path);
 
-// Facts line for MLSD/MLST: "type=file;size=12;modify=20261121114512;perm=r;
-// unique=803U1a2b;unix.mode=0644; name" (no CRLF). `kind` for the cdir/pdir
-// cases: "" = from mode, else used as the type value. Anonymous is read-only:
-// perm is "r" for files and "el" for directories.
-// Facts come in the order type;size;modify;perm;unique;unix.mode; modify is
-// UTC; size and perm only for files and directories. A symlink with
-// target_ok shows its target's facts, else type=OS.unix=symlink and its own.
-// Other types: OS.unix=chardev|blockdev|fifo|socket.
-std::string FormatFacts(const Entry& e, unsigned facts, std::string_view kind = "");
+// How a file name (or a symlink target) is written into a listing or reply.
+// A name may hold any byte but '/' and NUL, CR and LF included; written
+// verbatim such a name would end the line early and forge entries or reply
+// lines. Every output path goes through EncodeName (or its buffer form in
+// format_internal.h), so no name can ever produce an extra line:
+//  - kData, the data connection (LIST, NLST, MLSD): CR and LF each become '?'
+//    (the mark vsftpd puts for unprintable bytes in its logs; its ls.c copies
+//    names verbatim); every other byte is kept. The name
+//    stays recognisable, and '?' is the glob that matches the byte again
+//    (LIST 'a?b' lists it). (RFC 3659 section 2.2 allows another form or
+//    leaving the name out; hiding files from a mirror was judged worse.)
+//  - kControl, replies on the control connection (PWD, MLST, STAT, texts
+//    that echo a path): CR is sent as CR NUL (the Telnet NVT form of a bare
+//    CR that RFC 959 and RFC 3659 section 2.2 ask for in pathnames), which
+//    the command reader turns back into CR, so such a name round-trips
+//    (RETR, CWD). A LF cannot be sent inside a reply line and is sent as
+//    NUL (the encoded-pathname convention, as Twisted does). A NUL in a
+//    command is not turned back into LF (a LF in an argument would reach
+//    log lines), so names with LF are listed but cannot be named back.
+// Note: Python's ftplib reads replies with universal newlines, so it takes
+// the CR of CR NUL for a line end: the rest of that reply reaches it as a
+// line starting with NUL, which can never pass for a reply or an entry.
+enum class NameCoding { kData, kControl };
+std::string EncodeName(std::string_view name, NameCoding coding);
 
-// Names and link targets are copied verbatim into both formats (they may hold
-// any byte but '/' and NUL, including CR and LF): a caller writing them to
-// the control connection must apply RFC 959's rule (LF in a name -> NUL).
-//
+// uid/gid -> name for LIST's owner columns and UNIX.ownername/groupname;
+// "" when unknown (the number is shown then).
+using NameLookup = std::function<std::string(bool is_group, unsigned id)>;
+
+// Facts line for MLSD/MLST: "type=file;size=12;modify=20261121114512;perm=r;
+// unique=803U1a2b;UNIX.mode=0644;UNIX.owner=0;UNIX.group=0;
+// UNIX.ownername=root;UNIX.groupname=root; name" (no CRLF). `kind` for the
+// cdir/pdir cases: "" = from mode, else used as the type value.
+// perm is what `who` may do (Access::PermLetters): "e" and/or "l" for a
+// directory, "r" or nothing for a file; the server is read-only, so never a
+// write letter.
+// Facts come in the order type;size;modify;perm;unique;UNIX.mode;UNIX.owner;
+// UNIX.group;UNIX.ownername;UNIX.groupname; modify is UTC; size and perm
+// only for files and directories. A symlink with target_ok shows its
+// target's facts, else type=OS.unix=symlink and its own. Other types:
+// OS.unix=chardev|blockdev|fifo|socket. The owner and group names are those
+// of `names` (the number when it does not know them, or when the name holds
+// a byte a fact value cannot: space, ';', control bytes).
+std::string FormatFacts(const Entry& e, unsigned facts, const Access& who, const NameLookup& names,
+                        std::string_view kind = "", NameCoding coding = NameCoding::kData);
+
 // One `ls -l` line without CRLF: "-rw-r--r--   1 0        0            1234 Nov 21 11:39 name"
 // (year instead of time for entries older than 6 months or in the future by
 // more than an hour, relative to `now`). uid/gid printed as names when
-// `names` resolves them, else numbers.
-using NameLookup = std::function<std::string(bool is_group, unsigned id)>;
-std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names);
+// `names` resolves them, else numbers. Name and link target per `coding`.
+std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names,
+                         NameCoding coding = NameCoding::kData);
 
 // Reads the directory `vpath` under `root` into entries (sorted by name,
 // byte order), dotfiles only with opts.all. Each entry is lstat'ed through
@@ -90,14 +128,16 @@ Result<std::vector<Entry>> ReadDir(const Root& root, std::string_view vpath, boo
                                    std::string_view pattern = {});
 // How DirListing::Emit writes each entry: an `ls -l` line (FormatLsLine), a
 // facts line (FormatFacts, "." as type=cdir and ".." as type=pdir) or the
-// bare name. Every line ends in CRLF.
+// bare name. Every line ends in CRLF; names are written per `coding`.
 enum class ListStyle { kLs, kFacts, kNames };
 
 struct EmitOptions {
   ListStyle style = ListStyle::kLs;
   std::time_t now = 0;                // kLs: reference time for recent/old dates
-  const NameLookup* names = nullptr;  // kLs: uid/gid names (may be null)
+  const NameLookup* names = nullptr;  // kLs, kFacts: uid/gid names (may be null)
   unsigned facts = kFactAll;          // kFacts: the facts to show
+  const Access* access = nullptr;     // kFacts: perm for whom (null: this process now)
+  NameCoding coding = NameCoding::kData;  // kControl for STAT
   bool skip_dot_dirs = false;         // leave out "." and ".." (NLST)
 };
 

@@ -25,6 +25,18 @@ Result<std::string> Normalize(std::string_view cwd, std::string_view arg);
 // The virtual path as a path relative to the root: "/" -> ".", "/a/b" -> "a/b".
 std::string RelativeToRoot(std::string_view vpath);
 
+// Whether `name` (one component, as a client gives it for a file or
+// directory to be created) may be created: not empty, not "." or "..", and
+// no '/', CR, LF or NUL. CR and LF would make the name forge lines in
+// listings and replies of other clients (listings encode them, see
+// NameCoding in listing.h, but a name the server creates should never need
+// it); NUL cannot reach the kernel intact.
+// SECURITY: STOR, STOU, APPE, MKD and RNTO must call this on the last
+// component of the normalised target before creating anything, and answer
+// 553 (RFC 959: file name not allowed) when it is false. (Issue 12 wires
+// it; today those commands answer 550.)
+bool IsStorableName(std::string_view name);
+
 // The session's root directory. Every lookup goes through openat2 under it.
 class Root {
  public:
@@ -48,6 +60,11 @@ class Root {
   Result<struct stat> Stat(std::string_view vpath) const;
   // lstat() semantics: the final component itself, parents resolved confined.
   Result<struct stat> Lstat(std::string_view vpath) const;
+  // The directory at `vpath` (O_PATH) if this process may search it, as
+  // CWD needs (read permission is not needed to enter, only to list):
+  // EACCES without search permission, ENOTDIR for a non-directory, and the
+  // errors of Open.
+  Result<UniqueFd> EnterDir(std::string_view vpath) const;
 
  private:
   UniqueFd fd_;

@@ -1,5 +1,6 @@
 // Control-connection line reader: strips Telnet IAC sequences (RFC 854),
-// splits lines on LF (CR before it dropped), and bounds line length at
+// turns CR NUL into CR (RFC 959's form of a CR inside a pathname), splits
+// lines on LF (CR before it dropped), and bounds line length at
 // limits::kMaxCommandLine. Pure (no I/O): the session feeds it bytes.
 // Worker process only.
 #pragma once
@@ -34,6 +35,7 @@ class LineReader {
   Telnet tstate_ = Telnet::kData;
   std::size_t cur_len_ = 0;  // bytes of the unterminated line in buf_
   bool discarding_ = false;  // inside an overlong line
+  bool last_cr_ = false;     // the last data byte kept was CR (a NUL after it is dropped)
   std::vector<std::size_t> too_long_at_;  // buf_ offsets where an overlong line stood
 };
 

@@ -9,8 +9,10 @@ namespace poolftpd::protocol {
 
 // "250 text\r\n", or for text with '\n' inside a multi-line reply:
 // "250-first\r\n inner\r\n250 last\r\n". Inner lines are indented by one space
-// so none can be taken for the closing line; CR/LF/NUL inside a line become
-// spaces.
+// so none can be taken for the closing line. A CR inside a line is sent as
+// CR NUL (RFC 959), NUL as it is: no text can add a line. Paths in `text`
+// must be encoded with fs::EncodeName(kControl) first, which turns their LF
+// into NUL (a LF, or CRLF, left in `text` is a line break).
 std::string FormatReply(int code, std::string_view text);
 
 // 257 "dir" quoting: doubles '"' (RFC 959 appendix II).

@@ -154,7 +154,7 @@ class Session {
   data::ControlAction OnControlDuringTransfer();
   void SendDirListing(std::string_view arg, bool nlst);
   bool SendListing(std::string_view what, const std::string& text, std::string_view vpath);
-  std::string LsLines(const std::vector<fs::Entry>& entries) const;
+  std::string LsLines(const std::vector<fs::Entry>& entries, fs::NameCoding coding) const;
 
   const SessionEnv& env_;  // the worker's: outlives the session (no per-session copies)
   const config::Config& cfg_;
