@@ -255,6 +255,19 @@ bool SeqRead(const std::atomic<uint32_t>& seq, Copy&& copy) {
   return false;
 }
 
+// The shutdown state ftpshut publishes, copied under its seqlock; false when
+// the copy is not consistent (the counter stayed odd or kept changing).
+bool ReadShutdownState(const Header& h, int64_t* shutdown, int64_t* deny, int64_t* disconnect,
+                       char (&msg)[kShutdownMsgLen]) {
+  const auto relaxed = std::memory_order_relaxed;
+  return SeqRead(h.shutdown_seq, [&] {
+    *shutdown = h.shutdown_time.load(relaxed);
+    *deny = h.deny_time.load(relaxed);
+    *disconnect = h.disconnect_time.load(relaxed);
+    LoadText(h.shutdown_msg, msg);
+  });
+}
+
 Error SystemError(int err, std::string_view call, const std::string& path) {
   return Error::FromErrno(err, call, path);
 }
@@ -997,12 +1010,8 @@ HeaderView Scoreboard::ReadHeader() const {
     LoadText(h.server_name, v.server_name);
     LoadText(h.config_file, v.config_file);
   });
-  const bool shutdown_consistent = SeqRead(h.shutdown_seq, [&] {
-    v.shutdown_time = h.shutdown_time.load(relaxed);
-    v.deny_time = h.deny_time.load(relaxed);
-    v.disconnect_time = h.disconnect_time.load(relaxed);
-    LoadText(h.shutdown_msg, v.shutdown_msg);
-  });
+  const bool shutdown_consistent =
+      ReadShutdownState(h, &v.shutdown_time, &v.deny_time, &v.disconnect_time, v.shutdown_msg);
   // SECURITY: anyone who can write the file can write these bytes; workers
   // refuse logins and the master cuts sessions on them. Values ftpshut could
   // not have written are damage, not an order: read as "no shutdown".
@@ -1391,12 +1400,7 @@ std::string Scoreboard::CheckHeader(uint32_t hwm_floor) const {
   if (std::string_view(config) != e.config_file) add("config file");
   int64_t st = 0, dt = 0, xt = 0;
   char msg[kShutdownMsgLen];
-  const bool shut_ok = SeqRead(h.shutdown_seq, [&] {
-    st = h.shutdown_time.load(relaxed);
-    dt = h.deny_time.load(relaxed);
-    xt = h.disconnect_time.load(relaxed);
-    LoadText(h.shutdown_msg, msg);
-  });
+  const bool shut_ok = ReadShutdownState(h, &st, &dt, &xt, msg);
   if (!shut_ok) add("shutdown seqlock left odd");
   else if (!PlausibleShutdown(st, dt, xt, msg)) add("implausible shutdown state");
   return out;
@@ -1431,12 +1435,7 @@ void Scoreboard::RepairHeader(uint32_t hwm_floor) {
   HeaderWriteEnd(h.name_seq, odd);
   int64_t st = 0, dt = 0, xt = 0;
   char msg[kShutdownMsgLen];
-  const bool shut_ok = SeqRead(h.shutdown_seq, [&] {
-    st = h.shutdown_time.load(relaxed);
-    dt = h.deny_time.load(relaxed);
-    xt = h.disconnect_time.load(relaxed);
-    LoadText(h.shutdown_msg, msg);
-  });
+  const bool shut_ok = ReadShutdownState(h, &st, &dt, &xt, msg);
   if (!shut_ok || !PlausibleShutdown(st, dt, xt, msg)) {
     const uint32_t sodd = HeaderWriteBegin(h.shutdown_seq);
     h.shutdown_time.store(0, relaxed);
