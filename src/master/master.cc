@@ -29,6 +29,7 @@
 #include "poolftpd/log/log.h"
 #include "poolftpd/master/notify.h"
 #include "poolftpd/master/pidfile.h"
+#include "poolftpd/master/pool_policy.h"
 #include "poolftpd/master/spawn_guard.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/scoreboard/shutdown.h"
@@ -42,11 +43,9 @@ namespace poolftpd::master {
 namespace {
 
 constexpr int kListenBacklog = 4096;
-// Spawning: FTP logins come in bursts (a mirror sync, a release), so the pool
-// replaces every worker that accepts at once and ramps its rate quickly,
-// unlike httpd's 32/s. The cap only bounds a runaway loop.
-constexpr int kMaxSpawnRate = 8192;       // workers per second at most
-constexpr int kInitialSpawnRate = 1024;
+// Spawning (PoolPolicy): FTP logins come in bursts (a mirror sync, a
+// release), so the pool replaces every worker that accepts at once and ramps
+// its rate quickly (1024/s doubling to 8192/s), unlike httpd's 32/s.
 constexpr int kStopGraceMs = 3000;        // TERM -> KILL for stragglers
 constexpr int64_t kDamageReportMs = 60000;  // repeated header damage: one line a minute
 
@@ -129,11 +128,6 @@ int ConfiguredDebugLevel(const Options& opts, const config::Config& cfg) {
 // "SystemLog none" silences the log entirely.
 std::string SystemLogPath(const config::Config& cfg) { return cfg.system_log_none ? "/dev/null" : cfg.system_log; }
 
-bool IsBusy(sb::SlotState s) {
-  return s == sb::SlotState::kConnected || s == sb::SlotState::kLoggedIn || s == sb::SlotState::kIdle ||
-         s == sb::SlotState::kTransferring || s == sb::SlotState::kClosing;
-}
-
 class Master {
  public:
   Master(const Options& opts, std::shared_ptr<const config::Config> cfg)
@@ -160,6 +154,15 @@ class Master {
   // Accepts what is pending (up to 64 per listener) and answers `msg`.
   void RefuseAll(const std::string& msg, const std::string& why);
   void Tell(size_t slot, int signo);
+  // Sends `signo` to every child `whom` selects (slot order); `leave`: marks
+  // them as told to leave. Returns how many were told.
+  int TellChildren(int signo, Whom whom, bool leave);
+  // The live children (by_pid_ order) with their slot states, into the
+  // reused snapshot_ (no allocation: reserved for every slot).
+  std::span<const PoolChild> TakeSnapshot();
+  PoolLimits Limits() const {
+    return PoolLimits{cfg_->min_spare_servers, cfg_->max_spare_servers, cfg_->max_clients};
+  }
   void SendStatus();
   // ftpdctl debug N: a queued DebugLevelSignal (util/debug_signal.h).
   void OnDebugSignal(const signalfd_siginfo& si);
@@ -197,12 +200,10 @@ class Master {
   int64_t last_maintain_ms_ = 0;
   bool maintain_due_ = false;
   bool full_listening_ = false;
-  // Spawn policy.
-  int spawn_rate_ = kInitialSpawnRate;
-  int spawned_this_tick_ = 0;
-  bool short_this_tick_ = false;
+  // Spawn policy: decisions in policy_, executed here.
+  PoolPolicy policy_;
+  std::vector<PoolChild> snapshot_;
   int accepted_since_maintain_ = 0;  // wake-up bytes: one per accept
-  SpawnGuard spawn_guard_;
   uint32_t hwm_floor_ = 0;  // one past the highest slot ever handed out
   int64_t damage_logged_ms_ = 0;
   int damage_unreported_ = 0;
@@ -260,6 +261,8 @@ Result<void> Master::Setup() {
     board_->SetConfigFile(::realpath(opts_.config_file.c_str(), real) ? real : opts_.config_file);
   }
   children_.assign(slots, Child{});
+  snapshot_.reserve(slots);
+  policy_.Reserve(slots);
   free_bits_.assign((children_.size() + 63) / 64, ~uint64_t{0});
   if (children_.size() % 64) free_bits_.back() = (uint64_t{1} << (children_.size() % 64)) - 1;
 
@@ -382,23 +385,22 @@ bool Master::SpawnOne() {
   if (pid < 0) {
     const int err = errno;
     board_->Clear(slot);
-    spawn_guard_.OnForkFailed(err, util::MonotonicMs());  // pauses; logged once per pause
+    policy_.OnForkFailed(err, util::MonotonicMs());  // pauses; logged once per pause
     LogSpawnGuard();
     return false;
   }
-  spawn_guard_.OnForkOk(util::MonotonicMs());
+  policy_.OnForked(util::MonotonicMs());
   hwm_floor_ = std::max(hwm_floor_, static_cast<uint32_t>(slot + 1));
   children_[slot] = Child{pid, generation_, false};
   free_bits_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
   by_pid_[pid] = slot;
-  ++spawned_this_tick_;
   POOLFTPD_DEBUG(9, "pool: forked worker ", pid, " into slot ", slot, " (generation ", generation_, ")");
   return true;
 }
 
 void Master::LogSpawnGuard() {
-  for (const std::string& m : spawn_guard_.TakeMessages()) {
-    if (spawn_guard_.Paused()) log::Error(m);
+  for (const std::string& m : policy_.guard().TakeMessages()) {
+    if (policy_.guard().Paused()) log::Error(m);
     else log::Info(m);
   }
 }
@@ -406,6 +408,32 @@ void Master::LogSpawnGuard() {
 void Master::Tell(size_t slot, int signo) {
   Child& c = children_[slot];
   if (c.pid > 0) ::kill(c.pid, signo);  // a PID from our own table only
+}
+
+int Master::TellChildren(int signo, Whom whom, bool leave) {
+  int told = 0;
+  for (size_t i = 0; i < children_.size(); ++i) {
+    Child& c = children_[i];
+    if (c.pid == 0) continue;
+    PoolChild pc{c.pid, i, c.generation, c.leaving, sb::SlotState::kEmpty};
+    if (whom == Whom::kBusy) pc.state = board_->PeekState(i);
+    if (!Selected(whom, pc, generation_)) continue;
+    if (leave) c.leaving = true;
+    Tell(i, signo);
+    ++told;
+  }
+  return told;
+}
+
+std::span<const PoolChild> Master::TakeSnapshot() {
+  // Only live children's slots are read (not the whole scoreboard): this runs
+  // on every accept wake-up.
+  snapshot_.clear();
+  for (const auto& [pid, i] : by_pid_) {
+    const Child& c = children_[i];
+    snapshot_.push_back(PoolChild{pid, i, c.generation, c.leaving, board_->PeekState(i)});
+  }
+  return snapshot_;
 }
 
 void Master::Reap() {
@@ -422,7 +450,9 @@ void Master::Reap() {
     board_->Clear(slot);
     const bool signalled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    const DeathKind kind = ClassifyDeath(status, c.leaving);
+    const DeathKind kind =
+        policy_.OnDeath(status, PoolChild{pid, slot, c.generation, c.leaving, sb::SlotState::kEmpty}, generation_,
+                        util::MonotonicMs());
     POOLFTPD_DEBUG(9, "pool: reaped worker ", pid, " (slot ", slot, ", generation ", c.generation, "): ",
                    signalled ? "killed by signal " : "exited with status ", signalled ? WTERMSIG(status) : code,
                    kind == DeathKind::kExpected ? "" : " (unexpected)");
@@ -432,74 +462,43 @@ void Master::Reap() {
                                         : "exited with status " + std::to_string(code);
       log::Warn("worker " + std::to_string(pid) + " " + how + "; slot cleared, replacing it" +
                 (kind == DeathKind::kOutsideSignal ? " (sent from outside: not counted as a crash)" : ""));
-      if (c.generation == generation_) {
-        spawn_guard_.OnDeath(kind, code == static_cast<int>(worker::WorkerExit::kFatal), util::MonotonicMs());
-        LogSpawnGuard();
-        if (code == static_cast<int>(worker::WorkerExit::kSick)) spawn_rate_ = 1;
-      }
+      if (c.generation == generation_) LogSpawnGuard();
     }
   }
 }
 
 void Master::Maintain() {
   if (stop_ || graceful_) return;
-  // Only live children's slots are read (not the whole scoreboard): this runs
-  // on every accept wake-up.
-  int idle = 0, busy = 0;
-  for (const auto& [pid, i] : by_pid_) {
-    const Child& c = children_[i];
-    const sb::SlotState s = board_->PeekState(i);
-    if (IsBusy(s)) ++busy;
-    else if (c.generation == generation_ && !c.leaving) ++idle;
-  }
-  const int max_clients = cfg_->max_clients;
-  // Never more workers than MaxClients can use: busy ones of every
-  // generation plus the current generation's idle ones.
-  int room = max_clients - busy - idle;
-  // Keep MinSpareServers idle. When the pool is short (a burst of sessions
-  // is taking workers), also replace each worker that just accepted, up to
-  // MaxSpareServers, so the burst finds workers ready; with enough idle
-  // workers nothing is spawned (short sessions return theirs at once).
-  int want = cfg_->min_spare_servers - idle;
-  if (want > 0) want = std::max(want, std::min(accepted_since_maintain_, cfg_->max_spare_servers - idle));
-  accepted_since_maintain_ = 0;
+  const std::span<const PoolChild> kids = TakeSnapshot();
+  const PoolLimits limits = Limits();
   const int64_t now_ms = util::MonotonicMs();
-  spawn_guard_.Poll(now_ms);
+  const PoolPolicy::Plan plan = policy_.MakePlan(kids, limits, generation_, accepted_since_maintain_, now_ms);
+  accepted_since_maintain_ = 0;
   LogSpawnGuard();
-  if (want > 0 && room > 0 && !spawn_guard_.Paused()) {
-    short_this_tick_ = true;
-    int n = std::min({want, room, spawn_rate_ - spawned_this_tick_});
-    POOLFTPD_DEBUG(9, "pool: spawning ", std::max(n, 0), " worker(s): idle ", idle, ", MinSpareServers ",
-                   cfg_->min_spare_servers, ", wanted ", want, ", busy ", busy, ", room ", room, ", rate ",
-                   spawn_rate_, "/s (", spawned_this_tick_, " this second)");
-    for (int i = 0; i < n; ++i) {
+  bool trickled = false;
+  if (plan.spawn_pass) {
+    POOLFTPD_DEBUG(9, "pool: spawning ", std::max(plan.spawn, 0), " worker(s): idle ", plan.counts.idle,
+                   ", MinSpareServers ", limits.min_spare_servers, ", wanted ", plan.want, ", busy ",
+                   plan.counts.busy, ", room ", plan.room, ", rate ", plan.rate, "/s (", plan.spawned_this_tick,
+                   " this second)");
+    for (int i = 0; i < plan.spawn; ++i) {
       if (!SpawnOne()) break;
     }
-  } else if (want > 0 && room > 0 && idle == 0 && spawn_guard_.TakeTrickle(now_ms)) {
-    // Paused (crashes, fork failures): never sit with no worker at all.
+  } else if (plan.trickle) {
     POOLFTPD_DEBUG(9, "pool: spawn paused but no worker is idle: spawning one (trickle)");
-    if (SpawnOne()) ++idle;
+    trickled = SpawnOne();
   }
-  if (log::DebugEnabled(9) && want > 0 && (room <= 0 || spawn_guard_.Paused()))
-    log::DebugJoin(9, "pool: short of ", want, " idle worker(s) but not spawning: ",
-                   room <= 0 ? "MaxClients reached" : "spawning is paused (back-off)");
-  if (idle > cfg_->max_spare_servers) {
-    int extra = idle - cfg_->max_spare_servers;
-    for (const auto& [pid, i] : by_pid_) {
-      if (extra <= 0) break;
-      Child& c = children_[i];
-      if (c.leaving || c.generation != generation_) continue;
-      if (board_->PeekState(i) != sb::SlotState::kReady) continue;
-      c.leaving = true;
-      POOLFTPD_DEBUG(9, "pool: retiring idle worker ", pid, " (idle ", idle, " > MaxSpareServers ",
-                     cfg_->max_spare_servers, ")");
-      Tell(i, SIGUSR1);
-      --extra;
-    }
+  const PoolPolicy::Settled settled = policy_.Settle(kids, limits, generation_, plan, trickled);
+  if (settled.not_spawning != nullptr && log::DebugEnabled(9))
+    log::DebugJoin(9, "pool: short of ", plan.want, " idle worker(s) but not spawning: ", settled.not_spawning);
+  for (const size_t k : settled.retire) {
+    const PoolChild& pc = kids[k];
+    children_[pc.slot].leaving = true;
+    POOLFTPD_DEBUG(9, "pool: retiring idle worker ", pc.pid, " (idle ", plan.counts.idle + (trickled ? 1 : 0),
+                   " > MaxSpareServers ", limits.max_spare_servers, ")");
+    Tell(pc.slot, SIGUSR1);
   }
-  // No idle worker while spawning is paused: the master answers 421 itself
-  // (RefuseFull) rather than leave clients in the backlog.
-  SetFullListening(busy >= max_clients || (spawn_guard_.Paused() && idle == 0));
+  SetFullListening(settled.full_listening);
 }
 
 void Master::SetFullListening(bool on) {
@@ -517,19 +516,13 @@ void Master::SetFullListening(bool on) {
 
 void Master::RefuseFull() {
   // Re-check: a worker may have become free since the wake-up.
-  int busy = 0, idle = 0;
-  for (const auto& [pid, i] : by_pid_) {
-    if (IsBusy(board_->PeekState(i))) ++busy;
-    else if (children_[i].generation == generation_ && !children_[i].leaving) ++idle;
-  }
-  const bool full = busy >= cfg_->max_clients;
-  // Spawning paused and no worker free: nobody would greet the client.
-  const bool no_worker = !full && spawn_guard_.Paused() && idle == 0;
-  if (!full && !no_worker) {
+  const PoolPolicy::Refusal r = policy_.CheckFull(PoolPolicy::Count(TakeSnapshot(), generation_), Limits());
+  // Spawning paused and no worker free (no_worker): nobody would greet the client.
+  if (!r.full && !r.no_worker) {
     SetFullListening(false);
     return;
   }
-  if (no_worker) {
+  if (r.no_worker) {
     RefuseAll("421 Service not available, please try again later.\r\n",
               "Connection refused (no worker available: spawning paused)");
     return;
@@ -637,8 +630,7 @@ void Master::EnforceDisconnect() {
   if (h.shutdown_time == 0) return;
   const int64_t disconnect = h.disconnect_time ? h.disconnect_time : h.shutdown_time;
   if (std::time(nullptr) < disconnect) return;
-  for (size_t i = 0; i < children_.size(); ++i)
-    if (children_[i].pid != 0 && IsBusy(board_->PeekState(i))) Tell(i, SIGUSR2);
+  TellChildren(SIGUSR2, Whom::kBusy, /*leave=*/false);
 }
 
 void Master::CheckScoreboard() {
@@ -786,15 +778,10 @@ void Master::Reload() {
   board_->SetMaxClients(static_cast<uint32_t>(cfg_->max_clients));
   board_->SetServerName(cfg_->server_name);
   // Idle old-generation workers leave at once; busy ones after their session.
-  for (size_t i = 0; i < children_.size(); ++i) {
-    if (children_[i].pid != 0 && children_[i].generation != generation_) {
-      children_[i].leaving = true;
-      Tell(i, SIGUSR1);
-    }
-  }
+  TellChildren(SIGUSR1, Whom::kOldGeneration, /*leave=*/true);
   (void)was_full;
-  spawn_rate_ = kMaxSpawnRate;  // replace the pool at once
-  POOLFTPD_DEBUG(9, "pool: reload: old-generation workers told to leave; spawn rate ", spawn_rate_, "/s");
+  policy_.OnReload();  // replace the pool at once
+  POOLFTPD_DEBUG(9, "pool: reload: old-generation workers told to leave; spawn rate ", policy_.spawn_rate(), "/s");
   WatchShutdownFile(true);
   log::Info("configuration reloaded (generation " + std::to_string(generation_) + ")");
 }
@@ -802,18 +789,13 @@ void Master::Reload() {
 void Master::Stop() {
   SetFullListening(false);
   SetListeners({});
-  for (size_t i = 0; i < children_.size(); ++i) {
-    if (children_[i].pid == 0) continue;
-    children_[i].leaving = true;
-    Tell(i, SIGTERM);
-  }
+  TellChildren(SIGTERM, Whom::kAll, /*leave=*/true);
   const int64_t deadline = util::MonotonicMs() + kStopGraceMs;
   while (!by_pid_.empty()) {
     Reap();
     if (by_pid_.empty()) break;
     if (util::MonotonicMs() >= deadline) {
-      for (size_t i = 0; i < children_.size(); ++i)
-        if (children_[i].pid != 0) Tell(i, SIGKILL);
+      TellChildren(SIGKILL, Whom::kAll, /*leave=*/false);
       while (!by_pid_.empty()) {
         int status;
         const pid_t pid = ::waitpid(-1, &status, 0);
@@ -845,13 +827,10 @@ void Master::Loop() {
         uint64_t ticks;
         (void)!::read(timerfd_.get(), &ticks, sizeof ticks);
         // Spawn rate doubles each second we stayed short (httpd prefork).
-        const int old_rate = spawn_rate_;
-        spawn_rate_ = short_this_tick_ ? std::min(spawn_rate_ * 2, kMaxSpawnRate) : kInitialSpawnRate;
-        if (spawn_rate_ != old_rate)
-          POOLFTPD_DEBUG(9, "pool: spawn rate ", old_rate, "/s -> ", spawn_rate_, "/s",
-                         short_this_tick_ ? " (the pool stayed short)" : " (back to the initial rate)");
-        short_this_tick_ = false;
-        spawned_this_tick_ = 0;
+        const PoolPolicy::RateChange rc = policy_.OnTick();
+        if (rc.new_rate != rc.old_rate)
+          POOLFTPD_DEBUG(9, "pool: spawn rate ", rc.old_rate, "/s -> ", rc.new_rate, "/s",
+                         rc.was_short ? " (the pool stayed short)" : " (back to the initial rate)");
         CheckScoreboard();
         WatchShutdownFile(false);
         EnforceDisconnect();
@@ -877,12 +856,7 @@ void Master::Loop() {
       log::Info("received SIGUSR1 -- reopening logs");
       ReopenLogs();
       // Workers write through inherited fds: replace them gracefully.
-      for (size_t i = 0; i < children_.size(); ++i) {
-        if (children_[i].pid != 0) {
-          children_[i].leaving = true;
-          Tell(i, SIGUSR1);
-        }
-      }
+      TellChildren(SIGUSR1, Whom::kAll, /*leave=*/true);
     }
     if (graceful_) {
       // Stop accepting; sessions finish (bounded by GracefulStopTimeout); then exit.
@@ -893,12 +867,7 @@ void Master::Loop() {
                   std::to_string(cfg_->graceful_stop_timeout) + " s for sessions to finish");
         SetFullListening(false);
         SetListeners({});
-        for (size_t i = 0; i < children_.size(); ++i) {
-          if (children_[i].pid != 0) {
-            children_[i].leaving = true;
-            Tell(i, SIGUSR1);
-          }
-        }
+        TellChildren(SIGUSR1, Whom::kAll, /*leave=*/true);
       }
       if (by_pid_.empty()) break;
       if (util::MonotonicMs() - graceful_since_ms_ >= cfg_->graceful_stop_timeout * 1000LL) {
