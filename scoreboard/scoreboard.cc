@@ -1022,7 +1022,6 @@ HeaderView Scoreboard::ReadHeader() const {
   }
   v.total_sessions = h.total_sessions.load(relaxed);
   v.total_bytes = h.total_bytes.load(relaxed);
-  v.active_sessions = std::max<int64_t>(0, h.active_sessions.load(relaxed));
   return v;
 }
 
@@ -1118,11 +1117,6 @@ uint32_t Scoreboard::CountClientKey(uint64_t key) const {
     }
   }
   return n;
-}
-
-int64_t Scoreboard::AddActiveSessions(int64_t delta) {
-  if (!impl_ || !impl_->writable) return 0;
-  return impl_->header->active_sessions.fetch_add(delta, std::memory_order_acq_rel);
 }
 
 void Scoreboard::CountSession() {
@@ -1385,7 +1379,7 @@ std::string Scoreboard::CheckHeader(uint32_t hwm_floor) const {
     add("slot_hwm " + ToString(hwm) + " (expected " + ToString(hwm_floor) + ".." +
         ToString(impl_->slot_count) + ")");
   }
-  bool reserved_clean = h.reserved0.load(relaxed) == 0;
+  bool reserved_clean = h.reserved0.load(relaxed) == 0 && h.reserved1.load(relaxed) == 0;
   for (const auto& w : h.reserved) reserved_clean = reserved_clean && w.load(relaxed) == 0;
   if (!reserved_clean) add("reserved words not zero");
   char type[16], name[kServerNameLen], config[kConfigFileLen];
@@ -1423,6 +1417,7 @@ void Scoreboard::RepairHeader(uint32_t hwm_floor) {
   h.max_clients.store(e.max_clients, relaxed);
   h.features.store(kFeatureSlotHwm, relaxed);
   h.reserved0.store(0, relaxed);
+  h.reserved1.store(0, relaxed);
   for (auto& w : h.reserved) w.store(0, relaxed);
   // Every slot writer raises the mark again at its next write, so the floor
   // (the master's own slots) is enough; inetd claimants restore theirs.
@@ -1447,7 +1442,6 @@ void Scoreboard::RepairHeader(uint32_t hwm_floor) {
   if (whole) {
     h.total_sessions.store(0, relaxed);
     h.total_bytes.store(0, relaxed);
-    h.active_sessions.store(0, relaxed);
   }
   h.magic.store(kMagic, std::memory_order_release);  // last, as at Create
 }

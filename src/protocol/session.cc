@@ -956,11 +956,18 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
                  util::EscapeControl(vpath), " (size ", size, ", offset ", rec->xfer_offset, ", ", ascii_ ? "TYPE A" : "TYPE I", ", ",
                  data_.passive() ? "passive" : "active", ")");
 
+  uint64_t counted = 0;  // bytes of this transfer already in the header's total_bytes
   if (!active)
     st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
   if (st == data::Status::kOk) {
-    hooks.progress = [this](uint64_t b) {
-      if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, b);
+    // Each step's bytes go into the header as they move (one relaxed
+    // fetch_add per step), so a rate read from total_bytes is smooth over a
+    // long transfer; `counted` is what the header already has.
+    hooks.progress = [this, &counted](uint64_t b) {
+      if (!env_.scoreboard) return;
+      env_.scoreboard->SetBytesDone(env_.slot, b);
+      if (b > counted) env_.scoreboard->AddTotalBytes(b - counted);
+      counted = b;
     };
     st = send(sock.get(), hooks, sent);
     if (st == data::Status::kOk) {
@@ -969,7 +976,9 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
     }
     sock.reset();
   }
-  if (env_.scoreboard) env_.scoreboard->AddTotalBytes(*sent);
+  // Bytes a loop sent without reporting them (none today: every loop reports
+  // after each send) still count once.
+  if (env_.scoreboard && *sent > counted) env_.scoreboard->AddTotalBytes(*sent - counted);
   in_transfer_ = false;
   rec->xfer_dir = sb::XferDir::kNone;
   rec->xfer_path[0] = '\0';

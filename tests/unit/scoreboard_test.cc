@@ -138,7 +138,7 @@ std::map<std::string, Field> HeaderFields() {
           SB_FIELD(Header, generation),      SB_FIELD(Header, master_start_ticks),
           SB_FIELD(Header, start_time_ns),   SB_FIELD(Header, max_clients),
           SB_FIELD(Header, name_seq),        SB_FIELD(Header, total_sessions),
-          SB_FIELD(Header, total_bytes),     SB_FIELD(Header, active_sessions),
+          SB_FIELD(Header, total_bytes),     SB_FIELD(Header, reserved1),
           SB_FIELD(Header, shutdown_seq),    SB_FIELD(Header, reserved0),
           SB_FIELD(Header, shutdown_time),   SB_FIELD(Header, deny_time),
           SB_FIELD(Header, disconnect_time), SB_FIELD(Header, server_type),
@@ -807,7 +807,6 @@ TEST_F(OpenErrors, ReadOnlyOpenIgnoresWriters) {
   tool->SetClientKey(0, 1);
   tool->AddTotalBytes(1);
   tool->CountSession();
-  EXPECT_EQ(tool->AddActiveSessions(1), 0);
   tool->SetGeneration(9);
   tool->SetServerName("n");
   tool->SetShutdown(1, 2, 3, "m");
@@ -830,14 +829,11 @@ TEST_F(OpenErrors, OutOfRangeIndexIsHarmless) {
 // ---------------------------------------------------------------------------
 // Counters and client keys
 
-TEST(Counters, ActiveSessionsTotalsAndShutdown) {
+TEST(Counters, TotalsAndShutdown) {
   TempDir dir;
   const std::string path = dir.File("sb");
   auto master = Scoreboard::Create(path, 4, "x", 1);
   ASSERT_TRUE(master);
-  EXPECT_EQ(master->AddActiveSessions(1), 0);
-  EXPECT_EQ(master->AddActiveSessions(1), 1);
-  EXPECT_EQ(master->AddActiveSessions(-1), 2);
   master->CountSession();
   master->CountSession();
   master->AddTotalBytes(1000);
@@ -847,16 +843,16 @@ TEST(Counters, ActiveSessionsTotalsAndShutdown) {
   // Another process (a worker) adds through the inherited mapping.
   ASSERT_EQ(InChild([&] {
               master->CountSession();
-              return master->AddActiveSessions(1) == 1 ? 0 : 1;
+              master->AddTotalBytes(1000);
+              return 0;
             }),
             0);
 
   auto tool = Scoreboard::Open(path);
   ASSERT_TRUE(tool);
   const HeaderView h = tool->ReadHeader();
-  EXPECT_EQ(h.active_sessions, 2);
   EXPECT_EQ(h.total_sessions, 3u);
-  EXPECT_EQ(h.total_bytes, 1024u);
+  EXPECT_EQ(h.total_bytes, 2024u);
   EXPECT_EQ(h.shutdown_time, 1700000000);
   EXPECT_EQ(h.deny_time, 1699999400);
   EXPECT_EQ(h.disconnect_time, 1699999700);
@@ -867,6 +863,101 @@ TEST(Counters, ActiveSessionsTotalsAndShutdown) {
   writer->SetShutdown(0, 0, 0, "");
   EXPECT_EQ(tool->ReadHeader().shutdown_time, 0);
   EXPECT_STREQ(tool->ReadHeader().shutdown_msg, "");
+}
+
+// A reader sees each step's bytes while the transfer runs: the worker adds
+// per step, and nothing waits for the transfer's end.
+TEST(Counters, TotalBytesGrowsPerStepWhileATransferRuns) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 2, "x", 1);
+  ASSERT_TRUE(master);
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool);
+  int to_parent[2], to_child[2];
+  ASSERT_EQ(::pipe(to_parent), 0);
+  ASSERT_EQ(::pipe(to_child), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the worker: three 1 MiB steps, a handshake after each
+    for (uint64_t step = 1; step <= 3; ++step) {
+      master->SetBytesDone(0, step << 20);
+      master->AddTotalBytes(1 << 20);
+      char c = 's';
+      if (::write(to_parent[1], &c, 1) != 1 || ::read(to_child[0], &c, 1) != 1) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  for (uint64_t step = 1; step <= 3; ++step) {
+    char c;
+    ASSERT_EQ(::read(to_parent[0], &c, 1), 1);
+    EXPECT_EQ(tool->ReadHeader().total_bytes, step << 20);  // the transfer has not ended
+    ASSERT_EQ(::write(to_child[1], &c, 1), 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) ::close(fd);
+}
+
+// Open sessions are counted from the slots at read time, so a worker killed
+// mid-session counts until the master's Clear() at reap and never after: no
+// header word can be left too high.
+TEST(Counters, OpenSessionsComeFromSlotsAndDropWhenAKilledWorkerIsReaped) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "x", 1);
+  ASSERT_TRUE(master);
+  auto open_sessions = [&] {
+    auto tool = Scoreboard::Open(path);
+    uint32_t n = 0;
+    for (const SlotView& v : tool->ReadAll()) n += IsSessionState(v.rec.state) && !v.updating ? 1 : 0;
+    return n;
+  };
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    SlotRecord r = SessionRecord(::getpid());
+    r.state = SlotState::kIdle;
+    master->Publish(1, r);
+    char c = 'r';
+    (void)!::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  SlotRecord other = SessionRecord(::getpid());
+  other.state = SlotState::kConnected;
+  master->Publish(0, other);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  EXPECT_EQ(open_sessions(), 2u);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  master->Clear(1);  // the master at reap
+  EXPECT_EQ(open_sessions(), 1u);
+  EXPECT_EQ(master->CheckHeader(1), "");  // nothing in the header to correct
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+// The word that held a never-maintained active_sessions is reserved now: a
+// nonzero value there is damage, and a repair keeps the live counters.
+TEST(Counters, RetiredActiveSessionsWordIsDamageAndRepairKeepsTotals) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 2, "x", 1);
+  ASSERT_TRUE(master);
+  master->CountSession();
+  master->AddTotalBytes(4096);
+  WriteValue<uint64_t>(path, offsetof(Header, reserved1), 5);
+  EXPECT_NE(master->CheckHeader(0).find("reserved"), std::string::npos);
+  master->RepairHeader(0);
+  EXPECT_EQ(master->CheckHeader(0), "");
+  EXPECT_EQ(master->ReadHeader().total_sessions, 1u);
+  EXPECT_EQ(master->ReadHeader().total_bytes, 4096u);
 }
 
 TEST(Counters, StuckHeaderSeqlockIsOvertaken) {

@@ -269,7 +269,6 @@ HeaderView TestHeader() {
   sb::SetText(h.server_type, "standalone");
   h.total_sessions = 9;
   h.total_bytes = 123456;
-  h.active_sessions = 3;
   return h;
 }
 

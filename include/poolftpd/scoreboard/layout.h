@@ -40,8 +40,8 @@ struct alignas(64) Header {
   std::atomic<uint32_t> max_clients;             // master at start and HUP
   std::atomic<uint32_t> name_seq;                // seqlock over server_type/server_name
   std::atomic<uint64_t> total_sessions;          // workers: += 1 per accepted session
-  std::atomic<uint64_t> total_bytes;             // workers: += data bytes moved
-  std::atomic<int64_t> active_sessions;          // workers/master: open sessions now
+  std::atomic<uint64_t> total_bytes;             // workers: += each transfer step's data bytes
+  std::atomic<uint64_t> reserved1;               // zero (open sessions are counted from the slots)
   std::atomic<uint32_t> shutdown_seq;            // seqlock over the shutdown fields
   std::atomic<uint32_t> reserved0;               // zero
   std::atomic<int64_t> shutdown_time;            // ftpshut: seconds since epoch, 0 = none
@@ -141,7 +141,7 @@ static_assert(offsetof(Header, max_clients) == 48);
 static_assert(offsetof(Header, name_seq) == 52);
 static_assert(offsetof(Header, total_sessions) == 56);
 static_assert(offsetof(Header, total_bytes) == 64);
-static_assert(offsetof(Header, active_sessions) == 72);
+static_assert(offsetof(Header, reserved1) == 72);
 static_assert(offsetof(Header, shutdown_seq) == 80);
 static_assert(offsetof(Header, shutdown_time) == 88);
 static_assert(offsetof(Header, deny_time) == 96);

@@ -124,8 +124,8 @@ struct HeaderView {
   int64_t shutdown_time = 0, deny_time = 0, disconnect_time = 0;
   char shutdown_msg[kShutdownMsgLen] = {};
   uint64_t total_sessions = 0;      // sessions accepted since start
-  uint64_t total_bytes = 0;         // data bytes sent since start
-  int64_t active_sessions = 0;      // sessions now open (all generations)
+  uint64_t total_bytes = 0;         // data bytes sent since start, up to the last step
+  // No open-session count: a reader counts the slots (tools::IsListedSession).
 };
 
 // Which text fields of a slot a reader copies (the numbers, pid, states and
@@ -309,7 +309,8 @@ class Scoreboard {
   void ReleaseSlot(size_t index);
   // Worker during a transfer: one relaxed store of the bytes moved by the
   // current transfer (from xfer_offset). Does NOT touch total_bytes: the
-  // caller adds each chunk with AddTotalBytes(delta) itself.
+  // caller adds each step's bytes with AddTotalBytes(delta) as the step
+  // completes (one relaxed fetch_add), not the whole transfer at its end.
   void SetBytesDone(size_t index, uint64_t bytes);
   void AddTotalBytes(uint64_t delta);
   // Worker: a hash of the client IP (0 = none), for MaxClientsPerHost.
@@ -318,9 +319,7 @@ class Scoreboard {
   // claimed by a dead inetd process); 0 for key 0. Reads without the seqlock
   // (two relaxed loads per slot; /proc only for matching claimed slots).
   uint32_t CountClientKey(uint64_t key) const;
-  // Session accounting for MaxClients; returns the count before the add.
-  int64_t AddActiveSessions(int64_t delta);
-  void CountSession();  // total_sessions += 1
+  void CountSession();  // total_sessions += 1 (relaxed), once per accepted session
 
   // --- master: damage detection and repair ---
   // The Create()d object keeps, in the master's own memory, what the header
