@@ -398,22 +398,15 @@ int DoKill(const Options& o, const Paths& paths) {
 // --------------------------------------------------------------------------
 
 Result<Paths> ResolvePaths(const Options& o) {
-  std::optional<std::string> cfg_pid, cfg_board;
+  tools::ConfigPaths cfg;
   if (!o.pidfile || !o.scoreboard) {
-    const std::vector<std::string_view> names = {"PidFile", "ScoreboardFile"};
-    if (o.config) {
-      auto found = tools::ScanConfigForDirectives(*o.config, names);
-      if (!found) return found.error();
-      cfg_pid = (*found)[0];
-      cfg_board = (*found)[1];
-    } else if (auto found = tools::ScanConfigForDirectives(POOLFTPD_CONFIG_FILE, names)) {
-      cfg_pid = (*found)[0];
-      cfg_board = (*found)[1];
-    }
+    auto found = tools::ResolveConfigPaths(o.config, o.defines);
+    if (!found) return found.error();
+    cfg = std::move(*found);
   }
   Paths p;
-  p.pidfile = o.pidfile ? *o.pidfile : cfg_pid.value_or(POOLFTPD_PID_FILE);
-  p.scoreboard = o.scoreboard ? *o.scoreboard : cfg_board.value_or(POOLFTPD_SCOREBOARD_FILE);
+  p.pidfile = o.pidfile ? *o.pidfile : cfg.pid_file.value_or(POOLFTPD_PID_FILE);
+  p.scoreboard = o.scoreboard ? *o.scoreboard : cfg.scoreboard_file.value_or(POOLFTPD_SCOREBOARD_FILE);
   return p;
 }
 

@@ -30,9 +30,10 @@ struct Paths {
   std::string scoreboard;
 };
 
-// -p / -f win; else the first PidFile / ScoreboardFile directive of -c FILE
-// (which must be readable) or of the installed config POOLFTPD_CONFIG_FILE
-// (when readable); else POOLFTPD_PID_FILE / POOLFTPD_SCOREBOARD_FILE.
+// -p / -f win; else the PidFile / ScoreboardFile of -c FILE (which must
+// parse) or of the installed config POOLFTPD_CONFIG_FILE (when readable),
+// read through the config library with the -D names (tools::
+// ResolveConfigPaths); else POOLFTPD_PID_FILE / POOLFTPD_SCOREBOARD_FILE.
 Result<Paths> ResolvePaths(const Options& options);
 
 // Workers of one configuration generation, from the scoreboard.

@@ -108,6 +108,9 @@ struct Config {
   std::string pid_file = "/run/poolftpd/poolftpd.pid";
   std::string scoreboard_file = "/run/poolftpd/poolftpd.scoreboard";
   std::string shutdown_file = "/etc/shutmsg";  // ftpshut's file (ProFTPD's place)
+  // "file:line" of the PidFile/ScoreboardFile/ShutdownFile lines; empty: the
+  // default above (the tools then use their compiled-in defaults).
+  std::string pid_file_at, scoreboard_file_at, shutdown_file_at;
   int graceful_stop_timeout = 60;  // QUIT: seconds sessions may take before TERM
   std::string system_log;    // empty: stderr when -n, else syslog
   bool system_log_none = false;  // "SystemLog none": log nothing at all (system_log empty)
