@@ -168,6 +168,8 @@ def test_reload_bumps_generation(server_factory):
         r = ctl(s, "reload", "--timeout", "2")
         assert r.returncode == 1, f"rc={r.returncode} {r.stdout} {r.stderr}"
         assert "did not start a new generation" in r.stderr, r.stderr
+        # ftpdctl read the config with the server's parser: it names the line.
+        assert f"{s.conf}:" in r.stderr and "NoSuchDirective" in r.stderr, r.stderr
         assert status_json(s)["generation"] == before + 1
         assert s.probe()
     finally:

@@ -814,6 +814,17 @@ TEST(Paths, IncludeAndIfDefine) {
   auto err = ResolvePaths(o);
   ASSERT_FALSE(err);
   EXPECT_EQ(err.error().context().rfind(conf + ":2:", 0), 0u) << err.error().context();
+  // As ftpdctl runs it: the error is handed back, the paths set before it kept.
+  WriteFile(conf, "PidFile /run/before.pid\nNoSuchDirective 1\nScoreboardFile /run/after.sb\n");
+  std::string config_error;
+  p = ResolvePaths(o, &config_error);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(config_error.rfind(conf + ":2: ", 0), 0u) << config_error;
+  EXPECT_EQ(p->pidfile, "/run/before.pid");
+  EXPECT_EQ(p->scoreboard, POOLFTPD_SCOREBOARD_FILE);
+  // An unreadable config stays an error.
+  o.config = dir.File("missing.conf");
+  EXPECT_FALSE(ResolvePaths(o, &config_error));
 }
 
 TEST(Paths, InetdScoreboardHasNoMaster) {

@@ -26,8 +26,21 @@ int64_t NowNs() {
       .count();
 }
 
+namespace {
+
+ConfigPaths PathsOf(const config::Config& c) {
+  ConfigPaths paths;
+  if (!c.pid_file_at.empty()) paths.pid_file = c.pid_file;
+  if (!c.scoreboard_file_at.empty()) paths.scoreboard_file = c.scoreboard_file;
+  if (!c.shutdown_file_at.empty()) paths.shutdown_file = c.shutdown_file;
+  return paths;
+}
+
+}  // namespace
+
 Result<ConfigPaths> ReadConfigPaths(const std::string& config_path,
-                                    const std::vector<std::string>& defines) {
+                                    const std::vector<std::string>& defines,
+                                    ConfigPaths* partial) {
   // The top file first, for the tools' own message on a missing or
   // unreadable -c ("cannot read config PATH"); the parser names its errors.
   {
@@ -42,24 +55,24 @@ Result<ConfigPaths> ReadConfigPaths(const std::string& config_path,
       return Error(ErrorCode::kInvalid, "cannot read config " + config_path, EISDIR);
     }
   }
-  auto config = config::Load(config_path, defines);
-  if (!config) return config.error();
-  const config::Config& c = **config;
-  ConfigPaths paths;
-  if (!c.pid_file_at.empty()) paths.pid_file = c.pid_file;
-  if (!c.scoreboard_file_at.empty()) paths.scoreboard_file = c.scoreboard_file;
-  if (!c.shutdown_file_at.empty()) paths.shutdown_file = c.shutdown_file;
-  return paths;
+  config::Config before_error;
+  auto config = config::Load(config_path, defines, partial ? &before_error : nullptr);
+  if (!config) {
+    if (partial != nullptr) *partial = PathsOf(before_error);
+    return config.error();
+  }
+  return PathsOf(**config);
 }
 
 Result<ConfigPaths> ResolveConfigPaths(const std::optional<std::string>& config_opt,
-                                       const std::vector<std::string>& defines) {
-  if (config_opt) return ReadConfigPaths(*config_opt, defines);
+                                       const std::vector<std::string>& defines,
+                                       ConfigPaths* partial) {
+  if (config_opt) return ReadConfigPaths(*config_opt, defines, partial);
   // SECURITY: the installed config is often root-only (mode 0600); a user
   // who may not read it gets the compiled-in defaults, as before, instead
   // of an error, and learns nothing from it.
   if (::access(POOLFTPD_CONFIG_FILE, R_OK) != 0) return ConfigPaths{};
-  return ReadConfigPaths(POOLFTPD_CONFIG_FILE, defines);
+  return ReadConfigPaths(POOLFTPD_CONFIG_FILE, defines, partial);
 }
 
 Result<std::string> ResolveScoreboardPath(const std::optional<std::string>& file_opt,

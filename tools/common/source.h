@@ -28,16 +28,21 @@ struct ConfigPaths {
 };
 
 // Loads `config_path` with config::Load(). Errors are the library's, kInvalid
-// with "file:line: reason" (or "file: reason" when a file cannot be read).
+// with "file:line: reason" (or "file: reason" when a file cannot be read);
+// then `partial` (if given) holds what the directives before the error set.
+// A missing or unreadable top file is "cannot read config PATH" (kNotFound,
+// kSystem, kInvalid for a directory) and leaves `partial` alone.
 Result<ConfigPaths> ReadConfigPaths(const std::string& config_path,
-                                    const std::vector<std::string>& defines);
+                                    const std::vector<std::string>& defines,
+                                    ConfigPaths* partial = nullptr);
 
 // The config the tools consult: `config_opt` (-c) when given; else the
 // installed config (POOLFTPD_CONFIG_FILE) when it exists and is readable to
 // us (otherwise nothing: an empty ConfigPaths, as before there was a config
 // library). A config that is read but does not parse is an error either way.
 Result<ConfigPaths> ResolveConfigPaths(const std::optional<std::string>& config_opt,
-                                       const std::vector<std::string>& defines);
+                                       const std::vector<std::string>& defines,
+                                       ConfigPaths* partial = nullptr);
 
 // The scoreboard path from the command line: `file_opt` (-f) wins (no config
 // is read), then the ScoreboardFile of ResolveConfigPaths(), then the

@@ -397,12 +397,20 @@ int DoKill(const Options& o, const Paths& paths) {
 
 // --------------------------------------------------------------------------
 
-Result<Paths> ResolvePaths(const Options& o) {
+Result<Paths> ResolvePaths(const Options& o, std::string* config_error) {
   tools::ConfigPaths cfg;
   if (!o.pidfile || !o.scoreboard) {
-    auto found = tools::ResolveConfigPaths(o.config, o.defines);
-    if (!found) return found.error();
-    cfg = std::move(*found);
+    std::optional<tools::ConfigPaths> partial;
+    if (config_error != nullptr) partial.emplace();
+    auto found = tools::ResolveConfigPaths(o.config, o.defines, partial ? &*partial : nullptr);
+    if (found) {
+      cfg = std::move(*found);
+    } else if (partial && found.error().message().rfind("cannot read config ", 0) != 0) {
+      *config_error = found.error().message();
+      cfg = std::move(*partial);
+    } else {
+      return found.error();
+    }
   }
   Paths p;
   p.pidfile = o.pidfile ? *o.pidfile : cfg.pid_file.value_or(POOLFTPD_PID_FILE);
@@ -614,10 +622,23 @@ bool KickMatches(const sb::SlotView& v, const KickFilter& f) {
 }
 
 int Run(const Options& o) {
-  auto paths = ResolvePaths(o);
+  // A config the parser refuses is reported (file:line: reason) but stops
+  // no command: the running server keeps its old config, and an operator
+  // who broke the file must still be able to see the status and reload
+  // (which then fails, as the server refuses the file too). The paths come
+  // from the directives before the error.
+  std::string config_error;
+  auto paths = ResolvePaths(o, &config_error);
   if (!paths) {
     PrintErr(paths.error().message());
     return o.command == Command::kStatus ? kStatusUnknown : kExitFailure;
+  }
+  if (!config_error.empty()) {
+    PrintErr(config_error);
+    if (o.command == Command::kReload) {
+      const int rc = DoSignalMaster(o, *paths, SIGHUP);
+      return rc == kExitOk ? kExitFailure : rc;
+    }
   }
   switch (o.command) {
     case Command::kStatus:

@@ -162,9 +162,12 @@ struct Config {
 
 // Loads `path`, following Include, with `defines` for <IfDefine>. Errors are
 // kInvalid with context "file:line: reason" (or "file: reason" when the file
-// itself cannot be read).
+// itself cannot be read). On an error, `partial` (if given) receives what the
+// directives before it set: ftpdctl reload needs the PidFile of a config the
+// server is about to refuse too.
 Result<std::shared_ptr<const Config>> Load(const std::string& path,
-                                           const std::vector<std::string>& defines);
+                                           const std::vector<std::string>& defines,
+                                           Config* partial = nullptr);
 
 // As Load(), for configuration text already in memory (tests, stdin).
 // `name` is used in error messages, and relative Include paths are resolved
