@@ -109,10 +109,13 @@ $(foreach m,$(MODULES),$(eval $(call MODULE_RULE,$(m))))
 $(SERVER): $(call obj,$(MAIN_SRCS)) $(SRV_LIBS) $(SB_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(SRV_LIBS) $(SB_LIB) -Wl,--end-group $(LIBS_SERVER)
 
-# Each tool links its own folder, tools/common and the scoreboard, never src/.
+# Each tool links its own folder, tools/common, the scoreboard and the config
+# module (libpf_config.a and the util it needs: the tools read the config
+# through the server's parser), never the rest of src/.
+TOOL_LIBS := $(call modlib,config) $(call modlib,util) $(SB_LIB)
 define TOOL_RULE
-$(BUILD)/$(1): $(call obj,$(wildcard tools/$(1)/*.cc) $(TOOL_COMMON)) $(SB_LIB)
-	$$(CXX) $$(LDFLAGS) -o $$@ $$^
+$(BUILD)/$(1): $(call obj,$(wildcard tools/$(1)/*.cc) $(TOOL_COMMON)) $(TOOL_LIBS)
+	$$(CXX) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^)
 endef
 $(foreach t,$(TOOLS),$(eval $(call TOOL_RULE,$(t))))
 
@@ -134,6 +137,9 @@ TEST_LIBS_data       := data fs auth log config util
 TEST_LIBS_protocol   := protocol data fs auth log config util
 TEST_LIBS_worker     := worker protocol data fs auth log config util
 TEST_LIBS_master     := $(LINK_ORDER)
+TEST_LIBS_tools      := config util
+TEST_LIBS_shutdown   := config util
+TEST_LIBS_ftpdctl    := config util
 # TEST_SRCS_<name>: tool sources a test links besides the libraries (a tool's
 # files other than main.cc, and tools/common).
 tool_srcs = $(filter-out tools/$(1)/main.cc,$(wildcard tools/$(1)/*.cc))

@@ -17,7 +17,7 @@ allowed() {
     protocol) echo "util config log scoreboard fs auth data protocol" ;;
     worker) echo "util config log scoreboard fs auth data protocol worker" ;;
     master) echo "util config log scoreboard worker master" ;;
-    tools) echo "util scoreboard" ;;
+    tools) echo "util config scoreboard" ;;
     main) echo "util config master" ;;
   esac
 }
@@ -43,11 +43,13 @@ done
 check scoreboard scoreboard/*.cc include/poolftpd/scoreboard/*.h
 check tools tools/*/*.cc tools/*/*.h
 check main src/main.cc
-# Tools link only the scoreboard and header-only util: no util .cc symbols.
+# Tools link the scoreboard and the config module (libpf_config.a with
+# libpf_util.a), to read the config through the server's parser; of config
+# they use the loader (config.h) only, not the server's environment checks.
 for f in tools/*/*.cc tools/*/*.h; do
   [ -f "$f" ] || continue
-  if grep -q '#include "poolftpd/util/\(net\|strings\|io\)\.h"' "$f"; then
-    echo "check_includes: $f: tools may use only header-only util (result.h, unique_fd.h, limits.h)"; bad=1
+  if grep -q '#include "poolftpd/config/environment\.h"' "$f"; then
+    echo "check_includes: $f: tools may use only poolftpd/config/config.h of the config module"; bad=1
   fi
 done
 [ "$bad" -eq 0 ] && echo "check_includes: module dependencies OK"

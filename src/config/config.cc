@@ -120,11 +120,17 @@ const Anonymous* Config::FindAnonymous(std::string_view login_name) const {
 }
 
 Result<std::shared_ptr<const Config>> Load(const std::string& path,
-                                           const std::vector<std::string>& defines) {
+                                           const std::vector<std::string>& defines,
+                                           Config* partial) {
   internal::Parser parser(defines);
   auto r = parser.ParseTopFile(path);
-  if (!r) return r.error();
-  return Finish(parser, path);
+  if (!r) {
+    if (partial != nullptr) *partial = parser.TakePartial();
+    return r.error();
+  }
+  auto config = Finish(parser, path);
+  if (!config && partial != nullptr) *partial = parser.TakePartial();
+  return config;
 }
 
 Result<std::shared_ptr<const Config>> LoadFromString(std::string_view text, const std::string& name,

@@ -134,6 +134,7 @@ Result<void> SetPidFile(SetterState& st, const Args& a) {
   auto p = ParseAbsolutePath("PidFile", a[0]);
   if (!p) return p.error();
   st.config->pid_file = *p;
+  st.config->pid_file_at = st.at;
   return Ok();
 }
 
@@ -141,6 +142,7 @@ Result<void> SetScoreboardFile(SetterState& st, const Args& a) {
   auto p = ParseAbsolutePath("ScoreboardFile", a[0]);
   if (!p) return p.error();
   st.config->scoreboard_file = *p;
+  st.config->scoreboard_file_at = st.at;
   return Ok();
 }
 
@@ -148,6 +150,7 @@ Result<void> SetShutdownFile(SetterState& st, const Args& a) {
   auto p = ParseAbsolutePath("ShutdownFile", a[0]);
   if (!p) return p.error();
   st.config->shutdown_file = *p;
+  st.config->shutdown_file_at = st.at;
   return Ok();
 }
 

@@ -27,6 +27,8 @@ class Parser final {
   Result<void> ParseTopText(std::string_view text, const std::string& name);
   // Cross-checks, then hands the config over. Call once, after a Parse*.
   Result<Config> Finish();
+  // After a failed Parse* or Finish(): what the directives parsed so far set.
+  Config TakePartial() { return std::move(config_); }
 
  private:
   enum class FrameKind { kAnonymous, kLimit, kIfDefine, kSkipped };

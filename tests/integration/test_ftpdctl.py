@@ -168,6 +168,8 @@ def test_reload_bumps_generation(server_factory):
         r = ctl(s, "reload", "--timeout", "2")
         assert r.returncode == 1, f"rc={r.returncode} {r.stdout} {r.stderr}"
         assert "did not start a new generation" in r.stderr, r.stderr
+        # ftpdctl read the config with the server's parser: it names the line.
+        assert f"{s.conf}:" in r.stderr and "NoSuchDirective" in r.stderr, r.stderr
         assert status_json(s)["generation"] == before + 1
         assert s.probe()
     finally:
@@ -404,3 +406,31 @@ def test_forged_pidfile_is_refused(server_factory, stranger):
         os.chmod(s.pidfile, 0o644)
     assert stranger.poll() is None
     assert pid_alive(master)
+
+
+def test_config_include_and_ifdefine(server):
+    """PidFile and ScoreboardFile through Include and <IfDefine>, as the
+    server reads them."""
+    d = server.dir  # readable to the server's identity, which runs ftpdctl
+    inc = d / "tools-paths.conf"
+    inc.write_text(f"PidFile {server.pidfile}\nScoreboardFile {server.scoreboard}\n")
+    conf = d / "tools.conf"
+    conf.write_text(f'ServerName "tools"\nInclude {inc}\n<IfDefine BOGUS>\n'
+                    f"PidFile {d / 'bogus.pid'}\n"
+                    f"ScoreboardFile {d / 'bogus.sb'}\n</IfDefine>\n")
+    for f in (inc, conf):
+        os.chmod(f, 0o644)
+
+    def run(*args):
+        return subprocess.run(server.identity.prefix + [str(FTPDCTL)] + [str(a) for a in args],
+                              capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    r = run("-c", conf, "--json", "status")
+    assert r.returncode == 0, f"rc={r.returncode} {r.stdout} {r.stderr}"
+    assert json.loads(r.stdout)["master_pid"] == server.master_pid
+    r = run("-c", conf, "-D", "BOGUS", "status")
+    assert r.returncode == 3, f"rc={r.returncode} {r.stdout} {r.stderr}"
+    conf.write_text('ServerName "tools"\n<IfDefine BOGUS>\n')
+    r = run("-c", conf, "status")
+    assert r.returncode != 0
+    assert f"{conf}:2: " in r.stderr, r.stderr

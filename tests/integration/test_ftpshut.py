@@ -299,3 +299,26 @@ def test_usage_errors_change_nothing(server_factory):
         assert want in r.stderr, (args, r.stderr)
         assert not s.shutmsg.exists()
         assert served(s)
+
+
+def test_config_include_and_ifdefine(tmp_path):
+    """ShutdownFile (and ScoreboardFile) through Include and <IfDefine>."""
+    real, bogus = tmp_path / "real.shutmsg", tmp_path / "bogus.shutmsg"
+    inc = tmp_path / "paths.conf"
+    inc.write_text(f"ShutdownFile {real}\nScoreboardFile {tmp_path / 'none.sb'}\n")
+    conf = tmp_path / "tools.conf"
+    conf.write_text(f'ServerName "tools"\nInclude {inc}\n'
+                    f"<IfDefine BOGUS>\nShutdownFile {bogus}\n</IfDefine>\n")
+    r = run_tool(FTPSHUT, "-c", conf, "+10", "maintenance")
+    assert r.returncode == 0, r.stderr
+    assert real.exists() and not bogus.exists()
+    r = run_tool(FTPSHUT, "-c", conf, "-D", "BOGUS", "+10", "maintenance")
+    assert r.returncode == 0, r.stderr
+    assert bogus.exists()
+    r = run_tool(FTPSHUT, "-c", conf, "--define", "BOGUS", "-R")
+    assert r.returncode == 0, r.stderr
+    assert not bogus.exists() and real.exists()
+    conf.write_text('ServerName "x"\nNoSuchDirective 1\n')
+    r = run_tool(FTPSHUT, "-c", conf, "-R")
+    assert r.returncode == 1, f"rc={r.returncode}"
+    assert r.stderr.startswith(f"ftpshut: {conf}:2: "), r.stderr

@@ -215,3 +215,43 @@ def test_slots_stay_dense(server_factory):
     r = run_tool(FTPWHO, "-f", s.scoreboard, "-v")
     assert r.returncode == 0, r.stderr
     assert "203 slots" in r.stdout, r.stdout
+
+
+def _tool_config(tmp_path, directive, real, bogus):
+    """A config setting `directive` to `real` in an Included file and to
+    `bogus` inside <IfDefine BOGUS> after the Include."""
+    inc = tmp_path / "paths.conf"
+    inc.write_text(f"{directive} {real}\n")
+    conf = tmp_path / "tools.conf"
+    conf.write_text(f'ServerName "tools"\nInclude {inc}\n'
+                    f"<IfDefine BOGUS>\n{directive} {bogus}\n</IfDefine>\n")
+    return conf
+
+
+@pytest.mark.parametrize("tool", [FTPWHO, FTPCOUNT], ids=["ftpwho", "ftpcount"])
+def test_config_include_and_ifdefine(server, tool, tmp_path):
+    bogus = tmp_path / "bogus.scoreboard"
+    conf = _tool_config(tmp_path, "ScoreboardFile", server.scoreboard, bogus)
+    # The Included ScoreboardFile is found; the false <IfDefine> is ignored.
+    r = run_tool(tool, "-c", conf, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)
+    # -D BOGUS (and --define) makes the block true: its file is used.
+    for flag in (["-D", "BOGUS"], ["--define", "BOGUS"], ["--define=BOGUS"]):
+        r = run_tool(tool, "-c", conf, *flag)
+        assert r.returncode == 1, f"{flag}: rc={r.returncode}"
+        assert f"no scoreboard at {bogus}" in r.stderr, r.stderr
+    r = run_tool(tool, "-c", conf, "-D", "OTHER")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("tool", [FTPWHO, FTPCOUNT], ids=["ftpwho", "ftpcount"])
+def test_broken_config_names_file_and_line(tool, tmp_path):
+    conf = tmp_path / "broken.conf"
+    conf.write_text('ServerName "x"\nScoreboardFile relative/path\n')
+    r = run_tool(tool, "-c", conf)
+    assert r.returncode == 1, f"rc={r.returncode}"
+    assert r.stderr.startswith(f"{tool.name}: {conf}:2: "), r.stderr
+    # -f does not read the config at all.
+    r = run_tool(tool, "-c", conf, "-f", tmp_path / "none.sb")
+    assert "no scoreboard at" in r.stderr, r.stderr

@@ -786,6 +786,47 @@ TEST(Paths, Resolution) {
   EXPECT_FALSE(def->scoreboard.empty());
 }
 
+// PidFile/ScoreboardFile through the config library: Include, <IfDefine>
+// with -D, and a broken config reported at file:line.
+TEST(Paths, IncludeAndIfDefine) {
+  TempDir dir;
+  const std::string conf = dir.File("poolftpd.conf");
+  const std::string inc = dir.File("inc.conf");
+  WriteFile(inc, "PidFile /run/inc.pid\n");
+  WriteFile(conf, "Include " + inc +
+                      "\n<IfDefine TEST>\nScoreboardFile /run/test.sb\nPidFile /run/test.pid\n"
+                      "</IfDefine>\n");
+  auto args = ParseArgs({"-c", conf, "-D", "TEST", "--define=OTHER", "status"});
+  ASSERT_TRUE(args) << args.error().context();
+  EXPECT_EQ(args->defines, (std::vector<std::string>{"TEST", "OTHER"}));
+  Options o;
+  o.config = conf;
+  auto p = ResolvePaths(o);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(p->pidfile, "/run/inc.pid");
+  EXPECT_EQ(p->scoreboard, POOLFTPD_SCOREBOARD_FILE);
+  o.defines = {"TEST"};
+  p = ResolvePaths(o);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(p->pidfile, "/run/test.pid");
+  EXPECT_EQ(p->scoreboard, "/run/test.sb");
+  WriteFile(conf, "ServerName x\n<IfDefine TEST>\n");
+  auto err = ResolvePaths(o);
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().context().rfind(conf + ":2:", 0), 0u) << err.error().context();
+  // As ftpdctl runs it: the error is handed back, the paths set before it kept.
+  WriteFile(conf, "PidFile /run/before.pid\nNoSuchDirective 1\nScoreboardFile /run/after.sb\n");
+  std::string config_error;
+  p = ResolvePaths(o, &config_error);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(config_error.rfind(conf + ":2: ", 0), 0u) << config_error;
+  EXPECT_EQ(p->pidfile, "/run/before.pid");
+  EXPECT_EQ(p->scoreboard, POOLFTPD_SCOREBOARD_FILE);
+  // An unreadable config stays an error.
+  o.config = dir.File("missing.conf");
+  EXPECT_FALSE(ResolvePaths(o, &config_error));
+}
+
 TEST(Paths, InetdScoreboardHasNoMaster) {
   TempDir dir;
   const Paths paths{dir.File("poolftpd.pid"), dir.File("poolftpd.scoreboard")};

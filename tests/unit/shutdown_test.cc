@@ -844,38 +844,26 @@ TEST(FtpshutCommandLine, UsageErrors) {
 // ---------------------------------------------------------------------------
 // ShutdownFile lookup (tools/common/shutdown_paths)
 
-TEST(ShutdownPaths, DirectiveLine) {
-  using tools::ParseDirectiveLine;
-  EXPECT_EQ(ParseDirectiveLine("ShutdownFile /etc/shutmsg", "ShutdownFile"), "/etc/shutmsg");
-  EXPECT_EQ(ParseDirectiveLine("  shutdownfile\t/x/y  # c", "ShutdownFile"), "/x/y");
-  EXPECT_EQ(ParseDirectiveLine("ShutdownFile \"/a b/\\\"q\"", "ShutdownFile"), "/a b/\"q");
-  EXPECT_FALSE(ParseDirectiveLine("# ShutdownFile /x", "ShutdownFile"));
-  EXPECT_FALSE(ParseDirectiveLine("ShutdownFileX /x", "ShutdownFile"));
-  EXPECT_FALSE(ParseDirectiveLine("ShutdownFile", "ShutdownFile"));
-  EXPECT_FALSE(ParseDirectiveLine("ShutdownFile \"\"", "ShutdownFile"));
-  EXPECT_FALSE(ParseDirectiveLine("ScoreboardFile /x", "ShutdownFile"));
-}
-
 TEST(ShutdownPaths, Resolve) {
   TempDir dir;
   const std::string conf = dir.File("poolftpd.conf");
   // A later directive wins, as in the server's parser.
   WriteFile(conf, "ServerName x\n# ShutdownFile /commented\nShutdownFile /first\nShutdownFile " +
-                      dir.File("shut") + "\n");
-  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::string("/given"), conf), "/given");
-  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, conf), dir.File("shut"));
+                      dir.File("shut") + "\n<IfDefine NEVER>\nShutdownFile /never\n</IfDefine>\n");
+  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::string("/given"), conf, {}), "/given");
+  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, conf, {}), dir.File("shut"));
   const std::string none = dir.File("none.conf");
   WriteFile(none, "ServerName x\nScoreboardFile /y");
-  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, none), "/etc/shutmsg");
-  auto missing = tools::ResolveShutdownFilePath(std::nullopt, dir.File("missing.conf"));
+  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, none, {}), "/etc/shutmsg");
+  auto missing = tools::ResolveShutdownFilePath(std::nullopt, dir.File("missing.conf"), {});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
   EXPECT_NE(missing.error().message().find(dir.File("missing.conf")), std::string::npos);
-  auto is_dir = tools::ResolveShutdownFilePath(std::nullopt, dir.path());
+  auto is_dir = tools::ResolveShutdownFilePath(std::nullopt, dir.path(), {});
   ASSERT_FALSE(is_dir);
   // Last line without a newline.
   WriteFile(none, "ServerName x\nShutdownFile /last");
-  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, none), "/last");
+  EXPECT_EQ(*tools::ResolveShutdownFilePath(std::nullopt, none, {}), "/last");
 }
 
 // ---------------------------------------------------------------------------

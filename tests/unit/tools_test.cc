@@ -678,20 +678,68 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
 
-TEST(Directive, Parse) {
-  EXPECT_EQ(ParseScoreboardDirective("ScoreboardFile /run/x.sb"), "/run/x.sb");
-  EXPECT_EQ(ParseScoreboardDirective("  scoreboardfile\t/run/x.sb  \r"), "/run/x.sb");
-  EXPECT_EQ(ParseScoreboardDirective("SCOREBOARDFILE \"/run/with space.sb\""),
-            "/run/with space.sb");
-  EXPECT_EQ(ParseScoreboardDirective(R"(ScoreboardFile "/a\"b\\c")"), "/a\"b\\c");
-  EXPECT_EQ(ParseScoreboardDirective("ScoreboardFile /a trailing"), "/a");
-  EXPECT_FALSE(ParseScoreboardDirective("# ScoreboardFile /x"));
-  EXPECT_FALSE(ParseScoreboardDirective("ScoreboardFileX /x"));
-  EXPECT_FALSE(ParseScoreboardDirective("ScoreboardFile"));
-  EXPECT_FALSE(ParseScoreboardDirective("ScoreboardFile   "));
-  EXPECT_FALSE(ParseScoreboardDirective("ScoreboardFile \"\""));
-  EXPECT_FALSE(ParseScoreboardDirective("PidFile /run/x.pid"));
-  EXPECT_FALSE(ParseScoreboardDirective(""));
+// The config is read by the server's parser: quoting, case-insensitive
+// names, comments, a later directive winning, a last line without newline.
+TEST(Directive, ParsedLikeTheServer) {
+  TempDir dir;
+  const std::string conf = dir.File("poolftpd.conf");
+  auto sb_of = [&](const std::string& text) -> Result<std::optional<std::string>> {
+    WriteFile(conf, text);
+    auto p = ReadConfigPaths(conf, {});
+    if (!p) return p.error();
+    return p->scoreboard_file;
+  };
+  EXPECT_EQ(sb_of("ScoreboardFile /run/x.sb\n")->value_or(""), "/run/x.sb");
+  EXPECT_EQ(sb_of("  scoreboardfile\t/run/x.sb  \r\n")->value_or(""), "/run/x.sb");
+  EXPECT_EQ(sb_of("SCOREBOARDFILE \"/run/with space.sb\"\n")->value_or(""), "/run/with space.sb");
+  EXPECT_EQ(sb_of(R"(ScoreboardFile "/a\"b\\c")" "\n")->value_or(""), "/a\"b\\c");
+  EXPECT_FALSE(sb_of("# ScoreboardFile /x\n")->has_value());
+  EXPECT_FALSE(sb_of("PidFile /run/x.pid\n")->has_value());
+  EXPECT_FALSE(sb_of("")->has_value());
+  EXPECT_EQ(sb_of("ScoreboardFile /run/first.sb\nScoreboardFile /run/second.sb")->value_or(""),
+            "/run/second.sb");
+  // What the server refuses, the tools refuse too, at file:line.
+  for (const char* text : {"ScoreboardFileX /x\n", "ServerName x\nScoreboardFile\n",
+                           "ServerName x\nScoreboardFile /a trailing\n",
+                           "ServerName x\nScoreboardFile relative.sb\n"}) {
+    auto r = sb_of(text);
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().context().rfind(conf + ":", 0), 0u) << r.error().context();
+  }
+}
+
+// Include and <IfDefine> mean to the tools what they mean to the server.
+TEST(Directive, IncludeAndIfDefine) {
+  TempDir dir;
+  const std::string conf = dir.File("poolftpd.conf");
+  const std::string inc = dir.File("paths.conf");
+  WriteFile(inc, "ScoreboardFile /run/included.sb\nPidFile /run/included.pid\n");
+  WriteFile(conf,
+            "ServerName x\n"
+            "Include " + inc + "\n"
+            "<IfDefine NEVER>\n"
+            "ScoreboardFile /run/never.sb\n"
+            "ShutdownFile /run/never.shut\n"
+            "</IfDefine>\n"
+            "<IfDefine !NEVER>\n"
+            "ShutdownFile /run/not-never.shut\n"
+            "</IfDefine>\n");
+  auto p = ReadConfigPaths(conf, {});
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(p->scoreboard_file.value_or(""), "/run/included.sb");
+  EXPECT_EQ(p->pid_file.value_or(""), "/run/included.pid");
+  EXPECT_EQ(p->shutdown_file.value_or(""), "/run/not-never.shut");
+  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, conf, {}), "/run/included.sb");
+  // -D NEVER: the block is read, and it comes after the Include.
+  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, conf, {"NEVER"}), "/run/never.sb");
+  auto d = ReadConfigPaths(conf, {"NEVER"});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->shutdown_file.value_or(""), "/run/never.shut");
+  // An error inside the included file names that file and line.
+  WriteFile(inc, "ServerName y\nNoSuchDirective 1\n");
+  auto bad = ReadConfigPaths(conf, {});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().context().find(inc + ":2:"), std::string::npos) << bad.error().context();
 }
 
 TEST(Directive, ScanAndResolve) {
@@ -702,35 +750,33 @@ TEST(Directive, ScanAndResolve) {
             "ServerName \"x\"\n"
             "  <IfDefine NEVER>\n"
             "ScoreboardFile \"/run/first.sb\"\n"
+            "  </IfDefine>\n"
             "ScoreboardFile /run/second.sb\n");
-  auto found = ScanConfigForScoreboard(conf);
-  ASSERT_TRUE(found);
-  EXPECT_EQ(found->value_or(""), "/run/second.sb");
-
   const std::string none = dir.File("none.conf");
-  WriteFile(none, "ServerName x\nScoreboardFile");  // no usable directive, no final newline
-  auto nothing = ScanConfigForScoreboard(none);
+  WriteFile(none, "ServerName x");  // no directive, no final newline
+  auto nothing = ReadConfigPaths(none, {});
   ASSERT_TRUE(nothing);
-  EXPECT_FALSE(nothing->has_value());
+  EXPECT_FALSE(nothing->scoreboard_file.has_value());
 
-  const std::string last = dir.File("last.conf");
-  WriteFile(last, "ServerName x\nScoreboardFile /run/last.sb");  // no final newline
-  EXPECT_EQ(ScanConfigForScoreboard(last)->value_or(""), "/run/last.sb");
-
-  auto missing = ScanConfigForScoreboard(dir.File("missing.conf"));
+  auto missing = ReadConfigPaths(dir.File("missing.conf"), {});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
   EXPECT_NE(missing.error().message().find("missing.conf"), std::string::npos);
 
-  // -f wins over -c; -c alone; -c without the directive; unreadable -c.
-  EXPECT_EQ(*ResolveScoreboardPath(std::string("/f.sb"), conf), "/f.sb");
-  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, conf), "/run/second.sb");
-  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, none), POOLFTPD_SCOREBOARD_FILE);
-  auto bad = ResolveScoreboardPath(std::nullopt, dir.File("missing.conf"));
+  // -f wins over -c (which is then not read); -c alone; -c without the
+  // directive; unreadable -c.
+  EXPECT_EQ(*ResolveScoreboardPath(std::string("/f.sb"), conf, {}), "/f.sb");
+  EXPECT_EQ(*ResolveScoreboardPath(std::string("/f.sb"), dir.File("missing.conf"), {}), "/f.sb");
+  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, conf, {}), "/run/second.sb");
+  EXPECT_EQ(*ResolveScoreboardPath(std::nullopt, none, {}), POOLFTPD_SCOREBOARD_FILE);
+  auto bad = ResolveScoreboardPath(std::nullopt, dir.File("missing.conf"), {});
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("cannot read config"), std::string::npos);
+  auto dir_err = ReadConfigPaths(dir.File(""), {});
+  ASSERT_FALSE(dir_err);
+  EXPECT_NE(dir_err.error().message().find("cannot read config"), std::string::npos);
   // Nothing given: the installed config if it names one, else the default.
-  auto def = ResolveScoreboardPath(std::nullopt, std::nullopt);
+  auto def = ResolveScoreboardPath(std::nullopt, std::nullopt, {});
   ASSERT_TRUE(def);
   EXPECT_FALSE(def->empty());
 }
@@ -742,25 +788,12 @@ TEST(Directive, ScanForSeveralNames) {
             "# PidFile /commented.pid\n"
             "pidfile \"/run/first.pid\"\n"
             "ScoreboardFile /run/x.sb\n"
-            "PidFile /run/second.pid\n"
-            "PidFileX /run/nope.pid");
-  EXPECT_EQ(ParseDirective("PidFile /a.pid", "PidFile"), "/a.pid");
-  EXPECT_FALSE(ParseDirective("PidFile /a.pid", "ScoreboardFile"));
-  auto both = ScanConfigForDirectives(conf, {"PidFile", "ScoreboardFile", "Missing"});
+            "PidFile /run/second.pid");
+  auto both = ReadConfigPaths(conf, {});
   ASSERT_TRUE(both) << both.error().message();
-  ASSERT_EQ(both->size(), 3u);
-  EXPECT_EQ((*both)[0].value_or(""), "/run/second.pid");
-  EXPECT_EQ((*both)[1].value_or(""), "/run/x.sb");
-  EXPECT_FALSE((*both)[2].has_value());
-  // A directive on the last line without a newline is found too.
-  WriteFile(conf, "ServerName x\nPidFile /run/last.pid");
-  auto last = ScanConfigForDirectives(conf, {"ScoreboardFile", "PidFile"});
-  ASSERT_TRUE(last);
-  EXPECT_FALSE((*last)[0].has_value());
-  EXPECT_EQ((*last)[1].value_or(""), "/run/last.pid");
-  auto dir_err = ScanConfigForDirectives(dir.File(""), {"PidFile"});
-  ASSERT_FALSE(dir_err);
-  EXPECT_NE(dir_err.error().message().find("cannot read config"), std::string::npos);
+  EXPECT_EQ(both->pid_file.value_or(""), "/run/second.pid");
+  EXPECT_EQ(both->scoreboard_file.value_or(""), "/run/x.sb");
+  EXPECT_FALSE(both->shutdown_file.has_value());
 }
 
 TEST(Load, InetdScoreboardIsLive) {

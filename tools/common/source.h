@@ -1,8 +1,9 @@
-// Where a tool finds the scoreboard (and ftpdctl the PidFile) and how it
-// loads a snapshot of it: -f FILE, else the ScoreboardFile directive of -c
-// FILE or of the installed config (POOLFTPD_CONFIG_FILE), else the
-// compiled-in default (POOLFTPD_SCOREBOARD_FILE). Used by the tools (ftpwho,
-// ftpcount, ftpdctl) only; reads files, never writes, never signals anything.
+// Where a tool finds the scoreboard (and ftpdctl the PidFile, ftpshut the
+// ShutdownFile) and how it loads a snapshot of it: -f FILE, else the
+// directive of -c FILE or of the installed config (POOLFTPD_CONFIG_FILE),
+// read through the server's config library, else the compiled-in default
+// (POOLFTPD_SCOREBOARD_FILE). Used by the tools (ftpwho, ftpcount, ftpshut,
+// ftpdctl) only; reads files, never writes, never signals anything.
 #pragma once
 
 #include <cstdint>
@@ -16,27 +17,39 @@
 
 namespace poolftpd::tools {
 
-// The value of a "NAME VALUE" line for directive `name` (matched
-// case-insensitively; the value may be double-quoted with backslash
-// escapes); nullopt for any other line, a comment or an empty value.
-std::optional<std::string> ParseDirective(std::string_view line, std::string_view name);
-// ParseDirective(line, "ScoreboardFile").
-std::optional<std::string> ParseScoreboardDirective(std::string_view line);
+// The file paths the tools take from a config. The config is read through
+// the server's config library (src/config), so Include and <IfDefine> (with
+// `defines`, the tool's -D NAME, as the server's -D) mean to the tools what
+// they mean to the server. nullopt: the config does not set that directive.
+struct ConfigPaths {
+  std::optional<std::string> pid_file;
+  std::optional<std::string> scoreboard_file;
+  std::optional<std::string> shutdown_file;
+};
 
-// The last directive of each of `names` in `config_path` (a simple line
-// scan: no Include, no <IfDefine>), in the order of `names`; nullopt for a
-// name the file lacks. kNotFound / kSystem / kInvalid when it cannot be read
-// (context names the file).
-Result<std::vector<std::optional<std::string>>> ScanConfigForDirectives(
-    const std::string& config_path, const std::vector<std::string_view>& names);
-// The last ScoreboardFile directive in `config_path` (a later one wins).
-Result<std::optional<std::string>> ScanConfigForScoreboard(const std::string& config_path);
+// Loads `config_path` with config::Load(). Errors are the library's, kInvalid
+// with "file:line: reason" (or "file: reason" when a file cannot be read);
+// then `partial` (if given) holds what the directives before the error set.
+// A missing or unreadable top file is "cannot read config PATH" (kNotFound,
+// kSystem, kInvalid for a directory) and leaves `partial` alone.
+Result<ConfigPaths> ReadConfigPaths(const std::string& config_path,
+                                    const std::vector<std::string>& defines,
+                                    ConfigPaths* partial = nullptr);
 
-// The scoreboard path from the command line: `file_opt` (-f) wins, then
-// `config_opt` (-c, which must be readable), then the installed config if
-// it exists and names one, then the compiled-in default.
+// The config the tools consult: `config_opt` (-c) when given; else the
+// installed config (POOLFTPD_CONFIG_FILE) when it exists and is readable to
+// us (otherwise nothing: an empty ConfigPaths, as before there was a config
+// library). A config that is read but does not parse is an error either way.
+Result<ConfigPaths> ResolveConfigPaths(const std::optional<std::string>& config_opt,
+                                       const std::vector<std::string>& defines,
+                                       ConfigPaths* partial = nullptr);
+
+// The scoreboard path from the command line: `file_opt` (-f) wins (no config
+// is read), then the ScoreboardFile of ResolveConfigPaths(), then the
+// compiled-in default.
 Result<std::string> ResolveScoreboardPath(const std::optional<std::string>& file_opt,
-                                          const std::optional<std::string>& config_opt);
+                                          const std::optional<std::string>& config_opt,
+                                          const std::vector<std::string>& defines);
 
 // A live scoreboard opened for one report: its header and the time.
 struct LiveBoard {

@@ -7,6 +7,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "../common/cli.h"
 #include "../common/format.h"
@@ -26,6 +27,7 @@ void PrintHelp() {
       "Counts the sessions of a running poolftpd, read from its scoreboard.\n"
       "\n"
       "  -c, --config FILE    read the ScoreboardFile directive from FILE\n"
+      "  -D, --define NAME    define NAME for <IfDefine NAME> in the config\n"
       "  -f, --file FILE      the scoreboard file (overrides -c)\n"
       "  -S, --server NAME    count only sessions of this ServerName\n"
       "      --json           print one JSON object\n"
@@ -44,6 +46,7 @@ int Run(int argc, char** argv) {
   using namespace poolftpd::tools;
   enum { kOptJson = 1000 };
   static const option kLongOpts[] = {{"config", required_argument, nullptr, 'c'},
+                                     {"define", required_argument, nullptr, 'D'},
                                      {"file", required_argument, nullptr, 'f'},
                                      {"server", required_argument, nullptr, 'S'},
                                      {"json", no_argument, nullptr, kOptJson},
@@ -52,11 +55,12 @@ int Run(int argc, char** argv) {
                                      {nullptr, 0, nullptr, 0}};
 
   std::optional<std::string> file, config;
+  std::vector<std::string> defines;  // -D, for <IfDefine> as in poolftpd
   CountOptions options;
   bool json = false;
   opterr = 0;
   for (;;) {
-    const int c = getopt_long(argc, argv, ":c:f:S:hV", kLongOpts, nullptr);
+    const int c = getopt_long(argc, argv, ":c:f:S:D:hV", kLongOpts, nullptr);
     if (c == -1) break;
     switch (c) {
       case 'c':
@@ -64,6 +68,9 @@ int Run(int argc, char** argv) {
         break;
       case 'f':
         file = optarg;
+        break;
+      case 'D':
+        defines.emplace_back(optarg);
         break;
       case 'S':
         options.server = optarg;
@@ -93,7 +100,7 @@ int Run(int argc, char** argv) {
                        std::string("unexpected argument '") + EscapeText(argv[optind]) + "'");
   }
 
-  auto path = ResolveScoreboardPath(file, config);
+  auto path = ResolveScoreboardPath(file, config, defines);
   if (!path) return ReportError(kProg, path.error());
   auto live = OpenLive(*path);
   if (!live) return ReportError(kProg, live.error());

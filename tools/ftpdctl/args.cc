@@ -173,6 +173,11 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
                                          : (name == "-p" || name == "--pidfile") ? o.pidfile
                                                                                  : o.scoreboard;
       slot = *v;
+    } else if (name == "-D" || name == "--define") {
+      auto v = value();
+      if (!v) return v.error();
+      if (v->empty()) return Usage("option " + Quote(name) + " needs a name");
+      o.defines.push_back(*v);
     } else if (name == "--timeout") {
       auto v = value();
       if (!v) return v.error();

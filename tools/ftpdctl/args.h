@@ -36,6 +36,7 @@ struct KickFilter {
 
 struct Options {
   std::optional<std::string> config;      // -c
+  std::vector<std::string> defines;       // -D NAME, for <IfDefine> in the config
   std::optional<std::string> pidfile;     // -p
   std::optional<std::string> scoreboard;  // -f
   bool json = false;

@@ -397,23 +397,24 @@ int DoKill(const Options& o, const Paths& paths) {
 
 // --------------------------------------------------------------------------
 
-Result<Paths> ResolvePaths(const Options& o) {
-  std::optional<std::string> cfg_pid, cfg_board;
+Result<Paths> ResolvePaths(const Options& o, std::string* config_error) {
+  tools::ConfigPaths cfg;
   if (!o.pidfile || !o.scoreboard) {
-    const std::vector<std::string_view> names = {"PidFile", "ScoreboardFile"};
-    if (o.config) {
-      auto found = tools::ScanConfigForDirectives(*o.config, names);
-      if (!found) return found.error();
-      cfg_pid = (*found)[0];
-      cfg_board = (*found)[1];
-    } else if (auto found = tools::ScanConfigForDirectives(POOLFTPD_CONFIG_FILE, names)) {
-      cfg_pid = (*found)[0];
-      cfg_board = (*found)[1];
+    std::optional<tools::ConfigPaths> partial;
+    if (config_error != nullptr) partial.emplace();
+    auto found = tools::ResolveConfigPaths(o.config, o.defines, partial ? &*partial : nullptr);
+    if (found) {
+      cfg = std::move(*found);
+    } else if (partial && found.error().message().rfind("cannot read config ", 0) != 0) {
+      *config_error = found.error().message();
+      cfg = std::move(*partial);
+    } else {
+      return found.error();
     }
   }
   Paths p;
-  p.pidfile = o.pidfile ? *o.pidfile : cfg_pid.value_or(POOLFTPD_PID_FILE);
-  p.scoreboard = o.scoreboard ? *o.scoreboard : cfg_board.value_or(POOLFTPD_SCOREBOARD_FILE);
+  p.pidfile = o.pidfile ? *o.pidfile : cfg.pid_file.value_or(POOLFTPD_PID_FILE);
+  p.scoreboard = o.scoreboard ? *o.scoreboard : cfg.scoreboard_file.value_or(POOLFTPD_SCOREBOARD_FILE);
   return p;
 }
 
@@ -621,10 +622,23 @@ bool KickMatches(const sb::SlotView& v, const KickFilter& f) {
 }
 
 int Run(const Options& o) {
-  auto paths = ResolvePaths(o);
+  // A config the parser refuses is reported (file:line: reason) but stops
+  // no command: the running server keeps its old config, and an operator
+  // who broke the file must still be able to see the status and reload
+  // (which then fails, as the server refuses the file too). The paths come
+  // from the directives before the error.
+  std::string config_error;
+  auto paths = ResolvePaths(o, &config_error);
   if (!paths) {
     PrintErr(paths.error().message());
     return o.command == Command::kStatus ? kStatusUnknown : kExitFailure;
+  }
+  if (!config_error.empty()) {
+    PrintErr(config_error);
+    if (o.command == Command::kReload) {
+      const int rc = DoSignalMaster(o, *paths, SIGHUP);
+      return rc == kExitOk ? kExitFailure : rc;
+    }
   }
   switch (o.command) {
     case Command::kStatus:

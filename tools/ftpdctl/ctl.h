@@ -30,10 +30,15 @@ struct Paths {
   std::string scoreboard;
 };
 
-// -p / -f win; else the first PidFile / ScoreboardFile directive of -c FILE
-// (which must be readable) or of the installed config POOLFTPD_CONFIG_FILE
-// (when readable); else POOLFTPD_PID_FILE / POOLFTPD_SCOREBOARD_FILE.
-Result<Paths> ResolvePaths(const Options& options);
+// -p / -f win; else the PidFile / ScoreboardFile of -c FILE (which must
+// parse) or of the installed config POOLFTPD_CONFIG_FILE (when readable),
+// read through the config library with the -D names (tools::
+// ResolveConfigPaths); else POOLFTPD_PID_FILE / POOLFTPD_SCOREBOARD_FILE.
+// With `config_error`: a config that is read but refused by the parser is
+// no error; its "file:line: reason" goes to *config_error and the paths come
+// from the directives before the error (ftpdctl reports it and goes on: the
+// running server keeps its old config).
+Result<Paths> ResolvePaths(const Options& options, std::string* config_error = nullptr);
 
 // Workers of one configuration generation, from the scoreboard.
 struct WorkerCount {

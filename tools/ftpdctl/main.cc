@@ -49,6 +49,7 @@ void PrintHelp() {
       "\n"
       "Options:\n"
       "  -c, --config FILE    read PidFile and ScoreboardFile from FILE\n"
+      "  -D, --define NAME    define NAME for <IfDefine NAME> in the config\n"
       "  -p, --pidfile FILE   the master's PidFile (overrides -c)\n"
       "  -f, --file FILE      the scoreboard file (overrides -c)\n"
       "      --json           print the result as one JSON object\n"

@@ -48,6 +48,7 @@ void PrintHelp() {
       "  -R                   cancel a pending shutdown (remove the file)\n"
       "  -f FILE              the shutdown file (overrides -c)\n"
       "  -c CONFIG            read ShutdownFile and ScoreboardFile from CONFIG\n"
+      "  -D, --define NAME    define NAME for <IfDefine NAME> in the config\n"
       "  -s SCOREBOARD        the scoreboard file (overrides -c)\n"
       "  -h, --help           show this help\n"
       "  -V, --version        show the version\n"
@@ -107,13 +108,14 @@ Published Publish(const std::string& path, const sb::ShutdownInfo* info) {
 }
 
 // A warning when the running master watches another shutdown file than
-// `file` (its ShutdownFile, found by the same line scan), else "". Then the
-// published state does not last: the master follows its own file.
-std::string OtherWatchedFile(const Published& pub, const std::string& file) {
+// `file` (the ShutdownFile of its config, read with our -D names), else "".
+// Then the published state does not last: the master follows its own file.
+std::string OtherWatchedFile(const Published& pub, const std::string& file,
+                             const std::vector<std::string>& defines) {
   if (!pub.running || pub.config_file.empty() || pub.config_file.front() != '/') return "";
-  auto found = ScanConfigForDirective(pub.config_file, "ShutdownFile");
-  if (!found) return "";  // unreadable to us: nothing to compare
-  const std::string watched = found->value_or(POOLFTPD_SHUTDOWN_FILE);
+  auto found = ReadConfigPaths(pub.config_file, defines);
+  if (!found) return "";  // unreadable or unparsable to us: nothing to compare
+  const std::string watched = found->shutdown_file.value_or(POOLFTPD_SHUTDOWN_FILE);
   std::error_code ec1, ec2;
   const auto a = std::filesystem::weakly_canonical(std::filesystem::absolute(watched, ec1), ec1);
   const auto b = std::filesystem::weakly_canonical(std::filesystem::absolute(file, ec2), ec2);
@@ -149,7 +151,7 @@ int Schedule(const ftpshut::Options& opts, const std::string& file, const std::s
     out += p + pub.note + "; it reads " + file + " when it starts\n";
   }
   const bool ok = WriteStdout(kProg, out);
-  if (const std::string other = OtherWatchedFile(pub, file); !other.empty()) {
+  if (const std::string other = OtherWatchedFile(pub, file, opts.defines); !other.empty()) {
     std::fputs((p + "warning: " + other + "\n").c_str(), stderr);
   }
   if (pub.warning) {
@@ -161,7 +163,8 @@ int Schedule(const ftpshut::Options& opts, const std::string& file, const std::s
   return ok ? kExitOk : kExitFailure;
 }
 
-int Remove(const std::string& file, const std::string& board) {
+int Remove(const std::string& file, const std::string& board,
+           const std::vector<std::string>& defines) {
   auto removed = sb::RemoveShutdownFile(file);
   if (!removed) return ReportError(kProg, removed.error());
   const Published pub = Publish(board, nullptr);
@@ -184,7 +187,7 @@ int Remove(const std::string& file, const std::string& board) {
     out += p + pub.note + "\n";
   }
   const bool ok = WriteStdout(kProg, out);
-  if (const std::string other = OtherWatchedFile(pub, file); !other.empty()) {
+  if (const std::string other = OtherWatchedFile(pub, file, defines); !other.empty()) {
     std::fputs((p + "warning: " + other + "\n").c_str(), stderr);
   }
   if (pub.warning) {
@@ -209,11 +212,11 @@ int Run(int argc, char** argv) {
     std::printf("ftpshut (poolftpd) %s\n", POOLFTPD_VERSION);
     return kExitOk;
   }
-  auto file = ResolveShutdownFilePath(opts->shutdown_file, opts->config);
+  auto file = ResolveShutdownFilePath(opts->shutdown_file, opts->config, opts->defines);
   if (!file) return ReportError(kProg, file.error());
-  auto board = ResolveScoreboardPath(opts->scoreboard, opts->config);
+  auto board = ResolveScoreboardPath(opts->scoreboard, opts->config, opts->defines);
   if (!board) return ReportError(kProg, board.error());
-  return opts->remove ? Remove(*file, *board) : Schedule(*opts, *file, *board);
+  return opts->remove ? Remove(*file, *board, opts->defines) : Schedule(*opts, *file, *board);
 }
 
 }  // namespace

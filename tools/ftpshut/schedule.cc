@@ -160,6 +160,19 @@ Result<Options> ParseCommandLine(const std::vector<std::string_view>& args) {
       opts.version = true;
       return opts;
     }
+    if (arg == "--define" || arg.substr(0, 9) == "--define=") {
+      std::string_view name;
+      if (arg.size() > 8) {
+        name = arg.substr(9);
+      } else if (i + 1 < args.size()) {
+        name = args[++i];
+      } else {
+        return Usage("option '--define' needs an argument");
+      }
+      if (name.empty()) return Usage("option '--define' needs a name");
+      opts.defines.emplace_back(name);
+      continue;
+    }
     if (arg.substr(0, 2) == "--") return Usage("unknown option '" + Shown(arg) + "'");
     // A cluster of short options: "-R", "-l5", "-Rf FILE".
     for (size_t j = 1; j < arg.size(); ++j) {
@@ -179,6 +192,7 @@ Result<Options> ParseCommandLine(const std::vector<std::string_view>& args) {
         case 'f':
         case 'c':
         case 's':
+        case 'D':
           break;
         default:
           return Usage("unknown option '-" + Shown(std::string_view(&arg[j], 1)) + "'");
@@ -200,6 +214,10 @@ Result<Options> ParseCommandLine(const std::vector<std::string_view>& args) {
           (c == 'l' ? deny_given : disconnect_given) = true;
           break;
         }
+        case 'D':
+          if (value.empty()) return Usage("option '-D' needs a name");
+          opts.defines.emplace_back(value);
+          break;
         case 'f':
         case 'c':
         case 's':

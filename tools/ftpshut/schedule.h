@@ -32,6 +32,7 @@ struct Options {
   int disconnect_minutes = kDefaultDisconnectMinutes;  // -d
   std::optional<std::string> shutdown_file;            // -f
   std::optional<std::string> config;                   // -c
+  std::vector<std::string> defines;                    // -D NAME, for <IfDefine>
   std::optional<std::string> scoreboard;               // -s
   std::string time;                                    // "now", "+N", "HHMM"
   std::string message;  // the words joined with spaces, or kDefaultMessage

@@ -6,6 +6,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "../common/cli.h"
 #include "../common/format.h"
@@ -25,6 +26,7 @@ void PrintHelp() {
       "Shows the sessions of a running poolftpd, read from its scoreboard.\n"
       "\n"
       "  -c, --config FILE    read the ScoreboardFile directive from FILE\n"
+      "  -D, --define NAME    define NAME for <IfDefine NAME> in the config\n"
       "  -f, --file FILE      the scoreboard file (overrides -c)\n"
       "  -o, --outform FORM   oneline (details on one line per session) or json\n"
       "      --json           same as -o json\n"
@@ -44,17 +46,19 @@ int Run(int argc, char** argv) {
   using namespace poolftpd::tools;
   enum { kOptJson = 1000 };
   static const option kLongOpts[] = {
-      {"config", required_argument, nullptr, 'c'},  {"file", required_argument, nullptr, 'f'},
+      {"config", required_argument, nullptr, 'c'},
+      {"define", required_argument, nullptr, 'D'},  {"file", required_argument, nullptr, 'f'},
       {"outform", required_argument, nullptr, 'o'}, {"json", no_argument, nullptr, kOptJson},
       {"verbose", no_argument, nullptr, 'v'},       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},       {nullptr, 0, nullptr, 0}};
 
   std::optional<std::string> file, config;
+  std::vector<std::string> defines;  // -D, for <IfDefine> as in poolftpd
   WhoOptions options;
   bool json = false;
   opterr = 0;
   for (;;) {
-    const int c = getopt_long(argc, argv, ":c:f:o:vhV", kLongOpts, nullptr);
+    const int c = getopt_long(argc, argv, ":c:f:o:vD:hV", kLongOpts, nullptr);
     if (c == -1) break;
     switch (c) {
       case 'c':
@@ -62,6 +66,9 @@ int Run(int argc, char** argv) {
         break;
       case 'f':
         file = optarg;
+        break;
+      case 'D':
+        defines.emplace_back(optarg);
         break;
       case 'o': {
         const std::string form = optarg;
@@ -103,7 +110,7 @@ int Run(int argc, char** argv) {
                        std::string("unexpected argument '") + EscapeText(argv[optind]) + "'");
   }
 
-  auto path = ResolveScoreboardPath(file, config);
+  auto path = ResolveScoreboardPath(file, config, defines);
   if (!path) return ReportError(kProg, path.error());
   auto live = OpenLive(*path);
   if (!live) return ReportError(kProg, live.error());

@@ -108,6 +108,9 @@ struct Config {
   std::string pid_file = "/run/poolftpd/poolftpd.pid";
   std::string scoreboard_file = "/run/poolftpd/poolftpd.scoreboard";
   std::string shutdown_file = "/etc/shutmsg";  // ftpshut's file (ProFTPD's place)
+  // "file:line" of the PidFile/ScoreboardFile/ShutdownFile lines; empty: the
+  // default above (the tools then use their compiled-in defaults).
+  std::string pid_file_at, scoreboard_file_at, shutdown_file_at;
   int graceful_stop_timeout = 60;  // QUIT: seconds sessions may take before TERM
   std::string system_log;    // empty: stderr when -n, else syslog
   bool system_log_none = false;  // "SystemLog none": log nothing at all (system_log empty)
@@ -159,9 +162,12 @@ struct Config {
 
 // Loads `path`, following Include, with `defines` for <IfDefine>. Errors are
 // kInvalid with context "file:line: reason" (or "file: reason" when the file
-// itself cannot be read).
+// itself cannot be read). On an error, `partial` (if given) receives what the
+// directives before it set: ftpdctl reload needs the PidFile of a config the
+// server is about to refuse too.
 Result<std::shared_ptr<const Config>> Load(const std::string& path,
-                                           const std::vector<std::string>& defines);
+                                           const std::vector<std::string>& defines,
+                                           Config* partial = nullptr);
 
 // As Load(), for configuration text already in memory (tests, stdin).
 // `name` is used in error messages, and relative Include paths are resolved
