@@ -171,9 +171,25 @@ deps-bench:
 
 # --- benchmarks: poolftpd against vsftpd and Pure-FTPd on loopback ---------
 # QUICK=1: a short run (about 2 minutes).
+# BASELINE=DIR: also run the poolftpd of build directory DIR (for instance the
+# parent commit's build) in the same matrix, as column poolftpd-base.
+# BASELINE_REV=REV: the same for git revision REV, checked out with
+# `git worktree add --detach` into $(BUILD)/baseline-<commit> and built there
+# once (kept for later runs; `git worktree remove` it when done). That build
+# is a make of its own, with none of this one's variables, and not run by
+# `make -n` (the recipe names make, not $$(MAKE)).
+BENCH_BASE_COMMIT = $(if $(BASELINE_REV),$(shell git rev-parse --verify --quiet --short=12 '$(BASELINE_REV)^{commit}'))
+BENCH_BASE_TREE = $(BUILD)/baseline-$(BENCH_BASE_COMMIT)
 bench: deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/ftpbench
-	/usr/bin/python3 bench/run_bench.py --build $(BUILD) $(if $(filter-out 0,$(QUICK)),--quick)
+ifneq ($(BASELINE_REV),)
+	@test -n "$(BENCH_BASE_COMMIT)" || { echo "bench: BASELINE_REV=$(BASELINE_REV) is not a commit of this repository" >&2; exit 2; }
+	@test -x $(BENCH_BASE_TREE)/build/poolftpd || { \
+	  { test -d $(BENCH_BASE_TREE) || { git worktree prune && git worktree add --detach $(BENCH_BASE_TREE) $(BENCH_BASE_COMMIT); }; } && \
+	  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory -C $(BENCH_BASE_TREE) -j$(shell nproc) BUILD=build all; }
+endif
+	/usr/bin/python3 bench/run_bench.py --build $(BUILD) $(if $(filter-out 0,$(QUICK)),--quick) \
+	  $(if $(BASELINE),--baseline $(BASELINE)) $(if $(BASELINE_REV),--baseline $(BENCH_BASE_TREE)/build)
 
 # What limits the big RETR CPU figure: the sending side of one loopback
 # stream, per way of sending a file, without FTP (README, "What the big CPU

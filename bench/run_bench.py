@@ -7,14 +7,17 @@ BUILD/bench/peers, all serving that tree anonymously and read-only on
 127.0.0.1, drives them with BUILD/ftpbench in every mode, interleaved so
 machine drift hits all servers alike, and prints one markdown table of
 medians (also written to BUILD/bench/results.md; every run's raw JSON goes to
-BUILD/bench/raw.json).
+BUILD/bench/raw.json). With --baseline DIR, the poolftpd of another build
+directory (say, the parent commit's) runs too, as "poolftpd-base", in the
+same matrix and the poolftpd-only parts, and the table gets its column and
+a delta column.
 
 Python 3 standard library only. Run as root for the full comparison (the
 peers run as root, and poolftpd's workers then chroot and drop to
 nobody/nogroup). Every process the harness starts is stopped by PID (TERM,
 then KILL) on exit, on errors and on Ctrl-C; nothing else is ever signalled.
 
-  /usr/bin/python3 bench/run_bench.py --build build [--quick]
+  /usr/bin/python3 bench/run_bench.py --build build [--quick] [--baseline DIR]
 """
 
 import argparse
@@ -36,7 +39,7 @@ from servers import (ANON_PASS, ANON_USER, BIG_NAME, BIG_SIZE, DIR_ENTRIES, DIR_
                      SMALL_NAME, SMALL_SIZE, Apt, Server, ensure_ftp_user, fetch_peer,
                      free_port, home_wrapper, make_tree, prepare_poolftpd, prepare_pure,
                      prepare_vsftpd)
-from table import BATCH_RCVLOWAT, SERVER_NAMES, cpu_per_gb, cpu_per_session, report
+from table import BASE, BATCH_RCVLOWAT, POOLFTPDS, SERVER_NAMES, cpu_per_gb, cpu_per_session, report
 
 MODES = ("login", "small", "big", "list", "idle")
 ALL_PARTS = MODES + ("poller", "many")  # --modes: matrix modes, then the poolftpd-only parts
@@ -71,7 +74,8 @@ class Bench:
         self.paths = paths
         self.servers = servers
         self.small = small_bytes
-        self.raw = {"runs": [], "iperf3": [], "poller": [], "many": None}
+        # "many" is the current build's part, "many_base" the baseline's.
+        self.raw = {"runs": [], "iperf3": [], "poller": [], "many": None, "many_base": None}
         self.iperf_port = None
         self.iperf = None
 
@@ -280,12 +284,11 @@ class Bench:
     POLLERS = (("no-poller", None, None), ("poller", "normal", "live"),
                ("poller-copy", "normal", "copy"), ("poller-idle", "SCHED_IDLE", "live"))
 
-    def poller(self):
-        srv = self.servers[0]
+    def poller(self, srv):
         sb = srv.scoreboard
-        ftpwho = os.path.join(self.args.build, "ftpwho")
+        ftpwho = os.path.join(srv.build, "ftpwho")   # the tools of the server's build
         p = self.prof
-        copy = os.path.join(self.paths["run"], "poolftpd.scoreboard.copy")
+        copy = sb + ".copy"
         for pair in range(p.poller_pairs):
             k = pair % len(self.POLLERS)   # rotate the order pair by pair
             for tag, policy, source in self.POLLERS[k:] + self.POLLERS[:k]:
@@ -346,16 +349,17 @@ class Bench:
                 label = {"no-poller": "without poller", "poller": "with poller",
                          "poller-copy": "with poller on a copy",
                          "poller-idle": "with idle poller"}[tag]
-                log(f"  login  poolftpd   {label}: {self.summary(rec)}{extra}")
+                log(f"  login  {srv.name:<10} {label}: {self.summary(rec)}{extra}")
 
-    def many(self):
-        """poolftpd holding many idle sessions; ftpwho timed over that scoreboard."""
-        srv = self.servers[0]
+    def many(self, srv):
+        """poolftpd holding many idle sessions; ftpwho timed over that
+        scoreboard (the ftpwho of the server's own build: the baseline's
+        scoreboard format may differ)."""
         if not self.ensure_running(srv):
             return
         n = self.prof.many_sessions
-        ftpwho = os.path.join(self.args.build, "ftpwho")
-        ftpcount = os.path.join(self.args.build, "ftpcount")
+        ftpwho = os.path.join(srv.build, "ftpwho")
+        ftpcount = os.path.join(srv.build, "ftpcount")
         timing = {"text_ms": [], "json_ms": [], "text_cpu_ms": [], "json_cpu_ms": [],
                   "sessions_seen": None, "error": None}
 
@@ -394,10 +398,11 @@ class Bench:
                 timing["error"] = "the sessions ended before the ftpwho runs finished " \
                                   "(raise the hold time)"
             return timing
-        log(f"bench: poolftpd with {fmt_int(n)} idle sessions (ftpwho timed while they are held)")
+        log(f"bench: {srv.name} with {fmt_int(n)} idle sessions (ftpwho timed while they "
+            f"are held)")
         rec = self.ftpbench(srv, "idle", 0, many=True, tag="many", during=during)
-        self.raw["many"] = rec
-        log(f"  idle   poolftpd   {self.summary(rec)}")
+        self.raw["many_base" if srv.name == BASE else "many"] = rec
+        log(f"  idle   {srv.name:<10} {self.summary(rec)}")
         t = rec.get("during") or timing
         if t["text_ms"]:
             cpu = lambda k: num(statistics.median(t[k]), 1) if t.get(k) else "n/a"
@@ -426,6 +431,10 @@ def parse_args(argv):
                     help="comma-separated subset of " + ",".join(ALL_PARTS) + " (default: all)")
     ap.add_argument("--vsftpd-isolate", action="store_true",
                     help="vsftpd's stock isolate_network=YES (a network namespace per session)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run the poolftpd of build directory DIR (say, the parent "
+                         "commit's build) as \"poolftpd-base\", in the same matrix; the table "
+                         "gets its column and a delta column")
     ap.add_argument("--check", action="store_true",
                     help="only set up: fixture, peers, servers serving the 4 KiB file, iperf3")
     a = ap.parse_args(argv)
@@ -441,7 +450,29 @@ def parse_args(argv):
             ap.error(f"unknown mode {m!r}")
     if "poolftpd" not in a.servers:
         ap.error("--servers must include poolftpd")
+    if a.baseline is not None:
+        a.baseline = baseline_build(ap, a.baseline)
+        if a.baseline == a.build:
+            ap.error(f"--baseline {a.baseline} is the build directory itself")
     return a
+
+
+def baseline_build(ap, path):
+    """The build directory of --baseline DIR: DIR itself when it holds the
+    binaries, else DIR/build (a source tree whose build is done)."""
+    d = os.path.abspath(path)
+    if not os.access(os.path.join(d, "poolftpd"), os.X_OK) and \
+            os.access(os.path.join(d, "build", "poolftpd"), os.X_OK):
+        d = os.path.join(d, "build")
+    for tool in ("poolftpd", "ftpwho", "ftpcount"):
+        f = os.path.join(d, tool)
+        if not os.access(f, os.X_OK):
+            also = "" if d.endswith("/build") else \
+                f" (nor {os.path.join(d, 'build', tool)})"
+            ap.error(f"--baseline {path}: no executable {f}{also}: give a build directory "
+                     f"holding poolftpd, ftpwho and ftpcount, or a source tree whose "
+                     f"build/ does")
+    return d
 
 
 def on_signal(signum, _frame):
@@ -452,6 +483,8 @@ def setup_servers(args, paths, tree, header_notes):
     """Server objects for the columns, in order; peers that cannot be fetched
     or configured are marked unavailable with the reason."""
     servers = [prepare_poolftpd(args.build, paths["run"], tree)]
+    if args.baseline:
+        servers.append(prepare_poolftpd(args.baseline, paths["run"], tree, BASE))
     apt = Apt(os.path.join(paths["peers"], "debs"))
     for name, rel in (("vsftpd", "usr/sbin/vsftpd"), ("pure-ftpd", "usr/sbin/pure-ftpd")):
         if name not in args.servers:
@@ -535,8 +568,8 @@ def main(argv):
                 s.start(small)
                 log(f"bench: {s.name} {s.version} serving on 127.0.0.1:{s.port} (PID {s.pid})")
             except RuntimeError as e:
-                if s.name == "poolftpd":
-                    raise RuntimeError(f"poolftpd did not start: {e}")
+                if s.name in POOLFTPDS:
+                    raise RuntimeError(f"{s.name} did not start: {e}")
                 s.unavailable = f"did not start: {e}"
                 log(f"bench: {s.name}: not run: {s.unavailable}")
         bench.start_iperf()
@@ -545,11 +578,14 @@ def main(argv):
             log("bench: --check: every available server serves the fixture; stopping")
             return 0
         bench.matrix()
+        builds = [s for s in servers if s.name in POOLFTPDS]
         if "poller" in args.modes:
-            log("bench: poolftpd login with and without a scoreboard poller")
-            bench.poller()
+            for s in builds:
+                log(f"bench: {s.name} login with and without a scoreboard poller")
+                bench.poller(s)
         if "many" in args.modes:
-            bench.many()
+            for s in builds:
+                bench.many(s)
     except KeyboardInterrupt:
         log("bench: interrupted; stopping what it started")
         status = 130

@@ -303,8 +303,16 @@ def check_serves(port, expect):
         ftp.close()
 
 
-def prepare_poolftpd(build, run_dir, tree):
-    s = Server("poolftpd")
+def prepare_poolftpd(build, run_dir, tree, name="poolftpd"):
+    """poolftpd from `build`. A second one (the --baseline build, named
+    "poolftpd-base") gets its own run directory under run_dir, so its pid
+    file, scoreboard and logs never meet the first one's."""
+    s = Server(name)
+    s.build = build
+    if name != "poolftpd":
+        run_dir = os.path.join(run_dir, name)
+        os.makedirs(run_dir, exist_ok=True)
+        os.chmod(run_dir, 0o755)
     s.port = free_port()
     if os.geteuid() == 0:
         user, group = "nobody", "nogroup"
@@ -318,10 +326,12 @@ def prepare_poolftpd(build, run_dir, tree):
     binary = os.path.join(build, "poolftpd")
     r = run([binary, "-t", "-c", conf], timeout=30)
     if r.returncode != 0:
-        raise RuntimeError(f"poolftpd -t: {last_line(r.stderr)}")
+        raise RuntimeError(f"{binary} -t: {last_line(r.stderr)}")
     v = run([binary, "-v"], timeout=30)
     words = last_line(v.stdout).split()
     s.version = words[-1] if words else "?"
+    if name != "poolftpd":
+        s.notes.append(f"baseline build {build}")
     s.argv = [binary, "-n", "-q", "-c", conf]
     s.logfile = os.path.join(run_dir, "poolftpd.out")
     s.scoreboard = os.path.join(run_dir, "poolftpd.scoreboard")

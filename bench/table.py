@@ -14,6 +14,11 @@ from procs import fmt_int, log, num
 from servers import DIR_ENTRIES
 
 SERVER_NAMES = ("poolftpd", "vsftpd", "pure-ftpd")
+# The column of the --baseline build: a second poolftpd, measured like a peer
+# but never counted as one (the ratio column compares with vsftpd and
+# Pure-FTPd only; the delta column compares with it).
+BASE = "poolftpd-base"
+POOLFTPDS = ("poolftpd", BASE)
 # The "batching" big runs pass ftpbench --rcvlowat this many bytes, so the
 # client is woken once per that much data instead of once per 64 KiB segment
 # (over loopback the sender's CPU includes waking the client; README).
@@ -28,8 +33,27 @@ class Table:
     def __init__(self, bench, prof):
         self.b = bench
         self.prof = prof
-        self.rows = []
+        self.rows = []        # (label, cells in server order, ratio, delta)
         self.footnotes = []
+        self.deltas = {}      # label -> % of the current build against the baseline
+        self.has_base = any(s.name == BASE for s in bench.servers)
+
+    def row(self, label, cells, ratio="—", delta=None):
+        """cells: a list in server order, or {server: cell} (others get "—")."""
+        if isinstance(cells, dict):
+            cells = [cells.get(s.name, "—") for s in self.b.servers]
+        self.rows.append((label, cells, ratio, delta))
+
+    def delta(self, label, new, base, what=""):
+        """The delta cell: the current build against the baseline, in %
+        (`what` names the figure when the row holds several)."""
+        if not self.has_base:
+            return None
+        if new is None or not base:
+            return "—"
+        pct = (new - base) / base * 100
+        self.deltas[label] = round(pct, 2)
+        return f"{what}{pct:+.1f} %"
 
     def note(self, text):
         if text not in self.footnotes:
@@ -79,11 +103,12 @@ class Table:
             v, mark = self.cell_values(s.name, mode, getter, valid, skip, tag)
             values[s.name] = v
             cells.append(("n/a" if v is None else num(v, digits)) + mark)
-        self.rows.append((label, cells, self.ratio(values, better)))
+        self.row(label, cells, self.ratio(values, better),
+                 self.delta(label, values.get("poolftpd"), values.get(BASE)))
 
     def ratio(self, values, better):
         own = values.get("poolftpd")
-        peers = [v for k, v in values.items() if k != "poolftpd" and v]
+        peers = [v for k, v in values.items() if k not in POOLFTPDS and v]
         if not own or not peers or better is None:
             return "—"
         best = max(peers) if better == "up" else min(peers)
@@ -112,8 +137,8 @@ class Table:
         ip = statistics.median(iperf) if iperf else None
         ipcell = num(ip, 0) if ip else ("n/a " + self.note(
             self.b.raw.get("iperf3_error") or "iperf3 failed"))
-        self.rows.append(("iperf3 loopback, 1 stream: MB/s (the ceiling)",
-                          [ipcell, "same", "same"], "—"))
+        self.row("iperf3 loopback, 1 stream: MB/s (the ceiling)",
+                 [ipcell] + ["same"] * (len(self.b.servers) - 1))
         if ip:
             self.add("big as a fraction of iperf3 ↑", "up",
                      lambda rec: dig(rec["result"], ("mb_per_sec",)) / ip
@@ -138,43 +163,68 @@ class Table:
         self.poller_rows()
 
     def many_rows(self):
+        """The many-sessions part, for poolftpd and the baseline build."""
         n = self.prof.many_sessions
-        rec = self.b.raw["many"]
-        if rec is None:
-            cell = "not run"
-        else:
-            r = rec["result"] or {}
-            i = r.get("idle") or {}
-            held = i.get("sessions") or 0
-            ok = held >= n and not r.get("failures") and not rec["error"]
-            if ok:
-                cell = f"yes, PSS {num(i.get('pss_kb_per_session'), 0)} kB/session, " \
-                       f"login {num(i.get('login_s'), 1)} s"
+        held, ftpwho, pss, text_ms = {}, {}, {}, {}
+        for name, key in (("poolftpd", "many"), (BASE, "many_base")):
+            if name == BASE and not self.has_base:
+                continue
+            rec = self.b.raw.get(key)
+            if rec is None:
+                held[name] = "not run"
             else:
-                why = rec["error"] or ""
-                if r.get("failures"):
-                    s = (r.get("failure_samples") or [{}])[0]
-                    why += f" {r['failures']} failures, e.g. {s.get('text', '?')!r}"
-                cell = f"no ({fmt_int(held)} held) " + self.note(f"poolftpd {fmt_int(n)} sessions: {why.strip()}")
-        self.rows.append((f"{fmt_int(n)} sessions held", [cell, "—", "—"], "—"))
-        t = (rec or {}).get("during") or {}
-        if t.get("text_ms"):
-            cell = f"{num(statistics.median(t['text_ms']), 1)} text, " \
-                   f"{num(statistics.median(t['json_ms']), 1) if t.get('json_ms') else 'n/a'} --json"
-            if t.get("text_cpu_ms") and t.get("json_cpu_ms"):
-                cell += f" (CPU {num(statistics.median(t['text_cpu_ms']), 1)} / " \
-                        f"{num(statistics.median(t['json_cpu_ms']), 1)})"
-            if t.get("error"):
-                cell += " " + self.note(f"ftpwho: {t['error']}")
-        else:
-            cell = "n/a" + (" " + self.note(f"ftpwho: {t['error']}") if t.get("error") else "")
-        self.rows.append((f"ftpwho with {fmt_int(n)} sessions: ms (median of "
-                          f"{self.prof.ftpwho_runs}) ↓", [cell, "—", "—"], "—"))
+                r = rec["result"] or {}
+                i = r.get("idle") or {}
+                count = i.get("sessions") or 0
+                ok = count >= n and not r.get("failures") and not rec["error"]
+                if ok:
+                    pss[name] = i.get("pss_kb_per_session")
+                    held[name] = f"yes, PSS {num(pss[name], 0)} kB/session, " \
+                                 f"login {num(i.get('login_s'), 1)} s"
+                else:
+                    why = rec["error"] or ""
+                    if r.get("failures"):
+                        smp = (r.get("failure_samples") or [{}])[0]
+                        why += f" {r['failures']} failures, e.g. {smp.get('text', '?')!r}"
+                    held[name] = f"no ({fmt_int(count)} held) " + self.note(
+                        f"{name} {fmt_int(n)} sessions: {why.strip()}")
+            t = (rec or {}).get("during") or {}
+            if t.get("text_ms"):
+                text_ms[name] = statistics.median(t["text_ms"])
+                cell = f"{num(text_ms[name], 1)} text, " \
+                       f"{num(statistics.median(t['json_ms']), 1) if t.get('json_ms') else 'n/a'} --json"
+                if t.get("text_cpu_ms") and t.get("json_cpu_ms"):
+                    cell += f" (CPU {num(statistics.median(t['text_cpu_ms']), 1)} / " \
+                            f"{num(statistics.median(t['json_cpu_ms']), 1)})"
+                if t.get("error"):
+                    cell += " " + self.note(f"{name} ftpwho: {t['error']}")
+            else:
+                cell = "n/a" + (" " + self.note(f"{name} ftpwho: {t['error']}")
+                                if t.get("error") else "")
+            ftpwho[name] = cell
+        label = f"{fmt_int(n)} sessions held"
+        self.row(label, held, delta=self.delta(label + ": PSS kB/session", pss.get("poolftpd"),
+                                               pss.get(BASE), "PSS "))
+        label = f"ftpwho with {fmt_int(n)} sessions: ms (median of {self.prof.ftpwho_runs}) ↓"
+        self.row(label, ftpwho, delta=self.delta(label + ": text", text_ms.get("poolftpd"),
+                                                 text_ms.get(BASE), "text "))
 
     def poller_rows(self):
         """Login with ftpwho run in a tight loop beside it, at normal priority
-        and under SCHED_IDLE, against the same runs without it."""
-        runs = [r for r in self.b.raw["poller"] if r["result"]]
+        and under SCHED_IDLE, against the same runs without it; for poolftpd
+        and the baseline build, each in its own column."""
+        rows = {}     # label -> {server: cell}, in first-seen order
+        for name in POOLFTPDS:
+            if name == BASE and not self.has_base:
+                continue
+            for label, cell in self.poller_cells(name):
+                rows.setdefault(label, {})[name] = cell
+        for label, cells in rows.items():
+            self.row(label, cells)
+
+    def poller_cells(self, server):
+        runs = [r for r in self.b.raw["poller"] if r["result"] and
+                r.get("server", "poolftpd") == server]
 
         def med(vals):
             vals = [v for v in vals if v is not None]
@@ -182,12 +232,12 @@ class Table:
 
         def tagged(tag):
             return [r for r in runs if r["tag"] == tag]
-        pairs = len(tagged("no-poller"))
+        pairs = self.prof.poller_pairs
         label = f"login with an ftpwho poller ({pairs} paired run{'s' if pairs != 1 else ''}): "
         off = med([dig(r["result"], ("sessions_per_sec",)) for r in tagged("no-poller")])
         if not off:
-            self.rows.append((label + "sessions/s", ["not run", "—", "—"], "—"))
-            return
+            return [(label + "sessions/s", "not run")]
+        out = []
         c_off = med([cpu_per_session(r) for r in tagged("no-poller")])
 
         def rel(v, base):
@@ -205,15 +255,14 @@ class Table:
             rate = med([p.get("polls_per_sec") for p in polls])
             cpus = med([p.get("cpus") for p in polls])
             each = med([p.get("cpu_ms_per_poll") for p in polls])
-            self.rows.append((f"{label}{what}: sessions/s without / with ↑",
-                              [f"{num(off, 0)} / {num(on, 0)}{rel(on, off)}", "—", "—"], "—"))
+            out.append((f"{label}{what}: sessions/s without / with ↑",
+                        f"{num(off, 0)} / {num(on, 0)}{rel(on, off)}"))
             if c_off and c_on:
-                self.rows.append((f"{label}{what}: server CPU ms/session without / with ↓",
-                                  [f"{num(c_off, 3)} / {num(c_on, 3)}{rel(c_on, c_off)}",
-                                   "—", "—"], "—"))
-            self.rows.append((f"{label}{what}: the poller itself",
-                              [f"{num(rate, 0)} ftpwho runs/s, {num(each, 2)} ms CPU each, "
-                               f"{num(cpus, 2)} CPUs", "—", "—"], "—"))
+                out.append((f"{label}{what}: server CPU ms/session without / with ↓",
+                            f"{num(c_off, 3)} / {num(c_on, 3)}{rel(c_on, c_off)}"))
+            out.append((f"{label}{what}: the poller itself",
+                        f"{num(rate, 0)} ftpwho runs/s, {num(each, 2)} ms CPU each, "
+                        f"{num(cpus, 2)} CPUs"))
         live, ctl = tagged("poller"), tagged("poller-copy")
         if live and ctl:
             # What reading the live scoreboard costs beyond any process
@@ -225,17 +274,26 @@ class Table:
             cell = f"sessions/s {num(s_ctl, 0)} / {num(s_live, 0)}{rel(s_live, s_ctl)}"
             if c_live and c_ctl:
                 cell += f"; server CPU ms/session {num(c_ctl, 3)} / {num(c_live, 3)}{rel(c_live, c_ctl)}"
-            self.rows.append((f"{label}the scoreboard's own cost: poller on the copy / "
-                              "on the live scoreboard", [cell, "—", "—"], "—"))
+            out.append((f"{label}the scoreboard's own cost: poller on the copy / "
+                        "on the live scoreboard", cell))
+        return out
 
     def markdown(self, machine, header_notes):
         cols = [s.name for s in self.b.servers]
         out = [machine, ""]
-        out.append("| figure | " + " | ".join(cols) + " | poolftpd / best peer |")
-        out.append("| --- | " + " | ".join("---:" for _ in cols) + " | ---: |")
-        for label, cells, ratio in self.rows:
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+        last = " | poolftpd / best peer |" + (" poolftpd vs baseline |" if self.has_base else "")
+        out.append("| figure | " + " | ".join(cols) + last)
+        out.append("| --- | " + " | ".join("---:" for _ in cols) + " | ---: |"
+                   + (" ---: |" if self.has_base else ""))
+        for label, cells, ratio, delta in self.rows:
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |"
+                       + (f" {delta or '—'} |" if self.has_base else ""))
         out.append("")
+        if self.has_base:
+            out.append(f"{BASE} is poolftpd from the --baseline build, run in the same "
+                       "matrix (same ftpbench, same rotation); the last column is "
+                       f"(poolftpd - {BASE}) / {BASE}, so + is better on ↑ rows and - on "
+                       "↓ rows. The ratio column compares with vsftpd and Pure-FTPd only.")
         out.append("↑ more is better, ↓ less is better; the ratio divides poolftpd's figure by "
                    "the best peer's (above 1 is better for ↑ rows, below 1 for ↓ rows). "
                    "MB = 10^6 bytes. PSS/session is the whole server's PSS (master, spare "
@@ -320,6 +378,9 @@ def report(args, prof, bench, header_notes, top, t_start, status):
                                      "unavailable": s.unavailable, "notes": s.notes}
                             for s in bench.servers}
     bench.raw["wall_s"] = round(elapsed, 1)
+    if table.has_base:
+        bench.raw["baseline"] = {"build": args.baseline,
+                                 "delta_pct": table.deltas}
     with open(os.path.join(top, "raw.json"), "w") as f:
         json.dump(bench.raw, f, indent=1)
     with open(os.path.join(top, "results.md"), "w") as f:
