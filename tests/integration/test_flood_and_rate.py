@@ -225,7 +225,10 @@ def test_max_command_rate_keeps_abor_and_stat_during_a_transfer(server_factory):
             assert resp.startswith("226"), resp
         finally:
             data.close()
-        # Nothing lost, in order: the queued NOOP comes after the abort.
+        # Nothing lost, in order: the queued NOOP comes after the abort. It
+        # waits for the next token (up to 10 s after the sixth command), so
+        # allow more than the client's usual 10 s.
+        ftp.sock.settimeout(30)
         assert ftp.getmultiline().startswith("200")
     finally:
         ftp.close()  # QUIT would be rate-limited too
