@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -361,19 +362,23 @@ class LineCtx {
     std::string name;
     std::string fact;
   };
+  // The hit is a compare (owners repeat in a directory); the look-up is out
+  // of line.
   const Slot& Cached(bool is_group, uint32_t id, Slot* slot) {
-    if (!slot->set || slot->id != id) {
-      std::string s;
-      if (names_ != nullptr && *names_) {
-        std::lock_guard<std::mutex> lock(*mu_);  // the lookup's cache is not thread-safe
-        s = (*names_)(is_group, id);
-      }
-      slot->name = s.empty() ? std::to_string(id) : std::move(s);
-      slot->fact = internal::FactSafe(slot->name) ? slot->name : std::to_string(id);
-      slot->id = id;
-      slot->set = true;
-    }
+    if (!slot->set || slot->id != id) [[unlikely]]
+      Fill(is_group, id, slot);
     return *slot;
+  }
+  [[gnu::noinline]] void Fill(bool is_group, uint32_t id, Slot* slot) {
+    std::string s;
+    if (names_ != nullptr && *names_) {
+      std::lock_guard<std::mutex> lock(*mu_);  // the lookup's cache is not thread-safe
+      s = (*names_)(is_group, id);
+    }
+    slot->name = s.empty() ? std::to_string(id) : std::move(s);
+    slot->fact = internal::FactSafe(slot->name) ? slot->name : std::to_string(id);
+    slot->id = id;
+    slot->set = true;
   }
 
   const NameLookup* names_;
@@ -382,24 +387,48 @@ class LineCtx {
   internal::UtcCache utc_;
 };
 
-// A std::string filled through a raw pointer: Reserve(n) returns room for n
-// bytes at the end, Commit(p) keeps what was written up to p; the string is
-// cut to the committed size when the buffer goes away.
+// A chunk's text. Its bytes are not zeroed before they are written (a
+// std::string's resize would store every byte of a big listing twice).
+class ChunkText {
+ public:
+  std::string_view view() const { return {data_.get(), size_}; }
+  void Release() {
+    data_.reset();
+    size_ = cap_ = 0;
+  }
+
+ private:
+  friend class TextBuffer;
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+  size_t cap_ = 0;
+};
+
+// Fills a ChunkText through a raw pointer: Reserve(n) returns room for n
+// bytes at the end, Commit(p) keeps what was written up to p; the text's
+// size is the committed size when the buffer goes away.
 class TextBuffer {
  public:
-  TextBuffer(std::string* s, size_t expect) : s_(s) { s_->resize(std::max<size_t>(expect, 4096)); }
-  ~TextBuffer() { s_->resize(used_); }
+  TextBuffer(ChunkText* t, size_t expect) : t_(t) { Grow(std::max<size_t>(expect, 4096)); }
+  ~TextBuffer() { t_->size_ = used_; }
   TextBuffer(const TextBuffer&) = delete;
   TextBuffer& operator=(const TextBuffer&) = delete;
 
   char* Reserve(size_t n) {
-    if (s_->size() - used_ < n) s_->resize(std::max(s_->size() * 2, used_ + n));
-    return s_->data() + used_;
+    if (t_->cap_ - used_ < n) Grow(std::max(t_->cap_ * 2, used_ + n));
+    return t_->data_.get() + used_;
   }
-  void Commit(const char* end) { used_ = static_cast<size_t>(end - s_->data()); }
+  void Commit(const char* end) { used_ = static_cast<size_t>(end - t_->data_.get()); }
 
  private:
-  std::string* s_;
+  void Grow(size_t cap) {
+    std::unique_ptr<char[]> bigger(new char[cap]);  // default-initialised: not zeroed
+    if (used_ > 0) std::memcpy(bigger.get(), t_->data_.get(), used_);
+    t_->data_ = std::move(bigger);
+    t_->cap_ = cap;
+  }
+
+  ChunkText* t_;
   size_t used_ = 0;
 };
 
@@ -414,7 +443,7 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
   State& s = *s_;
   const uint32_t nchunks = static_cast<uint32_t>((s.order.size() + kChunkEntries - 1) / kChunkEntries);
   std::mutex names_mu;
-  std::vector<std::string> texts(nchunks);
+  std::vector<ChunkText> texts(nchunks);
   std::unique_ptr<std::atomic<uint8_t>[]> ready(new std::atomic<uint8_t>[nchunks]);
   for (uint32_t c = 0; c < nchunks; ++c) ready[c].store(kChunkPending, std::memory_order_relaxed);
   std::atomic<uint32_t> claim{0};
@@ -529,8 +558,8 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
     const uint8_t st = ready[next].load(std::memory_order_acquire);
     if (st == kChunkFailed) return false;
     if (st == kChunkReady) {
-      const bool ok = sink(texts[next]);
-      std::string().swap(texts[next]);
+      const bool ok = sink(texts[next].view());
+      texts[next].Release();
       ++next;
       sent.store(next, std::memory_order_release);
       sent.notify_all();

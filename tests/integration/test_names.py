@@ -8,6 +8,7 @@ against servers started as root (chrooted workers as nobody) and as nobody.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -74,8 +75,10 @@ class NamesTree:
 def names_tree(workbase):
     t = NamesTree(workbase / "names-root")
     yield t
-    # Let teardown (rmtree) into the mode-000 directory.
+    # Gone with the module's last test: pytest may set this fixture up again
+    # (once per identity) when the module runs on its own.
     os.chmod(t.root / "perm" / "d000", 0o755)
+    shutil.rmtree(t.root)
 
 
 @pytest.fixture(scope="module")
