@@ -64,7 +64,7 @@ LDFLAGS  += -fsanitize=$(SAN)
 endif
 DEPFLAGS  = -MMD -MP
 
-LIBS_SERVER := -lcap -lssl -lcrypto
+LIBS_SERVER := -lcap
 GTEST_LIBS  := -lgtest -lgtest_main
 
 # --- sources -------------------------------------------------------------
