@@ -64,7 +64,7 @@ LDFLAGS  += -fsanitize=$(SAN)
 endif
 DEPFLAGS  = -MMD -MP
 
-LIBS_SERVER := -lcap -lssl -lcrypto
+LIBS_SERVER := -lcap
 GTEST_LIBS  := -lgtest -lgtest_main
 
 # --- sources -------------------------------------------------------------
@@ -136,6 +136,7 @@ TEST_LIBS_auth       := auth log config util
 TEST_LIBS_data       := data fs auth log config util
 TEST_LIBS_protocol   := protocol data fs auth log config util
 TEST_LIBS_worker     := worker protocol data fs auth log config util
+TEST_LIBS_privileges := worker util
 TEST_LIBS_master     := $(LINK_ORDER)
 TEST_LIBS_tools      := config util
 TEST_LIBS_shutdown   := config util

@@ -473,7 +473,7 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
       return InUse(path, ::getpid());
     }
 
-    // SECURITY: the directory may be writable by others (a misconfigured
+    // SECURITY (S7): the directory may be writable by others (a misconfigured
     // ScoreboardFile in /tmp): never follow a planted symlink, and only take
     // over a regular file that we own. Readers validate everything anyway.
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644));
@@ -640,7 +640,7 @@ Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
   impl->header = std::launder(reinterpret_cast<Header*>(base));
   const Header& h = *impl->header;
 
-  // SECURITY: the file may be stale, truncated or written by anyone who
+  // SECURITY (S7): the file may be stale, truncated or written by anyone who
   // can write its directory; check every number before using it.
   const uint64_t magic = h.magic.load(std::memory_order_acquire);
   if (magic != kMagic) {
@@ -853,7 +853,7 @@ Result<Scoreboard> Scoreboard::OpenOrCreateShared(const std::string& path, uint3
     }
     Error last(ErrorCode::kInternal, "scoreboard " + path + ": no attempt made");
     for (int attempt = 0; attempt < kSharedAttempts; ++attempt) {
-      // SECURITY: as for Create(): never follow a symlink, and write only
+      // SECURITY (S7): as for Create(): never follow a symlink, and write only
       // into a regular file of our own uid; the contents are validated.
       UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
       if (!fd) {
@@ -1012,7 +1012,7 @@ HeaderView Scoreboard::ReadHeader() const {
   });
   const bool shutdown_consistent =
       ReadShutdownState(h, &v.shutdown_time, &v.deny_time, &v.disconnect_time, v.shutdown_msg);
-  // SECURITY: anyone who can write the file can write these bytes; workers
+  // SECURITY (S7): anyone who can write the file can write these bytes; workers
   // refuse logins and the master cuts sessions on them. Values ftpshut could
   // not have written are damage, not an order: read as "no shutdown".
   if (!shutdown_consistent ||
@@ -1188,7 +1188,7 @@ void Scoreboard::ReadInto(size_t index, unsigned fields, SlotView* v) const {
   v->bytes_done = s->bytes_done.load(relaxed);
   v->updating = !consistent;
 
-  // SECURITY: whatever the memory held, hand out only known enum values and
+  // SECURITY (S7): whatever the memory held, hand out only known enum values and
   // sane numbers (strings were NUL-terminated by LoadText).
   if (raw_state > kMaxSlotState || raw_dir > static_cast<uint8_t>(XferDir::kList)) {
     r.state = SlotState::kEmpty;
@@ -1289,7 +1289,7 @@ uint32_t Scoreboard::scan_limit() const {
   if ((h.features.load(std::memory_order_relaxed) & kFeatureSlotHwm) == 0) {
     return impl_->slot_count;  // an older writer keeps no mark
   }
-  // SECURITY: the mark is file contents; never scan past the validated count.
+  // SECURITY (S7): the mark is file contents; never scan past the validated count.
   return std::min(h.slot_hwm.load(std::memory_order_acquire), impl_->slot_count);
 }
 
@@ -1514,7 +1514,7 @@ extern "C" void OnScoreboardBus(int signo, siginfo_t* si, void*) {  // Async-sig
     return;
   }
   int policy = g_guard_policy.load(std::memory_order_relaxed);
-  // SECURITY: only the process that installed kRestore ftruncate()s, on the
+  // SECURITY (S7): only the process that installed kRestore ftruncate()s, on the
   // fd it opened; in a forked child that fd number may name anything (the
   // worker closed it), so children fall back to waiting for the master.
   if (policy == static_cast<int>(TruncationPolicy::kRestore) &&

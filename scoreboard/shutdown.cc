@@ -218,7 +218,7 @@ Result<std::optional<ShutdownInfo>> ReadShutdownFile(const std::string& path) {
   if (::fstat(fd.get(), &st) != 0) {
     return FileError(errno, "cannot read shutdown file " + path);
   }
-  // SECURITY: the master reads this path every second; a FIFO, device or
+  // SECURITY (S8): the master reads this path every second; a FIFO, device or
   // directory there must not block it or feed it endless data.
   if (!S_ISREG(st.st_mode)) {
     return Error(ErrorCode::kInvalid, path + ": not a regular file");
@@ -253,7 +253,7 @@ Result<void> WriteShutdownFile(const std::string& path, const ShutdownInfo& info
   if (base.empty() || base == "." || base == "..") {
     return Error(ErrorCode::kInvalid, path + ": not a file name");
   }
-  // SECURITY: ftpshut runs as root and the directory may be writable by
+  // SECURITY (S8): ftpshut runs as root and the directory may be writable by
   // others; mkostemp's O_EXCL never follows or reuses a planted name.
   std::string tmp = (dir == "/" ? "" : dir) + "/." + base + ".XXXXXX";
   UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));

@@ -2,8 +2,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <sys/wait.h>
-#include <openssl/opensslv.h>
-#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <boost/version.hpp>
@@ -95,7 +93,6 @@ void VersionStatus() {
               "  + EPOLLEXCLUSIVE accept\n  - TLS (FTPS) not yet available\n\n");
   std::printf("Libraries:\n");
   std::printf("  Boost: %d.%d.%d\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
-  std::printf("  OpenSSL: %s (headers %s)\n", OpenSSL_version(OPENSSL_VERSION), OPENSSL_VERSION_TEXT);
   std::printf("  libcap: linked\n");
 }
 

@@ -761,7 +761,6 @@ void Master::Reload() {
   if (next->max_clients + next->max_spare_servers > slots)
     log::Warn("MaxClients + MaxSpareServers above " + std::to_string(slots) +
               " needs a restart; the pool stays within the current scoreboard");
-  const bool was_full = full_listening_;
   SetFullListening(false);
   SetListeners(std::move(*ls));
   cfg_ = std::move(next);
@@ -779,7 +778,6 @@ void Master::Reload() {
   board_->SetServerName(cfg_->server_name);
   // Idle old-generation workers leave at once; busy ones after their session.
   TellChildren(SIGUSR1, Whom::kOldGeneration, /*leave=*/true);
-  (void)was_full;
   policy_.OnReload();  // replace the pool at once
   POOLFTPD_DEBUG(9, "pool: reload: old-generation workers told to leave; spawn rate ", policy_.spawn_rate(), "/s");
   WatchShutdownFile(true);

@@ -68,6 +68,13 @@ extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal
 
 [[noreturn]] void Exit(WorkerExit code) { ::_exit(static_cast<int>(code)); }
 
+// A failed privilege stage for the SystemLog: the message and the errno.
+std::string StageFailure(const Error& e) {
+  std::string text = e.message();
+  if (e.sys_errno() != 0) text += " (errno " + std::to_string(e.sys_errno()) + ")";
+  return text;
+}
+
 // Closes every fd except 0-2 and those in `keep` (any order, duplicates
 // allowed). Allocates nothing: right after fork every heap page touched
 // becomes private to the worker. The lists are a handful of fds, so the next
@@ -375,8 +382,10 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
 
     // Everything that needs the real file system or root comes first.
     w.Prepare(*spec.identity, spec.names);
-    if (auto d = DropPrivileges(*spec.identity); !d) {
-      log::Error("worker privilege drop failed: " + d.error().message());
+    // SECURITY (S1): the before-accept stage; on failure nothing is
+    // accepted and the master pauses spawning (kFatal).
+    if (auto d = EnterBeforeAccept(*spec.identity); !d) {
+      log::Error("worker privilege drop failed: " + StageFailure(d.error()));
       Exit(WorkerExit::kFatal);
     }
     // After the credential change (which clears it): die with the master.
@@ -503,8 +512,9 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
     }
     Worker w(cfg, slot ? &*board : nullptr, slot.value_or(0), 0);
     w.Prepare(identity, nullptr);
-    if (auto d = DropPrivileges(identity); !d) {
-      log::Error("privilege drop failed: " + d.error().message());
+    // SECURITY (S1): the before-accept stage, before any client byte is read.
+    if (auto d = EnterBeforeAccept(identity); !d) {
+      log::Error("privilege drop failed: " + StageFailure(d.error()));
       if (slot) board->ReleaseSlot(*slot);
       return 2;
     }

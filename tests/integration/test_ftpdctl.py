@@ -132,6 +132,34 @@ def test_status_matches_ftpwho(server):
             ftp_close(f)
 
 
+def test_status_and_ftpwho_print_the_shutdown_in_one_shape(server_factory):
+    """ftpshut's published state: ftpdctl status --json's "shutdown" and
+    ftpwho --json's server.shutdown are the same object (tools::ShutdownJson);
+    ftpwho adds its first keys ("time", "deny", "disconnect") with the same
+    values."""
+    s = server_factory(start=False)
+    shutmsg = s.dir / "shutmsg"
+    s.extra.append(f"ShutdownFile {shutmsg}")
+    s.write_config()
+    s.start()
+    r = run_tool(BUILD / "ftpshut", "-c", s.conf, "-l", "5", "-d", "2", "+10", "maintenance")
+    assert r.returncode == 0, r.stderr
+    who = wait_until(lambda: (w := who_json(s))["server"]["shutdown"] and w, 15,
+                     what="ftpwho to show the shutdown")
+    st = status_json(s)
+    shut, ctl_shut = who["server"]["shutdown"], st["shutdown"]
+    keys = ["shutdown_time", "deny_time", "disconnect_time", "message"]
+    assert list(ctl_shut) == keys, ctl_shut
+    assert list(shut) == keys + ["time", "deny", "disconnect"], shut
+    assert {k: shut[k] for k in keys} == ctl_shut
+    assert (shut["time"], shut["deny"], shut["disconnect"]) == \
+        (shut["shutdown_time"], shut["deny_time"], shut["disconnect_time"])
+    assert shut["deny_time"] == shut["shutdown_time"] - 5 * 60
+    assert shut["disconnect_time"] == shut["shutdown_time"] - 2 * 60
+    assert shut["message"] == "maintenance"
+    run_tool(BUILD / "ftpshut", "-c", s.conf, "-R")
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to compare callers")
 def test_status_refuses_files_of_another_user(server, identity):
     if identity.name != "nobody":

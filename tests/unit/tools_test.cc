@@ -508,10 +508,27 @@ TEST(Who, Json) {
   sb::SetText(h.shutdown_msg, "going down");
   const std::string shut = FormatWhoJson(h, {}, kNow);
   ASSERT_TRUE(IsValidJson(shut)) << shut;
-  EXPECT_NE(shut.find(R"("shutdown":{"time":1700003600,"deny":1700003000,)"
-                      R"("disconnect":1700003300,"message":"going down"}},"connections":[]})"),
+  // The shape ftpdctl status --json prints too (ShutdownJson), then the
+  // keys ftpwho printed first ("time", "deny", "disconnect"), same values.
+  EXPECT_NE(shut.find(R"("shutdown":{"shutdown_time":1700003600,"deny_time":1700003000,)"
+                      R"("disconnect_time":1700003300,"message":"going down",)"
+                      R"("time":1700003600,"deny":1700003000,)"
+                      R"("disconnect":1700003300}},"connections":[]})"),
             std::string::npos)
       << shut;
+}
+
+TEST(ShutdownJson, OneShapeForBothTools) {
+  EXPECT_EQ(ShutdownJson(0, 0, 0, "ignored"), "null");
+  EXPECT_EQ(ShutdownJson(0, 5, 6, "ignored", true), "null");
+  const std::string ctl = ShutdownJson(1700003600, 1700003000, 1700003300, "going \"down\"");
+  EXPECT_TRUE(IsValidJson(ctl)) << ctl;
+  EXPECT_EQ(ctl, R"({"shutdown_time":1700003600,"deny_time":1700003000,"disconnect_time":1700003300,)"
+                 R"("message":"going \"down\""})");
+  // ftpwho's form is the same object with the aliases appended.
+  const std::string who = ShutdownJson(1700003600, 1700003000, 1700003300, "going \"down\"", true);
+  EXPECT_TRUE(IsValidJson(who)) << who;
+  EXPECT_EQ(who, ctl.substr(0, ctl.size() - 1) + R"(,"time":1700003600,"deny":1700003000,"disconnect":1700003300})");
 }
 
 TEST(Who, JsonPercentUnknownSize) {

@@ -291,6 +291,16 @@ std::string JsonString(std::string_view text) {
   return out;
 }
 
+std::string ShutdownJson(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time, std::string_view message,
+                         bool who_aliases) {
+  if (shutdown_time <= 0) return "null";
+  std::string out = "{\"shutdown_time\":" + Num(shutdown_time) + ",\"deny_time\":" + Num(deny_time) +
+                    ",\"disconnect_time\":" + Num(disconnect_time) + ",\"message\":" + JsonString(message);
+  if (who_aliases)
+    out += ",\"time\":" + Num(shutdown_time) + ",\"deny\":" + Num(deny_time) + ",\"disconnect\":" + Num(disconnect_time);
+  return out + "}";
+}
+
 std::string FormatElapsed(int64_t start_ns, int64_t now_ns) {
   char buf[48];
   return std::string(buf, ElapsedTo(buf, start_ns, now_ns));
@@ -547,14 +557,8 @@ std::string WhoJsonFormatter::head() const {
   out += ",\"stale_slots\":" + Num(tally.stale);
   out += ",\"total_sessions\":" + Num(header.total_sessions);
   out += ",\"total_bytes\":" + Num(header.total_bytes);
-  out += ",\"shutdown\":";
-  if (header.shutdown_time > 0) {
-    out += "{\"time\":" + Num(header.shutdown_time) + ",\"deny\":" + Num(header.deny_time) +
-           ",\"disconnect\":" + Num(header.disconnect_time) +
-           ",\"message\":" + JsonString(header.shutdown_msg) + "}";
-  } else {
-    out += "null";
-  }
+  out += ",\"shutdown\":" + ShutdownJson(header.shutdown_time, header.deny_time, header.disconnect_time,
+                                         header.shutdown_msg, /*who_aliases=*/true);
   out += "},\"connections\":[";
   return out;
 }

@@ -21,8 +21,8 @@
 //               "max_clients": int, "slots": int, "idle_workers": int,
 //               "updating_slots": int, "stale_slots": int, "total_sessions": int,
 //               "total_bytes": int,
-//               "shutdown": null | {"time": s, "deny": s, "disconnect": s,
-//                                   "message": str}},
+//               "shutdown": null | ShutdownJson (below, with the ftpwho
+//                                   aliases)},
 //    "connections": [
 //      {"pid": int, "user": str ("" before USER), "state": "connected" |
 //       "logged_in" | "idle" | "transferring" | "closing", "generation": int,
@@ -58,6 +58,16 @@ std::string EscapeText(std::string_view text);
 
 // A JSON string literal (with the quotes) for `text`.
 std::string JsonString(std::string_view text);
+
+// The published ftpshut state as both tools print it (ftpwho --json's
+// server.shutdown, ftpdctl status --json's shutdown): null when
+// `shutdown_time` is 0, else
+//   {"shutdown_time": s, "deny_time": s, "disconnect_time": s, "message": str}
+// (epoch seconds, the scoreboard header's fields). `who_aliases` appends the
+// keys ftpwho printed first, with the same values: "time", "deny",
+// "disconnect".
+std::string ShutdownJson(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time, std::string_view message,
+                         bool who_aliases = false);
 
 // ProFTPD's elapsed-time look: "0m5s", "59m59s", "1h13m"; "-" when unknown
 // (start time 0). Negative spans (clock steps) count as 0.

@@ -68,7 +68,7 @@ Result<ConfigPaths> ResolveConfigPaths(const std::optional<std::string>& config_
                                        const std::vector<std::string>& defines,
                                        ConfigPaths* partial) {
   if (config_opt) return ReadConfigPaths(*config_opt, defines, partial);
-  // SECURITY: the installed config is often root-only (mode 0600); a user
+  // SECURITY (S9): the installed config is often root-only (mode 0600); a user
   // who may not read it gets the compiled-in defaults, as before, instead
   // of an error, and learns nothing from it.
   if (::access(POOLFTPD_CONFIG_FILE, R_OK) != 0) return ConfigPaths{};

@@ -517,14 +517,9 @@ std::string FormatStatusJson(const Status& s) {
   out += "],\"sessions\":" + Num(s.sessions);
   out += ",\"pidfile\":" + JsonString(s.pidfile);
   out += ",\"scoreboard\":" + JsonString(s.scoreboard);
-  out += ",\"shutdown\":";
-  if (s.shutdown) {
-    out += "{\"shutdown_time\":" + Num(s.shutdown_time) + ",\"deny_time\":" + Num(s.deny_time) +
-           ",\"disconnect_time\":" + Num(s.disconnect_time) +
-           ",\"message\":" + JsonString(s.shutdown_message) + "}";
-  } else {
-    out += "null";
-  }
+  out += ",\"shutdown\":" +
+         (s.shutdown ? tools::ShutdownJson(s.shutdown_time, s.deny_time, s.disconnect_time, s.shutdown_message)
+                     : std::string("null"));
   out += "}\n";
   return out;
 }

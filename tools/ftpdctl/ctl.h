@@ -76,6 +76,7 @@ void FillFromScoreboard(const sb::HeaderView& header, const std::vector<sb::Slot
 //    "sessions":int,"pidfile":str,"scoreboard":str,
 //    "shutdown":null|{"shutdown_time":int,"deny_time":int,
 //                     "disconnect_time":int,"message":str}}
+//   (the shutdown object is tools::ShutdownJson, as in ftpwho --json)
 // Times are seconds since the epoch. `now` formats relative times (text).
 std::string FormatStatusText(const Status& status);
 std::string FormatStatusJson(const Status& status);

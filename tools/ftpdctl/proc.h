@@ -85,7 +85,7 @@ class ProcessHandle {
   bool may_signal_ = false;
 };
 
-// SECURITY: the PidFile and the scoreboard tell ftpdctl whom to signal, so,
+// SECURITY (S13): the PidFile and the scoreboard tell ftpdctl whom to signal, so,
 // as start-stop-daemon does for a PidFile, they are believed only when no
 // one but root or the caller could have written them: owned by uid 0 or by
 // `caller_uid` (the real uid), and not writable by group or others.

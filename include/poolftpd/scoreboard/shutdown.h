@@ -92,7 +92,7 @@ struct CookieContext {
 // time, each as ProFTPD prints them ("Sat Nov 21 14:00:00 2026", local
 // time, day zero-padded); %L %R %U %C %V from `ctx`; %% is one '%'. Any
 // other '%' sequence is kept as it is.
-// SECURITY: the client controls %U, %C and (via DNS) %R; every control
+// SECURITY (S2): the client controls %U, %C and (via DNS) %R; every control
 // character in the result (CR, LF, NUL, ...) becomes '?', so the text is
 // always a single safe reply line; it is at most kMaxExpandedShutdownMessage
 // bytes.

@@ -1,7 +1,8 @@
-// The worker process: entry point after fork. Drops privileges, waits on the
-// shared listeners with EPOLLEXCLUSIVE, serves one session at a time, and
-// leaves on the master's order, on a new generation, or after
-// MaxSessionsPerWorker sessions. Never returns into the master's frames.
+// The worker process: entry point after fork. Enters the before-accept
+// privilege stage (privileges.h), waits on the shared listeners with
+// EPOLLEXCLUSIVE, serves one session at a time, and leaves on the master's
+// order, on a new generation, or after MaxSessionsPerWorker sessions. Never
+// returns into the master's frames.
 #pragma once
 
 #include <sys/types.h>
@@ -13,19 +14,12 @@
 
 #include "poolftpd/config/config.h"
 #include "poolftpd/scoreboard/scoreboard.h"
+#include "poolftpd/worker/privileges.h"
 
 namespace poolftpd::worker {
 
 // Exit codes the master reads (nginx's 2, httpd's APEXIT_*).
 enum class WorkerExit : int { kOk = 0, kSessionError = 1, kFatal = 2, kSick = 3 };
-
-// Who a worker becomes. Resolved by the master from the config.
-struct Identity {
-  bool switch_user = false;  // started as root: chroot + setres[ug]id
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::string chroot_dir;    // empty: no chroot
-};
 
 // uid/gid names a worker shows in listings (root, its own identity, the
 // <Anonymous> root's owner), resolved once by the master before it forks. NSS
@@ -71,9 +65,5 @@ struct ChildSpec {
 // superserver), in this process, with no master. Claims a scoreboard slot when
 // ScoreboardFile's directory exists (released at exit). Returns the exit code.
 int RunInetd(const config::Config& cfg, const Identity& identity) noexcept;
-
-// Drops to `id` (chroot, groups, gid, uid, no capabilities, no_new_privs),
-// then verifies it. Only this function changes credentials.
-Result<void> DropPrivileges(const Identity& id);
 
 }  // namespace poolftpd::worker
