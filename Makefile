@@ -70,9 +70,9 @@ GTEST_LIBS  := -lgtest -lgtest_main
 # --- sources -------------------------------------------------------------
 # One static library per src/ module (build/lib/libpf_<module>.a) so a unit
 # test links just its module and what that module depends on.
-MODULES     := util config log auth fs data protocol worker master
+MODULES     := util config log auth fs net data protocol worker master
 # Link order: dependants before dependencies.
-LINK_ORDER  := master worker protocol data fs auth log config util
+LINK_ORDER  := master worker protocol data net fs auth log config util
 SB_SRCS     := $(wildcard scoreboard/*.cc)
 MAIN_SRCS   := src/main.cc
 TOOLS       := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/ftp*/main.cc))))
@@ -133,9 +133,10 @@ TEST_LIBS_config     := config util
 TEST_LIBS_log        := log config util
 TEST_LIBS_fs         := fs log config util
 TEST_LIBS_auth       := auth log config util
-TEST_LIBS_data       := data fs auth log config util
-TEST_LIBS_protocol   := protocol data fs auth log config util
-TEST_LIBS_worker     := worker protocol data fs auth log config util
+TEST_LIBS_net        := net log config util
+TEST_LIBS_data       := data net fs auth log config util
+TEST_LIBS_protocol   := protocol data net fs auth log config util
+TEST_LIBS_worker     := worker protocol data net fs auth log config util
 TEST_LIBS_privileges := worker util
 TEST_LIBS_master     := $(LINK_ORDER)
 TEST_LIBS_tools      := config util

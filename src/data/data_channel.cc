@@ -3,16 +3,16 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <span>
 
 #include "poolftpd/log/log.h"
+#include "poolftpd/net/wait.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
 
@@ -24,49 +24,40 @@ namespace {
 constexpr size_t kSendfileChunk = 1024 * 1024;
 constexpr size_t kCopyChunk = 256 * 1024;
 
-// Waits until `fd` has `events`, servicing the control fd and signals.
-Status Wait(int fd, short events, const Hooks& hooks, int timeout_ms, bool* control_ignored) {
-  const int64_t deadline = timeout_ms > 0 ? util::MonotonicMs() + timeout_ms : 0;
+// Waits until `target` is ready, servicing the control stream and signals.
+Status Wait(net::WaitItem target, const Hooks& hooks, int timeout_ms, bool* control_ignored) {
+  const int64_t deadline = net::DeadlineAfterMs(timeout_ms);
   for (;;) {
-    pollfd pfd[2];
-    pfd[0] = {fd, events, 0};
-    nfds_t n = 1;
-    if (hooks.control_fd >= 0 && !*control_ignored) {
-      pfd[1] = {hooks.control_fd, POLLIN, 0};
-      n = 2;
+    net::WaitItem items[2] = {target, net::WaitItem{hooks.control}};
+    const size_t n = (hooks.control != nullptr && !*control_ignored) ? 2 : 1;
+    switch (net::Wait(std::span<net::WaitItem>(items, n), deadline, hooks.wait_mask, &hooks.stop_requested)) {
+      case net::WaitResult::kReady: break;
+      case net::WaitResult::kTimeout: return Status::kStalled;
+      case net::WaitResult::kStopped: return Status::kStopped;
+      case net::WaitResult::kError: return Status::kLocalError;
     }
-    timespec ts{}, *tsp = nullptr;
-    if (deadline) {
-      const int64_t left = deadline - util::MonotonicMs();
-      if (left <= 0) return Status::kStalled;
-      ts.tv_sec = left / 1000;
-      ts.tv_nsec = (left % 1000) * 1000000;
-      tsp = &ts;
-    }
-    const int r = ::ppoll(pfd, n, tsp, hooks.wait_mask);
-    if (r < 0) {
-      if (errno != EINTR) return Status::kLocalError;
-      if (hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
-      continue;
-    }
-    if (r == 0) return Status::kStalled;
-    if (n == 2 && pfd[1].revents) {
+    if (n == 2 && items[1].ready) {
       const ControlAction a = hooks.on_control ? hooks.on_control() : ControlAction::kIgnore;
       if (a == ControlAction::kAbort) return Status::kAborted;
       if (a == ControlAction::kIgnore) *control_ignored = true;
     }
-    if (pfd[0].revents) return Status::kOk;
+    if (items[0].ready) return Status::kOk;
   }
 }
 
-// A failed send/sendfile: wait for room (EAGAIN), re-check orders (EINTR),
-// or map the error. kOk means "try again".
-Status AfterSendError(int err, int sock, const Hooks& hooks, bool* control_ignored) {
-  if (err != EAGAIN && err != EINTR) POOLFTPD_DEBUG(7, "data: send failed: ", std::strerror(err));
-  if (err == EAGAIN) return Wait(sock, POLLOUT, hooks, hooks.stall_timeout_ms, control_ignored);
+Status WaitFd(int fd, bool write, const Hooks& hooks, int timeout_ms, bool* control_ignored) {
+  return Wait(net::WaitItem{nullptr, fd, write}, hooks, timeout_ms, control_ignored);
+}
+
+// A failed Write/SendFile/Read (err = its errno): wait for room or input
+// (EAGAIN), re-check orders (EINTR), or map the error. kOk means "try again".
+Status AfterIoError(int err, net::Stream& s, bool write, const Hooks& hooks, bool* control_ignored) {
+  if (err != EAGAIN && err != EINTR)
+    POOLFTPD_DEBUG(7, "data: ", write ? "send" : "receive", " failed: ", std::strerror(err));
+  if (err == EAGAIN) return Wait(net::WaitItem{&s, -1, write}, hooks, hooks.stall_timeout_ms, control_ignored);
   if (err == EINTR) return (hooks.stop_requested && hooks.stop_requested()) ? Status::kStopped : Status::kOk;
   if (err == EPIPE || err == ECONNRESET) return Status::kPeerClosed;
-  return Status::kLocalError;
+  return write ? Status::kLocalError : Status::kPeerClosed;
 }
 
 config::PortRange g_ephemeral{32768, 60999};  // Linux's default, until read
@@ -228,7 +219,7 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
     UniqueFd lfd = std::move(listen_fd_);
     Reset();
     for (;;) {
-      const Status st = Wait(lfd.get(), POLLIN, h, timeout_ms, &ignored);
+      const Status st = WaitFd(lfd.get(), false, h, timeout_ms, &ignored);
       if (st != Status::kOk) POOLFTPD_DEBUG(7, "data: waiting for the client to connect: ", StatusName(st));
       if (st == Status::kStalled) return Status::kTimeout;
       if (st != Status::kOk) return st;
@@ -279,7 +270,7 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
       POOLFTPD_DEBUG(7, "data: connect to ", target.ToString(), " failed: ", std::strerror(errno));
       return Status::kPeerClosed;
     }
-    const Status st = Wait(c.get(), POLLOUT, h, timeout_ms, &ignored);
+    const Status st = WaitFd(c.get(), true, h, timeout_ms, &ignored);
     if (st != Status::kOk) POOLFTPD_DEBUG(7, "data: connect to ", target.ToString(), ": ", StatusName(st));
     if (st == Status::kStalled) return Status::kTimeout;
     if (st != Status::kOk) return st;
@@ -299,16 +290,17 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
 
 namespace {
 
-// Between two blocking sendfile() calls: lets pending signals run (they are
-// unblocked only inside ppoll) and services the control connection, without
-// waiting.
+// Between two steps that did not wait (blocking sendfile calls, a receive
+// that always found input): lets pending signals run (they are unblocked
+// only inside the wait) and services the control connection, without
+// sleeping.
 Status CheckBetweenChunks(const Hooks& hooks, bool* control_ignored) {
-  pollfd p{hooks.control_fd, POLLIN, 0};
-  const nfds_t n = (hooks.control_fd >= 0 && !*control_ignored) ? 1 : 0;
-  timespec zero{0, 0};
-  const int r = ::ppoll(n ? &p : nullptr, n, &zero, hooks.wait_mask);
-  if (r < 0 && errno == EINTR && hooks.stop_requested && hooks.stop_requested()) return Status::kStopped;
-  if (r > 0 && p.revents) {
+  net::WaitItem item{hooks.control};
+  const size_t n = (hooks.control != nullptr && !*control_ignored) ? 1 : 0;
+  const net::WaitResult r =
+      net::Wait(std::span<net::WaitItem>(&item, n), net::kPollOnly, hooks.wait_mask, &hooks.stop_requested);
+  if (r == net::WaitResult::kStopped) return Status::kStopped;
+  if (r == net::WaitResult::kReady && item.ready) {
     const ControlAction a = hooks.on_control ? hooks.on_control() : ControlAction::kIgnore;
     if (a == ControlAction::kAbort) return Status::kAborted;
     if (a == ControlAction::kIgnore) *control_ignored = true;
@@ -318,38 +310,38 @@ Status CheckBetweenChunks(const Hooks& hooks, bool* control_ignored) {
 
 // Binary RETR with sendfile on a blocking socket: the kernel moves the data
 // in 1 MiB steps with no wake-up per socket-buffer refill (a non-blocking
-// loop paid a poll round trip each time the buffer drained). SO_SNDTIMEO
-// bounds each call to a second so ABOR, TERM and TimeoutStalled still act.
-Status SendFileBlocking(int sock, int file_fd, uint64_t offset, uint64_t size, const Hooks& hooks,
+// loop paid a poll round trip each time the buffer drained). Each step is
+// bounded to a second (SetBlockingSendFile) so ABOR, TERM and
+// TimeoutStalled still act.
+Status SendFileBlocking(net::Stream& out, int file_fd, uint64_t offset, uint64_t size, const Hooks& hooks,
                         uint64_t* sent) {
   bool ignored = false;
-  timeval tv{1, 0};
-  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  (void)util::SetNonBlocking(sock, false);
-  off_t off = static_cast<off_t>(offset);
+  out.SetBlockingSendFile(1000);
+  uint64_t off = offset;
   int64_t last_progress = util::MonotonicMs();
   Status st = Status::kOk;
   uint64_t steps = 0;
   POOLFTPD_DEBUG(7, "data: sendfile from offset ", offset, " to ", size, " in steps of up to ", kSendfileChunk,
                  " bytes");
-  while (static_cast<uint64_t>(off) < size) {
-    const uint64_t left = size - static_cast<uint64_t>(off);
-    const ssize_t n = ::sendfile(sock, file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
+  while (off < size) {
+    const uint64_t left = size - off;
+    const ssize_t n = out.SendFile(file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
     if (n == 0) break;  // file shrank under us
     ++steps;
     POOLFTPD_DEBUG(8, "data: sendfile step ", steps, ": ",
-                   n < 0 ? std::string(std::strerror(errno)) : std::to_string(n) + " bytes", ", now at offset ",
-                   static_cast<int64_t>(off));
+                   n < 0 ? std::string(std::strerror(static_cast<int>(-n))) : std::to_string(n) + " bytes",
+                   ", now at offset ", off);
+    const int err = n < 0 ? static_cast<int>(-n) : 0;
     if (n > 0) {
       *sent += static_cast<uint64_t>(n);
       last_progress = util::MonotonicMs();
       if (hooks.progress) hooks.progress(*sent);
-    } else if (errno == EPIPE || errno == ECONNRESET) {
-      POOLFTPD_DEBUG(7, "data: sendfile failed: ", std::strerror(errno));
+    } else if (err == EPIPE || err == ECONNRESET) {
+      POOLFTPD_DEBUG(7, "data: sendfile failed: ", std::strerror(err));
       st = Status::kPeerClosed;
       break;
-    } else if (errno != EAGAIN && errno != EINTR) {
-      POOLFTPD_DEBUG(7, "data: sendfile failed: ", std::strerror(errno));
+    } else if (err != EAGAIN && err != EINTR) {
+      POOLFTPD_DEBUG(7, "data: sendfile failed: ", std::strerror(err));
       st = Status::kLocalError;
       break;
     } else if (hooks.stall_timeout_ms > 0 && util::MonotonicMs() - last_progress >= hooks.stall_timeout_ms) {
@@ -358,54 +350,46 @@ Status SendFileBlocking(int sock, int file_fd, uint64_t offset, uint64_t size, c
     }
     if ((st = CheckBetweenChunks(hooks, &ignored)) != Status::kOk) break;
   }
-  (void)util::SetNonBlocking(sock, true);
+  out.SetBlockingSendFile(0);
   POOLFTPD_DEBUG(7, "data: sendfile done: ", *sent, " bytes in ", steps, " step(s), ", StatusName(st));
   return st;
 }
 
 }  // namespace
 
-Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_sendfile,
+Status SendFile(net::Stream& out, int file_fd, uint64_t offset, uint64_t size, bool use_sendfile,
                 const Hooks& hooks, uint64_t* sent) {
   *sent = 0;
-  if (use_sendfile) return SendFileBlocking(sock, file_fd, offset, size, hooks, sent);
+  if (use_sendfile) return SendFileBlocking(out, file_fd, offset, size, hooks, sent);
   bool ignored = false;
-  std::string buf;
+  std::string buf(kCopyChunk, '\0');
   off_t off = static_cast<off_t>(offset);
   size_t buf_pos = 0, buf_len = 0;
-  if (!use_sendfile) buf.resize(kCopyChunk);
   uint64_t chunks = 0;
   POOLFTPD_DEBUG(7, "data: read/send copy from offset ", offset, " to ", size, " in chunks of ", kCopyChunk,
                  " bytes");
   while (static_cast<uint64_t>(off) < size || buf_pos < buf_len) {
-    ssize_t n;
-    if (use_sendfile) {
-      const uint64_t left = size - static_cast<uint64_t>(off);
-      n = ::sendfile(sock, file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
-      if (n == 0) break;  // file shrank under us
-    } else {
-      if (buf_pos == buf_len) {
-        const ssize_t r = ::pread(file_fd, buf.data(), buf.size(), off);
-        if (r < 0) {
-          if (errno == EINTR) continue;
-          POOLFTPD_DEBUG(7, "data: reading the file failed: ", std::strerror(errno));
-          return Status::kLocalError;
-        }
-        if (r == 0) break;
-        off += r;
-        ++chunks;
-        POOLFTPD_DEBUG(8, "data: chunk ", chunks, ": ", r, " bytes read at offset ", static_cast<int64_t>(off - r));
-        buf_pos = 0;
-        buf_len = static_cast<size_t>(r);
+    if (buf_pos == buf_len) {
+      const ssize_t r = ::pread(file_fd, buf.data(), buf.size(), off);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        POOLFTPD_DEBUG(7, "data: reading the file failed: ", std::strerror(errno));
+        return Status::kLocalError;
       }
-      n = ::send(sock, buf.data() + buf_pos, buf_len - buf_pos, MSG_NOSIGNAL);
-      if (n > 0) buf_pos += static_cast<size_t>(n);
+      if (r == 0) break;
+      off += r;
+      ++chunks;
+      POOLFTPD_DEBUG(8, "data: chunk ", chunks, ": ", r, " bytes read at offset ", static_cast<int64_t>(off - r));
+      buf_pos = 0;
+      buf_len = static_cast<size_t>(r);
     }
+    const ssize_t n = out.Write(buf.data() + buf_pos, buf_len - buf_pos);
     if (n < 0) {
-      const Status st = AfterSendError(errno, sock, hooks, &ignored);
+      const Status st = AfterIoError(static_cast<int>(-n), out, true, hooks, &ignored);
       if (st != Status::kOk) return st;
       continue;
     }
+    buf_pos += static_cast<size_t>(n);
     *sent += static_cast<uint64_t>(n);
     if (hooks.progress) hooks.progress(*sent);
   }
@@ -413,14 +397,14 @@ Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_
   return Status::kOk;
 }
 
-Status SendBuffer(int sock, std::string_view data, const Hooks& hooks, uint64_t* sent) {
+Status SendBuffer(net::Stream& out, std::string_view data, const Hooks& hooks, uint64_t* sent) {
   *sent = 0;
   bool ignored = false;
   POOLFTPD_DEBUG(8, "data: sending a buffer of ", data.size(), " bytes");
   while (!data.empty()) {
-    const ssize_t n = ::send(sock, data.data(), data.size(), MSG_NOSIGNAL);
+    const ssize_t n = out.Write(data.data(), data.size());
     if (n < 0) {
-      const Status st = AfterSendError(errno, sock, hooks, &ignored);
+      const Status st = AfterIoError(static_cast<int>(-n), out, true, hooks, &ignored);
       if (st != Status::kOk) return st;
       continue;
     }
@@ -431,9 +415,8 @@ Status SendBuffer(int sock, std::string_view data, const Hooks& hooks, uint64_t*
   return Status::kOk;
 }
 
-Status SendAscii(int sock, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* sent) {
-  *sent = 0;
-  std::string in(64 * 1024, '\0'), out;
+Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* sent) {  *sent = 0;
+  std::string in(64 * 1024, '\0'), text;
   bool prev_cr = false;
   off_t off = static_cast<off_t>(offset);
   if (off > 0) {
@@ -455,15 +438,52 @@ Status SendAscii(int sock, int file_fd, uint64_t offset, const Hooks& hooks, uin
     }
     off += r;
     ++chunks;
-    ToAscii(std::string_view(in.data(), static_cast<size_t>(r)), &prev_cr, &out);
+    ToAscii(std::string_view(in.data(), static_cast<size_t>(r)), &prev_cr, &text);
     uint64_t n = 0;
     Hooks h = hooks;
     const uint64_t base = *sent;
     if (hooks.progress) h.progress = [&](uint64_t b) { hooks.progress(base + b); };
-    const Status st = SendBuffer(sock, out, h, &n);
+    const Status st = SendBuffer(out, text, h, &n);
     *sent += n;
     if (st != Status::kOk) return st;
   }
+}
+
+Status ReceiveFile(net::Stream& in, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* received) {
+  *received = 0;
+  bool ignored = false;
+  std::string buf(kCopyChunk, '\0');
+  uint64_t off = offset;
+  uint64_t since_check = 0;  // bytes taken without a wait (ABOR/TERM are seen only there)
+  POOLFTPD_DEBUG(7, "data: receiving to offset ", offset, " in reads of up to ", kCopyChunk, " bytes");
+  for (;;) {
+    const ssize_t n = in.Read(buf.data(), buf.size());
+    if (n == 0) break;  // the client's orderly end of the file
+    if (n < 0) {
+      const Status st = AfterIoError(static_cast<int>(-n), in, false, hooks, &ignored);
+      if (st != Status::kOk) return st;
+      since_check = 0;
+      continue;
+    }
+    for (size_t done = 0; done < static_cast<size_t>(n);) {
+      const ssize_t w = ::pwrite(file_fd, buf.data() + done, static_cast<size_t>(n) - done, static_cast<off_t>(off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        POOLFTPD_DEBUG(7, "data: writing the file failed: ", w < 0 ? std::strerror(errno) : "no progress");
+        return Status::kLocalError;
+      }
+      done += static_cast<size_t>(w);
+      off += static_cast<uint64_t>(w);
+    }
+    *received += static_cast<uint64_t>(n);
+    if (hooks.progress) hooks.progress(*received);
+    if ((since_check += static_cast<uint64_t>(n)) >= kSendfileChunk) {
+      since_check = 0;
+      if (const Status st = CheckBetweenChunks(hooks, &ignored); st != Status::kOk) return st;
+    }
+  }
+  POOLFTPD_DEBUG(7, "data: receive done: ", *received, " bytes");
+  return Status::kOk;
 }
 
 }  // namespace poolftpd::data

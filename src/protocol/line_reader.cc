@@ -75,6 +75,16 @@ void LineReader::Compact() {
   pos_ = 0;
 }
 
+void LineReader::Clear() {
+  buf_.clear();
+  pos_ = 0;
+  tstate_ = Telnet::kData;
+  cur_len_ = 0;
+  discarding_ = false;
+  last_cr_ = false;
+  too_long_at_.clear();
+}
+
 LineReader::Next LineReader::Pop(std::string* line) {
   if (!too_long_at_.empty() && too_long_at_.front() == pos_) {
     too_long_at_.erase(too_long_at_.begin());

@@ -1,11 +1,6 @@
 #include "poolftpd/protocol/session.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -135,43 +130,22 @@ namespace {
   log::DebugJoin(5, "dispatching command '", shown, "'", when);
 }
 
-// Each line of a formatted reply ("230-...\r\n 230 ...\r\n"), at most
-// kMaxLines of them (a STAT of a big directory is one reply). SECURITY: the
-// 500 for an unknown verb echoes it, so "PASSsecret" comes back as
-// "500 PASSSECRET not understood": that one is masked too.
-[[gnu::cold, gnu::noinline]] void DebugReply(std::string_view reply) {
-  constexpr size_t kMaxLines = 32;
-  if (reply.starts_with("500 PASS")) {
-    log::Debug(5, "sending reply '500 (hidden)'");
-    return;
-  }
-  size_t n = 0;
-  for (size_t pos = 0; pos < reply.size(); ++n) {
-    size_t end = reply.find("\r\n", pos);
-    if (end == std::string_view::npos) end = reply.size();
-    if (n < kMaxLines) log::DebugJoin(5, "sending reply '", util::EscapeControl(reply.substr(pos, end - pos)), "'");
-    pos = end + 2;
-  }
-  if (n > kMaxLines) log::DebugJoin(5, "sending reply: ", n - kMaxLines, " more line(s) not shown");
-}
-
 }  // namespace
 
-Session::Session(const SessionEnv& env, UniqueFd control, const net::Endpoint& local,
+Session::Session(const SessionEnv& env, net::Stream& control, const net::Endpoint& local,
                  const net::Endpoint& peer, std::string peer_name)
     : env_(env),
       cfg_(*env.config),
-      ctl_(std::move(control)),
+      ctl_(control, ControlTimeouts{cfg_.timeout_login, cfg_.timeout_idle, cfg_.timeout_no_transfer}, env.wait_mask,
+           env.stop_requested),
       local_(local),
       peer_(peer),
       peer_name_(std::move(peer_name)),
       rate_(static_cast<uint32_t>(cfg_.max_command_rate),
             static_cast<uint32_t>(cfg_.max_command_interval)) {}
 
-void Session::Refuse(int fd, int code, std::string_view text) {
-  const std::string r = FormatReply(code, text);
-  if (log::DebugEnabled(5)) DebugReply(r);
-  (void)::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+void Session::Refuse(net::Stream& control, int code, std::string_view text) {
+  ControlChannel::Refuse(control, code, text);
 }
 
 void Session::Publish(sb::SlotState state) {
@@ -188,84 +162,9 @@ void Session::SetCommand(std::string_view verb, std::string_view arg) {
 }
 
 void Session::Reply(int code, std::string_view text) {
-  const std::string r = FormatReply(code, text);
-  if (log::DebugEnabled(5)) [[unlikely]] DebugReply(r);
-  std::string_view left = r;
-  while (!left.empty() && ctl_.valid()) {
-    const ssize_t n = ::send(ctl_.get(), left.data(), left.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      left.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      pollfd p{ctl_.get(), POLLOUT, 0};
-      timespec ts{cfg_.timeout_idle > 0 ? cfg_.timeout_idle : 600, 0};
-      const int rc = ::ppoll(&p, 1, &ts, env_.wait_mask);
-      if (rc > 0 || (rc < 0 && errno == EINTR && !(env_.stop_requested && env_.stop_requested()))) continue;
-    }
-    // The client stopped reading or vanished: the session is over.
+  if (!ctl_.Reply(code, text)) {
     done_ = true;
     end_ = SessionEnd::kClientGone;
-    return;
-  }
-}
-
-Session::Read Session::ReadLine(std::string* line) {
-  if (!pending_.empty()) {
-    *line = std::move(pending_.front());
-    pending_.erase(pending_.begin());
-    return Read::kLine;
-  }
-  for (;;) {
-    switch (reader_.Pop(line)) {
-      case LineReader::Next::kLine:
-        return Read::kLine;
-      case LineReader::Next::kTooLong:
-        return Read::kTooLong;
-      case LineReader::Next::kNeedMore:
-        break;
-    }
-    // The nearest timeout decides how long we may wait.
-    const int64_t now = util::MonotonicMs();
-    int64_t deadline = 0;
-    auto consider = [&](int seconds, int64_t since) {
-      if (seconds <= 0) return;
-      const int64_t d = since + static_cast<int64_t>(seconds) * 1000;
-      if (deadline == 0 || d < deadline) deadline = d;
-    };
-    if (!logged_in_) consider(cfg_.timeout_login, start_ms_);
-    consider(cfg_.timeout_idle, last_command_ms_);
-    if (logged_in_) consider(cfg_.timeout_no_transfer, last_transfer_ms_);
-    timespec ts{}, *tsp = nullptr;
-    if (deadline) {
-      const int64_t left = deadline - now;
-      if (left <= 0) return Read::kTimeout;
-      ts.tv_sec = left / 1000;
-      ts.tv_nsec = (left % 1000) * 1000000;
-      tsp = &ts;
-    }
-    pollfd p{ctl_.get(), POLLIN, 0};
-    const int rc = ::ppoll(&p, 1, tsp, env_.wait_mask);
-    if (rc < 0) {
-      if (errno == EINTR) {
-        if (env_.stop_requested && env_.stop_requested()) return Read::kStop;
-        continue;
-      }
-      return Read::kEof;
-    }
-    if (rc == 0) continue;  // re-evaluated above: returns kTimeout
-    // Small: an idle session sits in ppoll below this frame, and each 4 KiB
-    // of stack it spans is a private page in every worker. Commands are
-    // short; a longer burst just takes another recv.
-    char buf[512];
-    const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
-    if (n == 0) return Read::kEof;
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return Read::kEof;
-    }
-    reader_.Feed(std::string_view(buf, static_cast<size_t>(n)));
   }
 }
 
@@ -285,16 +184,8 @@ void Session::EndStopped() {
 SessionEnd Session::Run() {
   // Pool workers get sockets already set up (accept4 SOCK_NONBLOCK, options
   // inherited from the listener); inetd's socket is set here.
-  if (!env_.socket_ready) {
-    (void)util::SetNonBlocking(ctl_.get(), true);
-    const int one = 1;
-    // Urgent data (Telnet Synch before ABOR) stays in band; the reader drops IAC DM.
-    ::setsockopt(ctl_.get(), SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
-    // Replies are whole lines written at once: never hold one back for Nagle
-    // (a 226 after a 150 would otherwise wait for the client's delayed ACK).
-    ::setsockopt(ctl_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  start_ms_ = last_command_ms_ = last_transfer_ms_ = util::MonotonicMs();
+  if (!env_.socket_ready) ctl_.stream().PrepareControl();
+  ctl_.Started();
   Publish(sb::SlotState::kConnected);
   log::Info("FTP session opened.");
 
@@ -313,15 +204,15 @@ SessionEnd Session::Run() {
   std::string line;
   while (!done_) {
     Publish(logged_in_ ? sb::SlotState::kIdle : sb::SlotState::kConnected);
-    switch (ReadLine(&line)) {
+    switch (ctl_.ReadLine(&line, logged_in_)) {
       case Read::kLine:
         if (!AdmitCommand()) break;
-        last_command_ms_ = util::MonotonicMs();
+        ctl_.CommandReceived();
         Dispatch(line);
         break;
       case Read::kTooLong:
         if (!AdmitCommand()) break;
-        last_command_ms_ = util::MonotonicMs();
+        ctl_.CommandReceived();
         log::Warn("command line too long (over " + std::to_string(limits::kMaxCommandLine) +
                   " bytes), discarded");
         Reply(500, "Command line too long");
@@ -340,50 +231,13 @@ SessionEnd Session::Run() {
   }
   Publish(sb::SlotState::kClosing);
   data_.Reset();
-  LingeringClose();
-  ctl_.reset();
+  if (end_ != SessionEnd::kClientGone) ctl_.LingeringClose();
   log::Info("FTP session closed.");
   return end_;
 }
 
-void Session::LingeringClose() {
-  // Closing a socket with unread input makes the kernel send RST and drop
-  // what is still queued for the client, the final 421 included (a
-  // pipelined flood always leaves input). As nginx's lingering close: send
-  // FIN after the replies, then read and discard for a bounded while.
-  if (!ctl_.valid() || end_ == SessionEnd::kClientGone) return;
-  int unread = 0;
-  if (reader_.buffered() == 0 && (::ioctl(ctl_.get(), FIONREAD, &unread) != 0 || unread <= 0)) return;
-  ::shutdown(ctl_.get(), SHUT_WR);
-  constexpr int64_t kLingerMs = 1000;
-  constexpr size_t kLingerBytes = 1024 * 1024;
-  const int64_t deadline = util::MonotonicMs() + kLingerMs;
-  size_t drained = 0;
-  char buf[4096];
-  while (drained < kLingerBytes) {
-    const int64_t left = deadline - util::MonotonicMs();
-    if (left <= 0) break;
-    pollfd p{ctl_.get(), POLLIN, 0};
-    timespec ts{left / 1000, (left % 1000) * 1000000};
-    const int rc = ::ppoll(&p, 1, &ts, env_.wait_mask);
-    if (rc < 0 && errno == EINTR && !(env_.stop_requested && env_.stop_requested())) continue;
-    if (rc <= 0) break;
-    const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) break;  // the client closed too
-    drained += static_cast<size_t>(n);
-  }
-}
-
 void Session::EndTimedOut() {
-  const int64_t now = util::MonotonicMs();
-  std::string msg;
-  if (!logged_in_ && cfg_.timeout_login > 0 && now - start_ms_ >= cfg_.timeout_login * 1000LL)
-    msg = "Login timeout (" + std::to_string(cfg_.timeout_login) + " seconds)";
-  else if (cfg_.timeout_idle > 0 && now - last_command_ms_ >= cfg_.timeout_idle * 1000LL)
-    msg = "Idle timeout (" + std::to_string(cfg_.timeout_idle) + " seconds)";
-  else
-    msg = "No transfer timeout (" + std::to_string(cfg_.timeout_no_transfer) + " seconds)";
+  const std::string msg = ctl_.TimeoutText(logged_in_);
   log::Info(msg + ", disconnected");
   EndWith(SessionEnd::kTimeout, 421, msg + ": closing control connection");
 }
@@ -421,11 +275,11 @@ bool Session::AdmitCommand() {
 
 bool Session::PauseUntil(int64_t until_ns) {
   for (;;) {
-    // The delay is the server's doing, not idle time (last_command_ms_ is
+    // The delay is the server's doing, not idle time (the command clock is
     // set after it), but it must not stretch the time allowed to log in.
     int64_t end = until_ns;
-    const int64_t login_end = (start_ms_ + cfg_.timeout_login * 1000LL) * 1000000;
-    const bool login_bound = !logged_in_ && cfg_.timeout_login > 0 && login_end < end;
+    const int64_t login_end = ctl_.LoginDeadlineNs();
+    const bool login_bound = !logged_in_ && login_end < end;
     if (login_bound) end = login_end;
     const int64_t left = end - util::MonotonicNs();
     if (left <= 0) {
@@ -433,11 +287,9 @@ bool Session::PauseUntil(int64_t until_ns) {
       EndTimedOut();
       return false;
     }
-    timespec ts{left / 1000000000, left % 1000000000};
     // TERM and USR2 (kick) are unblocked only inside this wait: they end a
     // delayed session at once.
-    if (::ppoll(nullptr, 0, &ts, env_.wait_mask) < 0 && errno == EINTR && env_.stop_requested &&
-        env_.stop_requested()) {
+    if (!ctl_.SleepUntil(end)) {
       EndStopped();
       return false;
     }
@@ -467,7 +319,7 @@ void Session::Dispatch(const std::string& line) {
     Reply(501, verb + ": Invalid number of parameters");
     return;
   }
-  if ((spec->flags & kNoArg) && !util::Trim(arg).empty() && verb != "HELP") {
+  if ((spec->flags & kNoArg) && !util::Trim(arg).empty()) {
     Reply(501, verb + ": Invalid number of parameters");
     return;
   }
@@ -517,11 +369,7 @@ void Session::LoginFailed(std::string_view log_text) {
   util::CopyTruncated(env_.record->user, sizeof env_.record->user, "");
   // Slow down guessing; the wait still honours TERM, and other signals (a
   // debug-level change) do not cut it short.
-  const int64_t until = util::MonotonicMs() + kFailedLoginDelayMs;
-  for (int64_t left; (left = until - util::MonotonicMs()) > 0;) {
-    timespec ts{static_cast<time_t>(left / 1000), static_cast<long>(left % 1000) * 1000000L};
-    if (::ppoll(nullptr, 0, &ts, env_.wait_mask) < 0 && env_.stop_requested && env_.stop_requested()) break;
-  }
+  (void)ctl_.SleepUntil(util::MonotonicNs() + kFailedLoginDelayMs * 1000000LL);
   if (cfg_.max_login_attempts > 0 && failed_logins_ >= cfg_.max_login_attempts) {
     log::Info("Maximum login attempts (" + std::to_string(cfg_.max_login_attempts) + ") exceeded");
     EndWith(SessionEnd::kLoginFailures, 530, "Login incorrect.");
@@ -561,7 +409,7 @@ void Session::DoPass(std::string_view arg) {
   anon_pass_ = util::EscapeControl(arg.substr(0, limits::kMaxPassword));
   logged_in_ = true;
   cwd_ = "/";
-  last_transfer_ms_ = util::MonotonicMs();
+  ctl_.TransferEnded();
   util::CopyTruncated(env_.record->cwd, sizeof env_.record->cwd, cwd_);
   log::Info("ANON " + user + ": Login successful.");
 
@@ -838,18 +686,14 @@ void Session::DoEprt(std::string_view arg) {
 // --- transfers -------------------------------------------------------------
 
 data::ControlAction Session::OnControlDuringTransfer() {
-  char buf[4096];
-  const ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
-  if (n == 0) {
+  if (!ctl_.ReadDuringTransfer()) {
     done_ = true;
     end_ = SessionEnd::kClientGone;
     return data::ControlAction::kAbort;
   }
-  if (n < 0) return (errno == EAGAIN || errno == EINTR) ? data::ControlAction::kContinue : data::ControlAction::kAbort;
-  reader_.Feed(std::string_view(buf, static_cast<size_t>(n)));
   std::string line;
   for (;;) {
-    const auto next = reader_.Pop(&line);
+    const auto next = ctl_.PopLine(&line);
     if (next == LineReader::Next::kNeedMore) break;
     if (next == LineReader::Next::kTooLong) {
       Reply(500, "Command line too long");
@@ -870,8 +714,7 @@ data::ControlAction Session::OnControlDuringTransfer() {
     if ((stat || verb == "NOOP") && rate_.enabled()) {
       const int64_t now_ns = util::MonotonicNs();
       if (rate_.WouldDelay(now_ns)) {
-        pending_.push_back(line);
-        if (pending_.size() >= limits::kMaxPendingLines) return data::ControlAction::kIgnore;
+        if (ctl_.Queue(line)) return data::ControlAction::kIgnore;
         continue;
       }
       (void)rate_.Admit(now_ns);
@@ -885,15 +728,14 @@ data::ControlAction Session::OnControlDuringTransfer() {
       Reply(200, "NOOP command successful");
       continue;
     }
-    pending_.push_back(line);
-    if (pending_.size() >= limits::kMaxPendingLines) return data::ControlAction::kIgnore;
+    if (ctl_.Queue(std::move(line))) return data::ControlAction::kIgnore;
   }
-  return reader_.full() ? data::ControlAction::kIgnore : data::ControlAction::kContinue;
+  return ctl_.reader_full() ? data::ControlAction::kIgnore : data::ControlAction::kContinue;
 }
 
 data::Hooks Session::MakeHooks() {
   data::Hooks h;
-  h.control_fd = ctl_.get();
+  h.control = &ctl_.stream();
   h.wait_mask = env_.wait_mask;
   h.stop_requested = env_.stop_requested;
   h.on_control = [this] { return OnControlDuringTransfer(); };
@@ -902,7 +744,7 @@ data::Hooks Session::MakeHooks() {
 }
 
 bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath,
-                          uint64_t size, const SendFn& send, uint64_t* sent, data::Status* status) {
+                          uint64_t size, const SendFn& transfer, uint64_t* sent, data::Status* status) {
   *sent = 0;
   if (!data_.configured()) {
     Reply(425, "Unable to build data connection: use PORT, EPRT, PASV or EPSV first");
@@ -913,7 +755,7 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   UniqueFd sock;
   std::string detail;
   data::Status st = data::Status::kOk;
-  const bool active = !data_.passive();
+  const bool active = data_.active();
   if (active) {
     // PORT/EPRT: connect before the 150, so a refused or unreachable client
     // port is a plain 425 (RFC 959: "Can't open data connection") and not a
@@ -942,7 +784,6 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
     }
   }
   Reply(150, opening);
-  in_transfer_ = true;
   abort_seen_ = false;
   auto* rec = env_.record;
   rec->xfer_dir = dir;
@@ -954,7 +795,7 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   Publish(sb::SlotState::kTransferring);
   POOLFTPD_DEBUG(7, "transfer start: ", dir == sb::XferDir::kRetr ? "RETR " : "listing of ",
                  util::EscapeControl(vpath), " (size ", size, ", offset ", rec->xfer_offset, ", ", ascii_ ? "TYPE A" : "TYPE I", ", ",
-                 data_.passive() ? "passive" : "active", ")");
+                 active ? "active" : "passive", ")");
 
   uint64_t counted = 0;  // bytes of this transfer already in the header's total_bytes
   if (!active)
@@ -969,21 +810,18 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
       if (b > counted) env_.scoreboard->AddTotalBytes(b - counted);
       counted = b;
     };
-    st = send(sock.get(), hooks, sent);
-    if (st == data::Status::kOk) {
-      // Orderly close so the client reads to EOF.
-      ::shutdown(sock.get(), SHUT_WR);
-    }
-    sock.reset();
+    net::TcpStream stream(std::move(sock));
+    st = transfer(stream, hooks, sent);
+    // Orderly close so the client reads to EOF.
+    if (st == data::Status::kOk) stream.Shutdown();
   }
   // Bytes a loop sent without reporting them (none today: every loop reports
   // after each send) still count once.
   if (env_.scoreboard && *sent > counted) env_.scoreboard->AddTotalBytes(*sent - counted);
-  in_transfer_ = false;
   rec->xfer_dir = sb::XferDir::kNone;
   rec->xfer_path[0] = '\0';
   rec->xfer_size = 0;
-  last_transfer_ms_ = util::MonotonicMs();
+  ctl_.TransferEnded();
   POOLFTPD_DEBUG(7, "transfer end: ", data::StatusName(st), ", ", *sent, " bytes in ",
                  (util::RealtimeNs() - rec->xfer_start_ns) / 1000000, " ms",
                  detail.empty() ? std::string() : " (" + util::EscapeControl(detail) + ")");
@@ -1056,9 +894,9 @@ void Session::DoRetr(std::string_view arg) {
   data::Status status;
   const int64_t t0 = util::MonotonicMs();
   RunTransfer(opening, sb::XferDir::kRetr, vpath, size,
-              [&](int sock, const data::Hooks& h, uint64_t* n) {
-                return ascii ? data::SendAscii(sock, file_fd, offset, h, n)
-                             : data::SendFile(sock, file_fd, offset, size, use_sendfile, h, n);
+              [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
+                return ascii ? data::SendAscii(out, file_fd, offset, h, n)
+                             : data::SendFile(out, file_fd, offset, size, use_sendfile, h, n);
               },
               &sent, &status);
   if (status == data::Status::kNoData) return;
@@ -1082,7 +920,7 @@ namespace {
 
 // Hands a directory listing to the data socket piece by piece as Emit formats
 // it (the client receives while the rest is formatted).
-data::Status StreamListing(fs::DirListing& listing, const fs::EmitOptions& opts, int sock,
+data::Status StreamListing(fs::DirListing& listing, const fs::EmitOptions& opts, net::Stream& out,
                            const data::Hooks& hooks, uint64_t* sent) {
   *sent = 0;
   data::Status status = data::Status::kOk;
@@ -1091,7 +929,7 @@ data::Status StreamListing(fs::DirListing& listing, const fs::EmitOptions& opts,
     const uint64_t base = *sent;
     if (hooks.progress) h.progress = [&hooks, base](uint64_t b) { hooks.progress(base + b); };
     uint64_t n = 0;
-    status = data::SendBuffer(sock, text, h, &n);
+    status = data::SendBuffer(out, text, h, &n);
     *sent += n;
     return status == data::Status::kOk;
   });
@@ -1117,7 +955,7 @@ bool Session::SendListing(std::string_view what, const std::string& text, std::s
   data::Status status;
   return RunTransfer(std::string("Opening ASCII mode data connection for ") + std::string(what),
                      sb::XferDir::kList, vpath, text.size(),
-                     [&](int sock, const data::Hooks& h, uint64_t* n) { return data::SendBuffer(sock, text, h, n); },
+                     [&](net::Stream& out, const data::Hooks& h, uint64_t* n) { return data::SendBuffer(out, text, h, n); },
                      &sent, &status);
 }
 
@@ -1173,7 +1011,7 @@ void Session::SendDirListing(std::string_view arg, bool nlst) {
   uint64_t sent = 0;
   data::Status status;
   RunTransfer("Opening ASCII mode data connection for file list", sb::XferDir::kList, vpath, 0,
-              [&](int sock, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, sock, h, n); },
+              [&](net::Stream& out, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, out, h, n); },
               &sent, &status);
 }
 
@@ -1207,7 +1045,7 @@ void Session::DoMlsd(std::string_view arg) {
   uint64_t sent = 0;
   data::Status status;
   RunTransfer("Opening ASCII mode data connection for MLSD", sb::XferDir::kList, vpath, 0,
-              [&](int sock, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, sock, h, n); },
+              [&](net::Stream& out, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, out, h, n); },
               &sent, &status);
 }
 

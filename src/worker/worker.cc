@@ -25,6 +25,7 @@
 #include "poolftpd/data/data_channel.h"
 #include "poolftpd/fs/path.h"
 #include "poolftpd/log/log.h"
+#include "poolftpd/net/stream.h"
 #include "poolftpd/protocol/session.h"
 #include "poolftpd/scoreboard/shutdown.h"
 #include "poolftpd/util/debug_signal.h"
@@ -276,6 +277,9 @@ class Worker {
     const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_ss));
     const auto local = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&local_ss));
     const std::string peer_name = cfg_.use_reverse_dns ? ReverseName(peer_ss, plen) : std::string();
+    // The control connection as the session sees it: plain TCP here; a
+    // PROXY header reader or implicit TLS would wrap the socket instead.
+    net::TcpStream control(std::move(conn));
     const std::string ip = peer.addr.ToString();
     log::Logs::SetClient(peer_name.empty() ? ip : peer_name, ip);
     rec_.session_start_ns = util::RealtimeNs();
@@ -295,7 +299,7 @@ class Worker {
     if (const sb::ShutdownInfo info = Shutdown(); info.shutdown_time != 0) {
       if (std::time(nullptr) >= info.deny_time) {
         log::Info("Connection refused (server shutting down)");
-        protocol::Session::Refuse(conn.get(), 421, ShutdownText(info, cookies_));
+        protocol::Session::Refuse(control, 421, ShutdownText(info, cookies_));
         refused = true;
       } else {
         env_.greeting_warning = ShutdownText(info, cookies_);
@@ -311,15 +315,15 @@ class Worker {
                                : cfg_.max_clients_per_host_message;
         for (size_t at; (at = text.find("%m")) != std::string::npos;)
           text.replace(at, 2, std::to_string(cfg_.max_clients_per_host));
-        protocol::Session::Refuse(conn.get(), 421, text);
+        protocol::Session::Refuse(control, 421, text);
         refused = true;
       }
     }
     if (!refused) {
-      protocol::Session session(env_, std::move(conn), local, peer, peer_name);
+      protocol::Session session(env_, control, local, peer, peer_name);
       session.Run();
     }
-    conn.reset();
+    control.Close();
     if (board_) board_->SetClientKey(slot_, 0);
     log::Logs::ClearClient();
     return !refused;
@@ -502,7 +506,8 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
       slot = board->ClaimFreeSlot(::getpid());
       if (!slot) {
         log::Info("Connection refused (MaxClients " + std::to_string(cfg.max_clients) + ": no free scoreboard slot)");
-        protocol::Session::Refuse(conn.get(), 421, "Sorry, the maximum number of clients (" +
+        net::TcpStream control(std::move(conn));
+        protocol::Session::Refuse(control, 421, "Sorry, the maximum number of clients (" +
                                                        std::to_string(cfg.max_clients) +
                                                        ") for this server are already connected.");
         return 0;

@@ -1,7 +1,8 @@
 // Unit tests for data: PORT/EPRT parsing at every bound, the PASV reply text,
 // LF->CRLF conversion, and the data channel over real loopback sockets
 // (passive accept with the foreign-address check, active connect, timeouts,
-// ABOR through the control hook, stalls, and byte-exact transfers).
+// ABOR through the control hook, stalls, and byte-exact transfers), the send
+// and receive loops also over the test-only streams of test_streams.h.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -19,6 +22,8 @@
 #include <vector>
 
 #include "poolftpd/data/data_channel.h"
+#include "poolftpd/net/stream.h"
+#include "test_streams.h"
 #include "poolftpd/util/io.h"
 
 namespace poolftpd::data {
@@ -277,11 +282,36 @@ net::Endpoint PeerOf(int fd) {
 // A connected loopback TCP pair: `sender` non-blocking (as Open returns it),
 // `receiver` blocking. Small buffers when `small` so a non-reading peer
 // fills them quickly.
-struct TcpPair {
-  UniqueFd sender, receiver;
+// The sending end as the loops take it: a net::Stream (TcpStream unless a
+// test picks another kind).
+struct StreamEnd {
+  std::unique_ptr<net::Stream> s;
+  net::Stream& get() { return *s; }
+  int fd() const { return s ? s->fd() : -1; }
+  bool valid() const { return s && s->fd() >= 0; }
+  void reset() { s.reset(); }
 };
 
-TcpPair MakeTcpPair(bool small) {
+struct TcpPair {
+  StreamEnd sender;
+  UniqueFd receiver;
+};
+
+enum class Kind { kTcp, kPiece, kBuffering };
+
+std::unique_ptr<net::Stream> MakeStream(Kind kind, UniqueFd fd, unsigned seed = 1) {
+  switch (kind) {
+    case Kind::kTcp: return std::make_unique<net::TcpStream>(std::move(fd));
+    case Kind::kPiece: return std::make_unique<testing_streams::PieceStream>(std::move(fd), seed, 4096);
+    case Kind::kBuffering: return std::make_unique<testing_streams::BufferingStream>(std::move(fd), seed, 4096);
+  }
+  return nullptr;
+}
+
+// A control stream for Hooks::control over `fd` (a dup: the test keeps its fd).
+net::TcpStream ControlOver(int fd) { return net::TcpStream(UniqueFd(::dup(fd))); }
+
+TcpPair MakeTcpPair(bool small, Kind kind = Kind::kTcp) {
   TcpPair p;
   uint16_t port = 0;
   UniqueFd l = TcpListener("127.0.0.1", &port);
@@ -290,8 +320,8 @@ TcpPair MakeTcpPair(bool small) {
   if (small) ::setsockopt(l.get(), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
   p.receiver = ConnectFrom("127.0.0.1", port);
   if (small) ::setsockopt(p.receiver.get(), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-  p.sender.reset(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  if (small) ::setsockopt(p.sender.get(), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  p.sender.s = MakeStream(kind, UniqueFd(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)));
+  if (small) ::setsockopt(p.sender.fd(), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
   return p;
 }
 
@@ -383,10 +413,10 @@ TEST(DataChannelTest, ListenWithKernelPort) {
   ASSERT_TRUE(port) << port.error().message();
   EXPECT_NE(*port, 0);
   EXPECT_TRUE(dc.configured());
-  EXPECT_TRUE(dc.passive());
+  EXPECT_TRUE((dc.configured() && !dc.active()));
   dc.Reset();
   EXPECT_FALSE(dc.configured());
-  EXPECT_FALSE(dc.passive());
+  EXPECT_FALSE((dc.configured() && !dc.active()));
   // The listener is gone after Reset: connecting is refused.
   EXPECT_FALSE(ConnectFrom("127.0.0.1", *port).valid());
 }
@@ -502,7 +532,8 @@ TEST(DataChannelTest, AbortWhileWaitingForConnection) {
   ASSERT_TRUE(dc.Listen(Ip("127.0.0.1"), config::PortRange{}));
   int calls = 0;
   Hooks h;
-  h.control_fd = ours.get();
+  net::TcpStream ctl_stream = ControlOver(ours.get());
+  h.control = &ctl_stream;
   h.on_control = [&] {
     ++calls;
     return ControlAction::kAbort;
@@ -524,7 +555,8 @@ TEST(DataChannelTest, IgnoredControlIsNotPolledAgain) {
   ASSERT_TRUE(dc.Listen(Ip("127.0.0.1"), config::PortRange{}));
   int calls = 0;
   Hooks h;
-  h.control_fd = ours.get();
+  net::TcpStream ctl_stream = ControlOver(ours.get());
+  h.control = &ctl_stream;
   h.on_control = [&] {
     ++calls;
     return ControlAction::kIgnore;  // leaves the bytes unread
@@ -555,7 +587,7 @@ TEST(DataChannelTest, ActiveConnectsToTarget) {
   DataChannel dc;
   dc.SetActive(net::Endpoint{Ip("127.0.0.1"), port}, Ip("127.0.0.1"));
   EXPECT_TRUE(dc.configured());
-  EXPECT_FALSE(dc.passive());
+  EXPECT_FALSE((dc.configured() && !dc.active()));
   UniqueFd out;
   std::string detail;
   ASSERT_EQ(dc.Open(Ip("127.0.0.1"), false, 5000, Hooks{}, &out, &detail), Status::kOk) << detail;
@@ -600,7 +632,7 @@ TEST(DataChannelTest, SetActiveForgetsPasvListener) {
   uint16_t target = 0;
   UniqueFd l = TcpListener("127.0.0.1", &target);
   dc.SetActive(net::Endpoint{Ip("127.0.0.1"), target}, Ip("127.0.0.1"));
-  EXPECT_FALSE(dc.passive());
+  EXPECT_FALSE((dc.configured() && !dc.active()));
   EXPECT_FALSE(ConnectFrom("127.0.0.1", *port).valid());
 }
 
@@ -733,7 +765,8 @@ TEST(TransferTest, AborStopsTransferWhenPeerDoesNotRead) {
   const std::string big = Pattern(16 * 1024 * 1024);
   int calls = 0;
   Hooks h = BoundedHooks();
-  h.control_fd = ours.get();
+  net::TcpStream ctl_stream = ControlOver(ours.get());
+  h.control = &ctl_stream;
   h.on_control = [&] {
     ++calls;
     return ControlAction::kAbort;
@@ -754,7 +787,8 @@ TEST(TransferTest, AborStopsSendFile) {
     UniqueFd ours(ctl[0]), theirs(ctl[1]);
     ASSERT_EQ(::write(theirs.get(), "ABOR\r\n", 6), 6);
     Hooks h = BoundedHooks();
-    h.control_fd = ours.get();
+    net::TcpStream ctl_stream = ControlOver(ours.get());
+  h.control = &ctl_stream;
     h.on_control = [] { return ControlAction::kAbort; };
     uint64_t sent = 0;
     EXPECT_EQ(SendFile(p.sender.get(), f.fd(), 0, content.size(), use_sendfile, h, &sent),
@@ -773,7 +807,8 @@ TEST(TransferTest, ControlContinueKeepsTransferGoing) {
   const std::string data = Pattern(4 * 1024 * 1024);
   Reader reader(p.receiver.get());
   Hooks h = BoundedHooks();
-  h.control_fd = ours.get();
+  net::TcpStream ctl_stream = ControlOver(ours.get());
+  h.control = &ctl_stream;
   h.on_control = [&] {
     char buf[64];
     (void)!::read(ours.get(), buf, sizeof buf);  // consume, as the session does
@@ -819,13 +854,181 @@ TEST(TransferTest, WorksOverSocketpair) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   UniqueFd a(sv[0]), b(sv[1]);
   ASSERT_TRUE(util::SetNonBlocking(a.get(), true));
+  net::TcpStream as(std::move(a));
   const std::string content = Pattern(700000);
   TempFile f(content);
   Reader reader(b.get());
   uint64_t sent = 0;
-  EXPECT_EQ(SendFile(a.get(), f.fd(), 0, content.size(), true, BoundedHooks(), &sent), Status::kOk);
-  a.reset();
+  EXPECT_EQ(SendFile(as, f.fd(), 0, content.size(), true, BoundedHooks(), &sent), Status::kOk);
+  as.Close();
   EXPECT_TRUE(reader.Join() == content);
+}
+
+// ---------------------------------------------------------------------------
+// The loops over other streams (test_streams.h): short writes, short reads,
+// bytes held inside the stream.
+
+class OtherStreamTest : public ::testing::TestWithParam<Kind> {};
+
+TEST_P(OtherStreamTest, SendBufferDeliversExactBytes) {
+  TcpPair p = MakeTcpPair(false, GetParam());
+  ASSERT_TRUE(p.sender.valid() && p.receiver.valid());
+  const std::string data = Pattern(1024 * 1024 + 17);
+  Reader reader(p.receiver.get());
+  uint64_t sent = 0, last_progress = 0;
+  Hooks h = BoundedHooks();
+  h.progress = [&](uint64_t b) {
+    EXPECT_GE(b, last_progress);
+    last_progress = b;
+  };
+  EXPECT_EQ(SendBuffer(p.sender.get(), data, h, &sent), Status::kOk);
+  EXPECT_EQ(sent, data.size());
+  EXPECT_EQ(last_progress, data.size());
+  p.sender.reset();
+  EXPECT_TRUE(reader.Join() == data);
+}
+
+TEST_P(OtherStreamTest, SendFileBothWaysWithRest) {
+  const std::string content = Pattern(300000 + 4321);
+  TempFile f(content);
+  for (bool use_sendfile : {true, false}) {
+    TcpPair p = MakeTcpPair(false, GetParam());
+    ASSERT_TRUE(p.sender.valid() && p.receiver.valid());
+    Reader reader(p.receiver.get());
+    uint64_t sent = 0;
+    EXPECT_EQ(SendFile(p.sender.get(), f.fd(), 1000, content.size(), use_sendfile, BoundedHooks(), &sent),
+              Status::kOk);
+    EXPECT_EQ(sent, content.size() - 1000);
+    p.sender.reset();
+    EXPECT_TRUE(reader.Join() == content.substr(1000)) << "sendfile=" << use_sendfile;
+  }
+}
+
+TEST_P(OtherStreamTest, SendAsciiConvertsLineEnds) {
+  TempFile f("line1\nline2\r\nline3\n\nend");
+  TcpPair p = MakeTcpPair(false, GetParam());
+  Reader reader(p.receiver.get());
+  uint64_t sent = 0;
+  EXPECT_EQ(SendAscii(p.sender.get(), f.fd(), 0, BoundedHooks(), &sent), Status::kOk);
+  p.sender.reset();
+  const std::string want = "line1\r\nline2\r\nline3\r\n\r\nend";
+  EXPECT_EQ(reader.Join(), want);
+  EXPECT_EQ(sent, want.size());
+}
+
+// The control stream holds the ABOR inside itself after the first read: only
+// a wait that asks Buffered() sees it (the fd is empty by then).
+TEST_P(OtherStreamTest, AborFromBytesTheControlStreamHolds) {
+  TcpPair p = MakeTcpPair(true);
+  ASSERT_TRUE(p.sender.valid() && p.receiver.valid());
+  int ctl[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl), 0);
+  UniqueFd theirs(ctl[1]);
+  std::unique_ptr<net::Stream> control = MakeStream(GetParam(), UniqueFd(ctl[0]), 7);
+  ASSERT_EQ(::write(theirs.get(), "NOOP\r\nABOR\r\n", 12), 12);
+  std::string seen;
+  Hooks h;
+  h.stall_timeout_ms = 3000;
+  h.control = control.get();
+  h.on_control = [&] {
+    char buf[3];  // small reads: the rest stays in the stream (BufferingStream)
+    const ssize_t n = control->Read(buf, sizeof buf);
+    if (n > 0) seen.append(buf, static_cast<size_t>(n));
+    return seen.find("ABOR\r\n") != std::string::npos ? ControlAction::kAbort : ControlAction::kContinue;
+  };
+  const std::string big = Pattern(16 * 1024 * 1024);
+  uint64_t sent = 0;
+  EXPECT_EQ(SendBuffer(p.sender.get(), big, h, &sent), Status::kAborted);
+  EXPECT_EQ(seen, "NOOP\r\nABOR\r\n");
+}
+
+// Receiving: a client writes the bytes and closes; the loop writes them to
+// the file at the offset.
+TEST_P(OtherStreamTest, ReceiveFileWritesExactBytesAtOffset) {
+  TcpPair p = MakeTcpPair(false);
+  ASSERT_TRUE(p.sender.valid() && p.receiver.valid());
+  // The server side receives: the accepted end, as the given kind.
+  const int fd = ::dup(p.sender.fd());
+  p.sender.reset();
+  std::unique_ptr<net::Stream> in = MakeStream(GetParam(), UniqueFd(fd), 3);
+  ASSERT_TRUE(util::SetNonBlocking(in->fd(), true));
+  const std::string data = Pattern(2 * 1024 * 1024 + 99);
+  std::thread writer([&] {
+    (void)util::WriteAll(p.receiver.get(), data);
+    p.receiver.reset();
+  });
+  TempFile f("0123456789");
+  uint64_t received = 0, last_progress = 0;
+  Hooks h = BoundedHooks();
+  h.progress = [&](uint64_t b) {
+    EXPECT_GE(b, last_progress);
+    last_progress = b;
+  };
+  EXPECT_EQ(ReceiveFile(*in, f.fd(), 4, h, &received), Status::kOk);
+  writer.join();
+  EXPECT_EQ(received, data.size());
+  EXPECT_EQ(last_progress, data.size());
+  std::string got(4 + data.size() + 10, '\0');
+  const ssize_t n = ::pread(f.fd(), got.data(), got.size(), 0);
+  ASSERT_EQ(n, static_cast<ssize_t>(4 + data.size()));
+  got.resize(static_cast<size_t>(n));
+  EXPECT_EQ(got.substr(0, 4), "0123");
+  EXPECT_TRUE(got.substr(4) == data);
+}
+
+INSTANTIATE_TEST_SUITE_P(Streams, OtherStreamTest, ::testing::Values(Kind::kTcp, Kind::kPiece, Kind::kBuffering),
+                         [](const ::testing::TestParamInfo<Kind>& i) {
+                           return i.param == Kind::kTcp ? "Tcp" : i.param == Kind::kPiece ? "Piece" : "Buffering";
+                         });
+
+TEST(ReceiveTest, AborWhileNoDataArrives) {
+  TcpPair p = MakeTcpPair(false);
+  int ctl[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl), 0);
+  UniqueFd ours(ctl[0]), theirs(ctl[1]);
+  ASSERT_EQ(::write(theirs.get(), "ABOR\r\n", 6), 6);
+  net::TcpStream ctl_stream = ControlOver(ours.get());
+  Hooks h = BoundedHooks();
+  h.control = &ctl_stream;
+  int calls = 0;
+  h.on_control = [&] {
+    ++calls;
+    return ControlAction::kAbort;
+  };
+  TempFile f("");
+  uint64_t received = 0;
+  EXPECT_EQ(ReceiveFile(p.sender.get(), f.fd(), 0, h, &received), Status::kAborted);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(received, 0u);
+}
+
+TEST(ReceiveTest, StallTimeout) {
+  TcpPair p = MakeTcpPair(false);
+  Hooks h;
+  h.stall_timeout_ms = 100;
+  TempFile f("");
+  uint64_t received = 0;
+  EXPECT_EQ(ReceiveFile(p.sender.get(), f.fd(), 0, h, &received), Status::kStalled);
+}
+
+TEST(ReceiveTest, UnwritableFileIsLocalError) {
+  TcpPair p = MakeTcpPair(false);
+  ASSERT_EQ(::write(p.receiver.get(), "abc", 3), 3);
+  int pipefd[2];
+  ASSERT_EQ(::pipe2(pipefd, O_CLOEXEC), 0);
+  UniqueFd r(pipefd[0]), w(pipefd[1]);
+  // The read end of a pipe cannot be written: pwrite fails.
+  uint64_t received = 0;
+  EXPECT_EQ(ReceiveFile(p.sender.get(), r.get(), 0, BoundedHooks(), &received), Status::kLocalError);
+}
+
+TEST(ReceiveTest, EmptyUploadIsOk) {
+  TcpPair p = MakeTcpPair(false);
+  p.receiver.reset();
+  TempFile f("");
+  uint64_t received = 9;
+  EXPECT_EQ(ReceiveFile(p.sender.get(), f.fd(), 0, BoundedHooks(), &received), Status::kOk);
+  EXPECT_EQ(received, 0u);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Unit tests for protocol: the control-line reader (CRLF/LF, Telnet IAC
-// handling, overlong lines), reply formatting, the command table, and whole
+// handling, overlong lines), reply formatting, the command table, the
+// control channel (over TcpStream and the test-only streams of
+// test_streams.h: timeouts, buffered bytes, the STARTTLS discard), and whole
 // Sessions driven over a socketpair with a real config, a real temp tree
 // and real data connections on loopback (STYLE.md "Seams, not mocks").
 // g++ 12 with -fsanitize=address reports a false -Wmaybe-uninitialized
@@ -20,6 +22,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -32,6 +35,8 @@
 #include "poolftpd/config/config.h"
 #include "poolftpd/fs/path.h"
 #include "poolftpd/log/log.h"
+#include "poolftpd/net/stream.h"
+#include "poolftpd/protocol/control_channel.h"
 #include "poolftpd/protocol/line_reader.h"
 #include "poolftpd/protocol/reply.h"
 #include "poolftpd/protocol/session.h"
@@ -39,6 +44,7 @@
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/limits.h"
 #include "poolftpd/util/strings.h"
+#include "test_streams.h"
 
 namespace poolftpd::protocol {
 namespace {
@@ -706,8 +712,16 @@ class SessionTest : public ::testing::Test {
     client_ = std::make_unique<Client>(UniqueFd(sv[1]));
     const int server_fd = sv[0];
     thread_ = std::thread([this, server_fd] {
-      Session s(env_, UniqueFd(server_fd), net::Endpoint{Ip("127.0.0.1"), 21},
-                net::Endpoint{Ip("127.0.0.1"), 40000}, "");
+      // The control stream: TcpStream as the worker makes it, or a
+      // test-only stream (the session must not notice the difference).
+      std::unique_ptr<net::Stream> control;
+      if (stream_kind_ == 1)
+        control = std::make_unique<testing_streams::PieceStream>(UniqueFd(server_fd), 11);
+      else if (stream_kind_ == 2)
+        control = std::make_unique<testing_streams::BufferingStream>(UniqueFd(server_fd), 13);
+      else
+        control = std::make_unique<net::TcpStream>(UniqueFd(server_fd));
+      Session s(env_, *control, net::Endpoint{Ip("127.0.0.1"), 21}, net::Endpoint{Ip("127.0.0.1"), 40000}, "");
       end_ = s.Run();
     });
     const FtpReply greeting = client_->Read();
@@ -755,6 +769,7 @@ class SessionTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
   std::thread thread_;
   SessionEnd end_ = SessionEnd::kError;
+  int stream_kind_ = 0;  // 0 TcpStream, 1 PieceStream, 2 BufferingStream
 };
 
 TEST_F(SessionTest, GreetingAndQuit) {
@@ -1605,6 +1620,189 @@ TEST_F(SessionTest, MaxCommandRateDelayEndsAtTimeoutLogin) {
   EXPECT_EQ(r.code, 421) << r;
   EXPECT_NE(r.text().find("Login timeout (2 seconds)"), std::string::npos) << r;
   EXPECT_EQ(Join(), SessionEnd::kTimeout);
+}
+
+// ---------------------------------------------------------------------------
+// The session over test-only control streams (test_streams.h): nothing in
+// the session knows which transport it drives.
+
+class SessionStreamTest : public SessionTest {
+ protected:
+  void RunAll(int kind) {
+    stream_kind_ = kind;
+    ASSERT_NO_FATAL_FAILURE(Start());
+    ASSERT_TRUE(C().Send("USER anonymous\r\nPASS a@b\r\nTYPE I\r\nSIZE pub/file.txt\r\nNOOP\r\n"));
+    EXPECT_EQ(C().Read().code, 331);
+    EXPECT_EQ(C().Read().code, 230);
+    EXPECT_EQ(C().Read().code, 200);
+    EXPECT_EQ(C().Read().first(), "213 12");
+    EXPECT_EQ(C().Read().code, 200);
+    const Transfer r = Passive("RETR pub/file.txt");
+    EXPECT_EQ(r.opening.code, 150) << r.opening;
+    EXPECT_EQ(r.data, kFileText);
+    EXPECT_EQ(r.done.code, 226) << r.done;
+    const Transfer l = Passive("NLST pub");
+    EXPECT_EQ(l.opening.code, 150) << l.opening;
+    EXPECT_NE(l.data.find("file.txt\r\n"), std::string::npos) << l.data;
+    EXPECT_EQ(l.done.code, 226) << l.done;
+    EXPECT_EQ(C().Cmd("QUIT").code, 221);
+    EXPECT_EQ(Join(), SessionEnd::kQuit);
+  }
+};
+
+TEST_F(SessionStreamTest, OverPieceStream) { RunAll(1); }
+TEST_F(SessionStreamTest, OverBufferingStream) { RunAll(2); }
+
+// ---------------------------------------------------------------------------
+// ControlChannel over a socketpair, with each kind of stream.
+
+std::unique_ptr<net::Stream> ServerStream(int kind, UniqueFd fd) {
+  if (kind == 1) return std::make_unique<testing_streams::PieceStream>(std::move(fd), 5);
+  if (kind == 2) return std::make_unique<testing_streams::BufferingStream>(std::move(fd), 9);
+  return std::make_unique<net::TcpStream>(std::move(fd));
+}
+
+struct ChannelPair {
+  UniqueFd client;
+  std::unique_ptr<net::Stream> server;
+  std::function<bool()> stop;
+  std::unique_ptr<ControlChannel> channel;
+};
+
+ChannelPair MakeChannel(int kind, ControlTimeouts t = ControlTimeouts{0, 2, 0}) {
+  ChannelPair p;
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return p;
+  p.client.reset(sv[1]);
+  p.server = ServerStream(kind, UniqueFd(sv[0]));
+  p.server->PrepareControl();
+  p.channel = std::make_unique<ControlChannel>(*p.server, t, nullptr, p.stop);
+  p.channel->Started();
+  return p;
+}
+
+class ControlChannelTest : public ::testing::TestWithParam<int> {};
+
+// BufferingStream hands out at most 5 bytes per Read and keeps the rest:
+// with an idle timeout of 2 s, a wait that only polled the fd would end in
+// kTimeout before the second line.
+TEST_P(ControlChannelTest, ReadsPipelinedLinesThenEof) {
+  ChannelPair p = MakeChannel(GetParam());
+  ASSERT_TRUE(p.channel);
+  const std::string in = "USER anonymous\r\nPASS a@b\r\nQUIT\r\n";
+  ASSERT_EQ(::write(p.client.get(), in.data(), in.size()), static_cast<ssize_t>(in.size()));
+  std::string line;
+  ASSERT_EQ(p.channel->ReadLine(&line, false), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "USER anonymous");
+  ASSERT_EQ(p.channel->ReadLine(&line, false), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "PASS a@b");
+  ASSERT_EQ(p.channel->ReadLine(&line, false), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "QUIT");
+  p.client.reset();
+  EXPECT_EQ(p.channel->ReadLine(&line, false), ControlChannel::Read::kEof);
+}
+
+TEST_P(ControlChannelTest, RepliesArriveWhole) {
+  ChannelPair p = MakeChannel(GetParam());
+  ASSERT_TRUE(p.channel);
+  EXPECT_TRUE(p.channel->Reply(230, "first\nlast"));
+  EXPECT_TRUE(p.channel->Reply(200, "ok"));
+  p.server->Shutdown();
+  EXPECT_EQ(ReadToEof(p.client.get()), "230-first\r\n230 last\r\n200 ok\r\n");
+}
+
+TEST_P(ControlChannelTest, ReplyToAVanishedClientFails) {
+  ChannelPair p = MakeChannel(GetParam());
+  ASSERT_TRUE(p.channel);
+  p.client.reset();
+  EXPECT_FALSE(p.channel->Reply(200, "nobody listens"));
+}
+
+TEST_P(ControlChannelTest, IdleTimeout) {
+  ChannelPair p = MakeChannel(GetParam(), ControlTimeouts{0, 1, 0});
+  ASSERT_TRUE(p.channel);
+  std::string line;
+  EXPECT_EQ(p.channel->ReadLine(&line, true), ControlChannel::Read::kTimeout);
+  EXPECT_EQ(p.channel->TimeoutText(true), "Idle timeout (1 seconds)");
+}
+
+TEST_P(ControlChannelTest, LinesReadDuringATransferComeFirst) {
+  ChannelPair p = MakeChannel(GetParam());
+  ASSERT_TRUE(p.channel);
+  const std::string in = "STAT\r\nPWD\r\n";
+  ASSERT_EQ(::write(p.client.get(), in.data(), in.size()), static_cast<ssize_t>(in.size()));
+  std::vector<std::string> lines;
+  std::string line;
+  for (int i = 0; i < 1000 && lines.size() < 2; ++i) {
+    ASSERT_TRUE(p.channel->ReadDuringTransfer());
+    while (p.channel->PopLine(&line) == LineReader::Next::kLine) lines.push_back(line);
+  }
+  ASSERT_EQ(lines, (Lines{"STAT", "PWD"}));
+  EXPECT_FALSE(p.channel->Queue("PWD"));
+  ASSERT_EQ(::write(p.client.get(), "NOOP\r\n", 6), 6);
+  ASSERT_EQ(p.channel->ReadLine(&line, true), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "PWD");
+  ASSERT_EQ(p.channel->ReadLine(&line, true), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "NOOP");
+  p.client.reset();
+  for (int i = 0; i < 1000 && p.channel->ReadDuringTransfer(); ++i) {
+  }
+  EXPECT_FALSE(p.channel->ReadDuringTransfer());
+}
+
+// SECURITY: the STARTTLS injection rule. Lines pipelined behind AUTH TLS
+// (held by the reader, or inside the stream) are never read as commands.
+TEST_P(ControlChannelTest, DiscardBufferedDropsBytesPipelinedBehindAuth) {
+  if (GetParam() == 1) GTEST_SKIP() << "PieceStream leaves them in the kernel: the next layer's bytes";
+  ChannelPair p = MakeChannel(GetParam());
+  ASSERT_TRUE(p.channel);
+  const std::string in = "AUTH TLS\r\nUSER evil\r\nPASS injected\r\n";
+  ASSERT_EQ(::write(p.client.get(), in.data(), in.size()), static_cast<ssize_t>(in.size()));
+  std::string line;
+  ASSERT_EQ(p.channel->ReadLine(&line, false), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "AUTH TLS");
+  EXPECT_FALSE(p.channel->Queue("QUEUED"));  // queued lines are dropped too
+  p.channel->DiscardBuffered();
+  EXPECT_EQ(p.server->Buffered(), 0u);
+  ASSERT_EQ(::write(p.client.get(), "NOOP\r\n", 6), 6);
+  ASSERT_EQ(p.channel->ReadLine(&line, false), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "NOOP");
+}
+
+TEST_P(ControlChannelTest, LingeringCloseSendsFinAndDrains) {
+  ChannelPair p = MakeChannel(GetParam());
+  ASSERT_TRUE(p.channel);
+  const std::string flood(3000, 'x');
+  ASSERT_EQ(::write(p.client.get(), flood.data(), flood.size()), static_cast<ssize_t>(flood.size()));
+  ASSERT_TRUE(p.channel->Reply(421, "bye"));
+  std::thread closer([&] { p.channel->LingeringClose(); });
+  EXPECT_EQ(ReadToEof(p.client.get()), "421 bye\r\n");  // FIN after the reply, no reset
+  p.client.reset();
+  closer.join();
+}
+
+TEST_P(ControlChannelTest, SleepUntilReturnsAtTheDeadline) {
+  ChannelPair p = MakeChannel(GetParam());
+  ASSERT_TRUE(p.channel);
+  const int64_t t0 = util::MonotonicNs();
+  EXPECT_TRUE(p.channel->SleepUntil(t0 + 20 * 1000000LL));
+  EXPECT_GE(util::MonotonicNs(), t0 + 20 * 1000000LL);
+}
+
+INSTANTIATE_TEST_SUITE_P(Streams, ControlChannelTest, ::testing::Values(0, 1, 2),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return i.param == 0 ? "Tcp" : i.param == 1 ? "Piece" : "Buffering";
+                         });
+
+TEST(LineReaderTest, ClearForgetsEverything) {
+  LineReader r;
+  r.Feed("PARTIAL\xff");  // half a Telnet command, half a line
+  r.Clear();
+  EXPECT_EQ(r.buffered(), 0u);
+  r.Feed("NOOP\r\n");  // without the reset, 'N' would end the Telnet command
+  std::string line;
+  ASSERT_EQ(r.Pop(&line), LineReader::Next::kLine);
+  EXPECT_EQ(line, "NOOP");
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // The FTP data channel: PASV/EPSV listeners, PORT/EPRT targets, opening the
-// connection with the foreign-address check, and the transfer loops
-// (sendfile for binary RETR, LF->CRLF for ASCII, buffers for listings).
-// Worker process only. Returns values; protocol turns them into replies.
+// connection with the foreign-address check, and the transfer loops over a
+// net::Stream (sendfile for binary RETR, LF->CRLF for ASCII, buffers for
+// listings, and the receive loop stream -> file for uploads). Every wait
+// goes through net::Wait. Worker process only. Returns values; protocol
+// turns them into replies.
 #pragma once
 
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <string_view>
 
 #include "poolftpd/config/config.h"
+#include "poolftpd/net/stream.h"
 #include "poolftpd/util/net.h"
 #include "poolftpd/util/result.h"
 #include "poolftpd/util/unique_fd.h"
@@ -33,13 +36,16 @@ void ToAscii(std::string_view in, bool* prev_cr, std::string* out);
 
 enum class ControlAction { kContinue, kAbort, kIgnore };
 
-// How transfer loops wait: on the data fd, the control fd (for ABOR) and
-// signals (unblocked only inside ppoll, so no wakeup is lost).
+// How transfer loops wait (net::Wait): on the data connection, the control
+// stream (for ABOR; its Buffered() bytes count as readable) and signals
+// (unblocked only inside the wait, so no wakeup is lost). on_control runs
+// when the control stream is readable: kContinue after reading it, kIgnore
+// to stop watching it for the rest of the call (its bytes stay unread).
 struct Hooks {
-  int control_fd = -1;
-  const sigset_t* wait_mask = nullptr;           // mask during ppoll
+  net::Stream* control = nullptr;
+  const sigset_t* wait_mask = nullptr;           // mask during the wait
   std::function<bool()> stop_requested;          // checked after EINTR
-  std::function<ControlAction()> on_control;     // control fd readable
+  std::function<ControlAction()> on_control;     // control stream readable
   std::function<void(uint64_t)> progress;        // bytes so far
   int stall_timeout_ms = 0;                      // 0 = none
 };
@@ -75,7 +81,8 @@ class DataChannel {
   // PORT/EPRT: connect later to `target`, from `local`.
   void SetActive(const net::Endpoint& target, const net::IpAddress& local);
   bool configured() const { return listen_fd_.valid() || active_; }
-  bool passive() const { return listen_fd_.valid(); }
+  // PORT/EPRT set: Open connects (so the session opens before its 150).
+  bool active() const { return active_; }
 
   // Establishes the connection: accepts on the PASV listener (refusing a
   // peer other than `peer` unless allow_foreign) or connects to the PORT
@@ -90,13 +97,24 @@ class DataChannel {
   net::IpAddress local_;
 };
 
-// Sends [offset, size) of `file_fd` (a regular file) to `sock`; sendfile when
-// `use_sendfile`, else read/write. *sent counts bytes sent.
-Status SendFile(int sock, int file_fd, uint64_t offset, uint64_t size, bool use_sendfile,
+// The loops below take the data connection as a stream that is
+// non-blocking on entry and on return. `progress` gets the running total
+// after each system call that moved bytes; ABOR (on_control), TERM/kick
+// (stop_requested) and the stall timeout are looked at whenever the loop
+// waits, and at least once per 1 MiB step when it never has to.
+
+// Sends [offset, size) of `file_fd` (a regular file) to `out`: with
+// `use_sendfile` in blocking 1 MiB Stream::SendFile steps (1 s each at
+// most), else pread + Write. *sent counts bytes sent.
+Status SendFile(net::Stream& out, int file_fd, uint64_t offset, uint64_t size, bool use_sendfile,
                 const Hooks& hooks, uint64_t* sent);
 // Sends the file from `offset` with LF->CRLF conversion.
-Status SendAscii(int sock, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* sent);
+Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* sent);
 // Sends a buffer (listings).
-Status SendBuffer(int sock, std::string_view buf, const Hooks& hooks, uint64_t* sent);
+Status SendBuffer(net::Stream& out, std::string_view buf, const Hooks& hooks, uint64_t* sent);
+// Receives `in` to its EOF into `file_fd` from `offset` (pwrite; uploads,
+// binary). *received counts bytes written to the file. kOk at the peer's
+// orderly EOF; kPeerClosed on a reset; kLocalError when writing fails.
+Status ReceiveFile(net::Stream& in, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* received);
 
 }  // namespace poolftpd::data

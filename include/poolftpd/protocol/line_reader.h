@@ -25,6 +25,9 @@ class LineReader {
   // Bytes buffered but not yet returned.
   std::size_t buffered() const { return buf_.size() - pos_; }
   bool full() const { return buffered() > 4 * kCap; }
+  // Forgets every byte fed and not yet returned, and any Telnet or
+  // overlong-line state: the reader is as new (keeps its capacity).
+  void Clear();
 
  private:
   void Compact();

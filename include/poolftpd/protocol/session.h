@@ -1,6 +1,8 @@
 // One FTP session on one control connection: command table, dispatcher gates
-// (login, arity, <Limit>, read-only), handlers, timeouts, and scoreboard
-// updates. A fresh Session per connection, so no state survives into the
+// (login, arity, <Limit>, read-only), handlers and scoreboard updates. The
+// control connection's I/O and timeouts are a ControlChannel over the
+// net::Stream the worker hands in; data transfers run the data module's
+// loops over a net::Stream of the data connection. A fresh Session per connection, so no state survives into the
 // next client of a reused worker. Worker process only.
 #pragma once
 
@@ -17,7 +19,8 @@
 #include "poolftpd/data/data_channel.h"
 #include "poolftpd/fs/listing.h"
 #include "poolftpd/fs/path.h"
-#include "poolftpd/protocol/line_reader.h"
+#include "poolftpd/net/stream.h"
+#include "poolftpd/protocol/control_channel.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/util/net.h"
 #include "poolftpd/util/rate_limit.h"
@@ -72,15 +75,17 @@ const CommandSpec* FindCommand(std::string_view verb);
 
 class Session {
  public:
-  Session(const SessionEnv& env, UniqueFd control, const net::Endpoint& local,
+  // `control` (the accepted connection) outlives the session; Run leaves
+  // it shut down or drained, and the caller closes it.
+  Session(const SessionEnv& env, net::Stream& control, const net::Endpoint& local,
           const net::Endpoint& peer, std::string peer_name);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Serves the session to its end; the control connection is closed after.
+  // Serves the session to its end.
   SessionEnd Run();
-  // Sends one reply and closes (master-full / per-host refusals).
-  static void Refuse(int fd, int code, std::string_view text);
+  // Sends one reply without waiting (master-full / per-host refusals).
+  static void Refuse(net::Stream& control, int code, std::string_view text);
 
   // Handlers (public for the command table).
   void DoUser(std::string_view arg);
@@ -119,10 +124,10 @@ class Session {
   void DoNotImpl(std::string_view arg);
 
  private:
-  enum class Read { kLine, kEof, kTimeout, kStop, kTooLong };
+  using Read = ControlChannel::Read;
 
+  // ControlChannel::Reply; a failed write ends the session (kClientGone).
   void Reply(int code, std::string_view text);
-  Read ReadLine(std::string* line);
   void Dispatch(const std::string& line);
   void Publish(sb::SlotState state);
   void SetCommand(std::string_view verb, std::string_view arg);
@@ -130,9 +135,6 @@ class Session {
   void EndWith(SessionEnd how, int code, std::string_view text);
   void EndStopped();
   void EndTimedOut();
-  // Before close: FIN, then discard the client's unread input for a bounded
-  // time, so a final reply is not lost to an RST.
-  void LingeringClose();
   // Before each command line: the pre-login bound and MaxCommandRate. False
   // when the session ended instead (421 sent).
   bool AdmitCommand();
@@ -145,11 +147,12 @@ class Session {
   bool Resolve(std::string_view arg, std::string* vpath);
   std::string ErrnoText(std::string_view what, int err) const;
 
-  // Data transfers: sends 150, opens the data connection, runs `send`,
-  // replies 226/426/425/451 and logs. Returns bytes sent.
-  using SendFn = std::function<data::Status(int sock, const data::Hooks& hooks, uint64_t* sent)>;
+  // Data transfers: sends 150, opens the data connection, runs `transfer`
+  // over it (a data loop on its net::Stream), closes it (FIN after a
+  // complete transfer), replies 226/426/425/451 and logs. Returns bytes sent.
+  using SendFn = std::function<data::Status(net::Stream& data, const data::Hooks& hooks, uint64_t* sent)>;
   bool RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath,
-                   uint64_t size, const SendFn& send, uint64_t* sent, data::Status* status);
+                   uint64_t size, const SendFn& transfer, uint64_t* sent, data::Status* status);
   data::Hooks MakeHooks();
   data::ControlAction OnControlDuringTransfer();
   void SendDirListing(std::string_view arg, bool nlst);
@@ -158,13 +161,9 @@ class Session {
 
   const SessionEnv& env_;  // the worker's: outlives the session (no per-session copies)
   const config::Config& cfg_;
-  UniqueFd ctl_;
+  ControlChannel ctl_;
   net::Endpoint local_, peer_;
   std::string peer_name_;
-  LineReader reader_;
-  // Lines received during a transfer (at most limits::kMaxPendingLines; a
-  // vector allocates nothing until used, a std::deque 576 bytes at once).
-  std::vector<std::string> pending_;
   data::DataChannel data_;
 
   bool logged_in_ = false;
@@ -180,13 +179,9 @@ class Session {
   uint64_t rest_ = 0;
   bool epsv_all_ = false;
   unsigned mlst_facts_ = fs::kFactAll;
-  bool in_transfer_ = false;
   bool abort_seen_ = false;
   bool done_ = false;
   SessionEnd end_ = SessionEnd::kQuit;
-  int64_t start_ms_ = 0;
-  int64_t last_command_ms_ = 0;
-  int64_t last_transfer_ms_ = 0;
 };
 
 }  // namespace poolftpd::protocol
