@@ -136,10 +136,15 @@ ControlChannel::Read ControlChannel::ReadLine(std::string* line, bool logged_in)
 
 bool ControlChannel::ReadDuringTransfer() {
   char buf[4096];
-  const ssize_t n = stream_.Read(buf, sizeof buf);
-  if (n == 0) return false;
-  if (n < 0) return n == -EAGAIN || n == -EINTR;
-  reader_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+  // Bytes the stream holds (a TLS record decrypted at once) are taken in
+  // the same call, so a whole ABOR is seen at one check; for TcpStream
+  // Buffered() is 0 and this is one read.
+  do {
+    const ssize_t n = stream_.Read(buf, sizeof buf);
+    if (n == 0) return false;
+    if (n < 0) return n == -EAGAIN || n == -EINTR;
+    reader_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+  } while (stream_.Buffered() > 0 && !reader_.full());
   return true;
 }
 

@@ -1653,6 +1653,39 @@ class SessionStreamTest : public SessionTest {
 TEST_F(SessionStreamTest, OverPieceStream) { RunAll(1); }
 TEST_F(SessionStreamTest, OverBufferingStream) { RunAll(2); }
 
+// ABOR read from the control stream while sendfile runs: with
+// BufferingStream the line arrives in pieces that stay inside the stream.
+class SessionAborTest : public SessionTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(SessionAborTest, AborDuringRetr) {
+  stream_kind_ = GetParam();
+  {
+    UniqueFd big(::open((root_ + "/pub/big.bin").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    ASSERT_TRUE(big.valid());
+    ASSERT_EQ(::ftruncate(big.get(), 256 << 20), 0);  // far more than the socket buffers hold
+  }
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  EXPECT_EQ(C().Cmd("TYPE I").code, 200);
+  const FtpReply p = C().Cmd("PASV");
+  ASSERT_EQ(p.code, 227) << p;
+  UniqueFd d = ConnectLoopback(PasvPort(p));  // connected, never read
+  ASSERT_TRUE(d.valid());
+  EXPECT_EQ(C().Cmd("RETR pub/big.bin").code, 150);
+  ASSERT_TRUE(C().Send("ABOR\r\n"));
+  const FtpReply aborted = C().Read();
+  EXPECT_EQ(aborted.code, 426) << aborted;
+  const FtpReply done = C().Read();
+  EXPECT_EQ(done.code, 226) << done;
+  d.reset();
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Streams, SessionAborTest, ::testing::Values(0, 1, 2),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return i.param == 0 ? "Tcp" : i.param == 1 ? "Piece" : "Buffering";
+                         });
+
 // ---------------------------------------------------------------------------
 // ControlChannel over a socketpair, with each kind of stream.
 

@@ -65,8 +65,9 @@ class ControlChannel {
   Read ReadLine(std::string* line, bool logged_in);
 
   // During a transfer (the control stream is readable): reads what is there
-  // into the reader. False at EOF or on an error (the client is gone);
-  // true also when nothing could be read yet.
+  // into the reader (one read, and more while the stream holds Buffered()
+  // bytes). False at EOF or on an error (the client is gone); true also
+  // when nothing could be read yet.
   bool ReadDuringTransfer();
   // Next complete line already received (no I/O).
   LineReader::Next PopLine(std::string* line) { return reader_.Pop(line); }
