@@ -80,6 +80,24 @@ LimitVerdict Limit::Evaluate(const net::IpAddress& addr) const {
   return LimitVerdict::kImplicitAllow;
 }
 
+std::vector<ListenerSpec> Listeners(const Config& cfg) {
+  std::vector<ListenerSpec> out;
+  if (cfg.default_addresses.empty()) {
+    ListenerSpec any;
+    any.endpoint.addr = *net::IpAddress::Parse("::");
+    any.endpoint.port = cfg.port;
+    any.dual_stack = true;
+    out.push_back(any);
+    return out;
+  }
+  for (const auto& a : cfg.default_addresses) {
+    ListenerSpec l;
+    l.endpoint = net::Endpoint{a, cfg.port};
+    out.push_back(l);
+  }
+  return out;
+}
+
 std::string_view Config::ResolveUserAlias(std::string_view login_name) const {
   for (const auto& a : user_aliases)
     if (a.alias == login_name) return a.user;

@@ -874,6 +874,30 @@ TEST_F(ConfigTest, DirectoryErrors) {
             At(1, "<Directory>: unknown user \"nosuchuser-poolftpd\""));
 }
 
+net::Endpoint Endpoint(const char* addr, uint16_t port) {
+  return net::Endpoint{net::IpAddress::Parse(addr).value(), port};
+}
+
+TEST_F(ConfigTest, ListenerSpecs) {
+  auto any = MustLoad("Port 2121\n");
+  const auto l = Listeners(*any);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0].endpoint.ToString(), Endpoint("::", 2121).ToString());
+  EXPECT_TRUE(l[0].dual_stack);
+  EXPECT_FALSE(l[0].implicit_tls);
+  EXPECT_FALSE(l[0].proxy_protocol);
+  auto two = MustLoad("Port 2121\nDefaultAddress 127.0.0.1 ::1\n");
+  const auto t = Listeners(*two);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].endpoint.ToString(), Endpoint("127.0.0.1", 2121).ToString());
+  EXPECT_EQ(t[1].endpoint.ToString(), Endpoint("::1", 2121).ToString());
+  for (const auto& x : t) {
+    EXPECT_FALSE(x.dual_stack);
+    EXPECT_FALSE(x.implicit_tls);
+    EXPECT_FALSE(x.proxy_protocol);
+  }
+}
+
 TEST_F(ConfigTest, GlobalAndVirtualHostNotSupportedYet) {
   EXPECT_EQ(ErrorOf("<Global>\n</Global>\n"), At(1, "<Global> is not supported yet"));
   EXPECT_EQ(ErrorOf("ServerName x\n<VirtualHost 127.0.0.1>\n</VirtualHost>\n"),

@@ -120,6 +120,17 @@ struct UserAlias {
   std::string user;   // the account it maps to ("ftp")
 };
 
+// One listening socket the config asks for, built by Listeners() and handed
+// by the master to every worker (which knows which spec accepted each
+// connection). The flags have their place for implicit FTPS and the PROXY
+// protocol; nothing sets them yet.
+struct ListenerSpec {
+  net::Endpoint endpoint;
+  bool dual_stack = false;      // [::] accepting IPv4 too
+  bool implicit_tls = false;    // TLS from the first byte (port 990 style)
+  bool proxy_protocol = false;  // a PROXY header precedes the FTP session
+};
+
 struct PortRange {
   uint16_t low = 0;  // 0,0 = let the kernel choose
   uint16_t high = 0;
@@ -190,6 +201,10 @@ struct Config {
   // match), or `login_name` itself. The view lives as long as both inputs.
   std::string_view ResolveUserAlias(std::string_view login_name) const;
 };
+
+// The listeners `cfg` asks for: one dual-stack [::]:Port without
+// DefaultAddress, else one per DefaultAddress.
+std::vector<ListenerSpec> Listeners(const Config& cfg);
 
 // The contexts that govern one virtual path of one session, nearest first:
 // the matching <Directory> blocks (closest first), the <Anonymous> block, the

@@ -32,6 +32,8 @@ struct SessionEnv {
   sb::Scoreboard* scoreboard = nullptr;  // may be null in tests
   size_t slot = 0;
   sb::SlotRecord* record = nullptr;      // the worker's copy of its slot
+  // The listener that accepted the connection (null: inetd, tests).
+  const config::ListenerSpec* listener = nullptr;
   const fs::Root* anon_root = nullptr;   // root of the <Anonymous> tree (null: none)
   std::string anon_real_root;            // its real path, for the TransferLog
   const sigset_t* wait_mask = nullptr;   // signals unblocked while waiting
