@@ -1258,6 +1258,37 @@ TEST_F(SessionTest, LimitDeniesCommand) {
   EXPECT_EQ(C().Cmd("NOOP").code, 200);
 }
 
+// The gate finds the <Directory> of the path a command names (normalised
+// once, relative to the current directory) and applies its <Limit>s.
+TEST_F(SessionTest, GateAppliesDirectoryLimits) {
+  ASSERT_NO_FATAL_FAILURE(Start(
+      "<Directory pub/sub>\n <Limit RETR SIZE DIRS>\n  DenyAll\n </Limit>\n</Directory>\n"
+      "<Directory pub/*>\n <Limit MDTM>\n  DenyAll\n </Limit>\n</Directory>"));
+  ASSERT_NO_FATAL_FAILURE(Login());
+  EXPECT_EQ(C().Cmd("TYPE I").code, 200);
+  EXPECT_EQ(C().Cmd("SIZE pub/file.txt").code, 213) << "outside pub/sub";
+  FtpReply r = C().Cmd("SIZE pub/sub/x");
+  EXPECT_EQ(r.first(), "550 SIZE: Permission denied") << r;
+  EXPECT_EQ(C().Cmd("SIZE /pub/./sub/../sub/x").code, 550) << "normalised before the lookup";
+  EXPECT_EQ(C().Cmd("LIST pub/sub").first(), "550 LIST: Permission denied");
+  EXPECT_EQ(C().Cmd("LIST -la pub/sub").code, 550) << "the path after ls options";
+  EXPECT_EQ(C().Cmd("STAT pub/sub").code, 550);
+  EXPECT_EQ(C().Cmd("CWD pub/sub").first(), "550 CWD: Permission denied");
+  // "pub/*": what is inside pub, not pub itself.
+  EXPECT_EQ(C().Cmd("MDTM pub").code, 213);
+  EXPECT_EQ(C().Cmd("MDTM pub/file.txt").first(), "550 MDTM: Permission denied");
+  // Relative to the current directory; CDUP is judged by its target.
+  EXPECT_EQ(C().Cmd("CWD pub").code, 250);
+  EXPECT_EQ(C().Cmd("SIZE sub/x").code, 550);
+  EXPECT_EQ(C().Cmd("SIZE file.txt").code, 213);
+  EXPECT_EQ(C().Cmd("CDUP").code, 250);
+  // Write verbs answer as the read-only gate always did.
+  r = C().Cmd("STOR pub/sub/new");
+  EXPECT_EQ(r.first(), "550 STOR: Permission denied") << r;
+  EXPECT_EQ(C().Cmd("DELE pub/file.txt").first(), "550 DELE: Permission denied");
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+}
+
 TEST_F(SessionTest, QuitWorksUnderLimitAllDenyAll) {
   // ProFTPD never applies <Limit> to QUIT: a client must always be able to leave.
   ASSERT_NO_FATAL_FAILURE(Start("<Limit ALL>\n DenyAll\n</Limit>"));
