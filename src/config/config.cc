@@ -1,7 +1,6 @@
 #include "poolftpd/config/config.h"
 
 #include <algorithm>
-#include <array>
 #include <utility>
 
 #include "parser.h"
@@ -10,29 +9,13 @@
 namespace poolftpd::config {
 namespace {
 
-using namespace std::string_view_literals;
-
-// ProFTPD's command groups (doc/howto/Limit.html). SITE_CHMOD/SITE_CHGRP are
-// checked against WRITE as ProFTPD's core_chmod()/core_chgrp() do.
-constexpr std::array kReadVerbs = {"RETR"sv, "SIZE"sv};
-constexpr std::array kWriteVerbs = {"APPE"sv, "DELE"sv,       "MKD"sv,       "RMD"sv,
-                                    "RNTO"sv, "STOR"sv,       "STOU"sv,      "XMKD"sv,
-                                    "XRMD"sv, "SITE_CHMOD"sv, "SITE_CHGRP"sv};
-constexpr std::array kDirsVerbs = {"CDUP"sv, "CWD"sv,  "LIST"sv, "MDTM"sv, "MLSD"sv,
-                                   "MLST"sv, "NLST"sv, "PWD"sv,  "RNFR"sv, "STAT"sv,
-                                   "XCUP"sv, "XCWD"sv, "XPWD"sv};
-
-template <size_t N>
-bool Contains(const std::array<std::string_view, N>& list, std::string_view verb) {
-  return std::find(list.begin(), list.end(), verb) != list.end();
-}
-
-// Whether group `group` (upper case) covers `verb` (upper case).
+// Whether group `group` (upper case) covers `verb` (upper case): by the
+// verb registry's group of the verb.
 bool GroupCovers(std::string_view group, std::string_view verb) {
-  if (group == "READ") return Contains(kReadVerbs, verb);
-  if (group == "WRITE") return Contains(kWriteVerbs, verb);
-  if (group == "DIRS") return Contains(kDirsVerbs, verb);
-  return false;
+  const VerbGroup g = GroupNamed(group);
+  if (g == VerbGroup::kNone || g == VerbGroup::kLogin) return false;
+  const Verb* v = FindVerb(verb);
+  return v != nullptr && v->group == g;
 }
 
 // One Allow or Deny line against `addr`: "all" matches everyone, "none" no
@@ -67,12 +50,6 @@ LimitMatch Limit::Match(std::string_view verb) const {
   return best;
 }
 
-bool Limit::Covers(std::string_view verb) const { return Match(verb) != LimitMatch::kNone; }
-
-bool Limit::CoversDirectly(std::string_view verb) const {
-  return Match(verb) == LimitMatch::kDirect;
-}
-
 // ProFTPD semantics (mod_core Order; dirtree.c check_limit()). The "allow
 // side" is AllowAll or any Allow line matching the client; the "deny side"
 // is DenyAll or any Deny line matching it. Unlike Apache:
@@ -103,9 +80,22 @@ LimitVerdict Limit::Evaluate(const net::IpAddress& addr) const {
   return LimitVerdict::kImplicitAllow;
 }
 
-bool Limit::Permits(const net::IpAddress& addr) const {
-  const LimitVerdict v = Evaluate(addr);
-  return v == LimitVerdict::kExplicitAllow || v == LimitVerdict::kImplicitAllow;
+std::vector<ListenerSpec> Listeners(const Config& cfg) {
+  std::vector<ListenerSpec> out;
+  if (cfg.default_addresses.empty()) {
+    ListenerSpec any;
+    any.endpoint.addr = *net::IpAddress::Parse("::");
+    any.endpoint.port = cfg.port;
+    any.dual_stack = true;
+    out.push_back(any);
+    return out;
+  }
+  for (const auto& a : cfg.default_addresses) {
+    ListenerSpec l;
+    l.endpoint = net::Endpoint{a, cfg.port};
+    out.push_back(l);
+  }
+  return out;
 }
 
 std::string_view Config::ResolveUserAlias(std::string_view login_name) const {

@@ -1,6 +1,6 @@
 // The directive table of poolftpd.conf, in nginx's ngx_command_t spirit: one
 // row per directive {name, contexts, arity, setter}. Used by the config parser
-// only (master, `-t`). Block tags (<Anonymous>, <Limit>, <IfDefine>) and
+// only (master, `-t`). Block tags (<Anonymous>, <Directory>, <Limit>, <IfDefine>) and
 // Include are handled by the parser, not here.
 #pragma once
 
@@ -20,6 +20,7 @@ enum ContextBits : unsigned {
   kServerContext = 1u << 0,  // top level
   kAnonContext = 1u << 1,    // directly inside <Anonymous>
   kLimitContext = 1u << 2,   // directly inside <Limit>
+  kDirContext = 1u << 3,     // directly inside <Directory> (no directive yet)
 };
 
 // What a setter may touch: the config, and the block it sits in (if any).

@@ -121,13 +121,15 @@ Result<std::vector<std::string>> GlobFiles(const std::string& pattern) {
 }
 
 // "~user" or "~user/sub" -> home of user (+ "/sub"); paths must be absolute.
-Result<std::string> ExpandAnonymousRoot(const std::string& arg) {
+// `block` names the tag in messages.
+Result<std::string> ExpandUserPath(const std::string& arg, std::string_view block) {
+  const std::string tag = "<" + std::string(block) + ">";
   std::string path = arg;
   if (!arg.empty() && arg.front() == '~') {
     const auto slash = arg.find('/');
     const std::string user =
         arg.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-    if (user.empty()) return Invalid("<Anonymous>: " + Quote(arg) + " needs a user name after ~");
+    if (user.empty()) return Invalid(tag + ": " + Quote(arg) + " needs a user name after ~");
     std::vector<char> buf(16384);
     passwd pw{};
     passwd* found = nullptr;
@@ -136,17 +138,63 @@ Result<std::string> ExpandAnonymousRoot(const std::string& arg) {
            buf.size() < (1u << 20))
       buf.resize(buf.size() * 2);
     if (rc != 0)
-      return Invalid("<Anonymous>: looking up user " + Quote(user) + ": " + ErrnoText(rc));
-    if (!found) return Invalid("<Anonymous>: unknown user " + Quote(user));
+      return Invalid(tag + ": looking up user " + Quote(user) + ": " + ErrnoText(rc));
+    if (!found) return Invalid(tag + ": unknown user " + Quote(user));
     path = pw.pw_dir;
     if (path.empty() || path.front() != '/')
-      return Invalid("<Anonymous>: home directory of " + Quote(user) + " (" + Quote(path) +
+      return Invalid(tag + ": home directory of " + Quote(user) + " (" + Quote(path) +
                      ") is not absolute");
     if (slash != std::string::npos) path += arg.substr(slash);
   }
   if (path.empty() || path.front() != '/')
-    return Invalid("<Anonymous>: " + Quote(arg) + " is not an absolute path");
+    return Invalid(tag + ": " + Quote(arg) + " is not an absolute path");
   return TidyPath(path);
+}
+
+Result<std::string> ExpandAnonymousRoot(const std::string& arg) {
+  return ExpandUserPath(arg, "Anonymous");
+}
+
+// The <Directory> argument as a Directory (rules in config.h): a trailing
+// "/*" sets contents_only; "~" and "~/sub" are home-relative (inside
+// <Anonymous>: the anonymous root `anon_root`), "~user" is expanded, and a
+// relative path is allowed inside <Anonymous> only.
+Result<Directory> ParseDirectoryPath(const std::string& arg, const Anonymous* anon) {
+  Directory d;
+  d.path = arg;
+  std::string p = arg;
+  if (p.empty()) return Invalid("<Directory>: the path is empty");
+  if (p.find('\0') != std::string::npos) return Invalid("<Directory>: the path contains NUL");
+  if (p == "*" || (p.size() >= 2 && p.compare(p.size() - 2, 2, "/*") == 0)) {
+    d.contents_only = true;
+    p.erase(p.size() - (p == "*" ? 1 : 2));
+    if (p.empty() && arg != "*") p = "/";
+  }
+  if (p == "~" || p.starts_with("~/")) {
+    const std::string rest = p.size() > 1 ? p.substr(2) : std::string();
+    if (anon != nullptr) {
+      d.pattern = TidyPath(anon->root + "/" + rest);
+    } else {
+      d.home = true;
+      d.pattern = TidyPath(rest);
+    }
+    return d;
+  }
+  if (!p.empty() && p.front() == '~') {
+    auto expanded = ExpandUserPath(p, "Directory");
+    if (!expanded) return expanded.error();
+    d.pattern = *expanded;
+    return d;
+  }
+  if (p.empty() || p.front() != '/') {
+    if (anon == nullptr)
+      return Invalid("<Directory>: " + Quote(arg) +
+                     " is not an absolute path (relative paths are allowed inside <Anonymous> only)");
+    d.pattern = TidyPath(anon->root + "/" + p);
+    return d;
+  }
+  d.pattern = TidyPath(p);
+  return d;
 }
 
 // A <Limit> argument: an FTP verb, SITE_<cmd>, or a group name.
@@ -185,6 +233,9 @@ Result<Tag> ParseTag(const std::vector<std::string>& words, bool closing) {
 const char* BlockName(std::string_view tag) {
   if (EqualsIgnoreCase(tag, "Anonymous")) return "Anonymous";
   if (EqualsIgnoreCase(tag, "Limit")) return "Limit";
+  if (EqualsIgnoreCase(tag, "Directory")) return "Directory";
+  if (EqualsIgnoreCase(tag, "Global")) return "Global";
+  if (EqualsIgnoreCase(tag, "VirtualHost")) return "VirtualHost";
   if (EqualsIgnoreCase(tag, "IfDefine")) return "IfDefine";
   return nullptr;
 }
@@ -230,7 +281,9 @@ bool Parser::Skipping() const {
 
 Parser::Frame* Parser::InnermostBlock() {
   for (auto it = stack_.rbegin(); it != stack_.rend(); ++it)
-    if (it->kind == FrameKind::kAnonymous || it->kind == FrameKind::kLimit) return &*it;
+    if (it->kind == FrameKind::kAnonymous || it->kind == FrameKind::kDirectory ||
+        it->kind == FrameKind::kLimit)
+      return &*it;
   return nullptr;
 }
 
@@ -300,9 +353,30 @@ Result<void> Parser::HandleOpen(FileContext& fc, const LogicalLine& line, const 
     return Ok();
   }
 
-  // <Limit CMD|GROUP ...> at server level or in <Anonymous>; words split on
-  // blanks and commas.
-  if (outer && outer->kind != FrameKind::kAnonymous)
+  // The tree has a place for these (config.h ContextKind); the parser does
+  // not fill it yet.
+  if (name == "Global" || name == "VirtualHost")
+    return At(file, line.line, "<" + name + "> is not supported yet");
+
+  if (name == "Directory") {
+    // ProFTPD: <Directory> blocks do not nest (their relation follows from
+    // their paths); they sit at server level or inside <Anonymous>.
+    if (outer && outer->kind != FrameKind::kAnonymous)
+      return At(file, line.line, "<Directory> is not allowed inside <" + outer->tag + ">");
+    if (argc != 1) return At(file, line.line, "<Directory>: " + ArityMessage(1, 1, argc));
+    auto dir = ParseDirectoryPath(args[0], outer ? &outer->anonymous : nullptr);
+    if (!dir) return At(file, line.line, dir.error().context());
+    frame.kind = FrameKind::kDirectory;
+    frame.directory = std::move(*dir);
+    frame.directory.file = file;
+    frame.directory.line = line.line;
+    stack_.push_back(std::move(frame));
+    return Ok();
+  }
+
+  // <Limit CMD|GROUP ...> at server level, in <Anonymous> or in <Directory>;
+  // words split on blanks and commas.
+  if (outer && outer->kind != FrameKind::kAnonymous && outer->kind != FrameKind::kDirectory)
     return At(file, line.line, "<Limit> is not allowed inside <" + outer->tag + ">");
   frame.kind = FrameKind::kLimit;
   for (const auto& a : args) {
@@ -351,8 +425,16 @@ Result<void> Parser::HandleClose(FileContext& fc, const LogicalLine& line, const
           file, line.line,
           "<Anonymous> opened at line " + std::to_string(frame.line) + " has no Group directive");
     config_.anonymous = std::move(frame.anonymous);
-  } else if (frame.kind == FrameKind::kLimit) {
+  } else if (frame.kind == FrameKind::kDirectory) {
     if (Frame* anon = InnermostOf(FrameKind::kAnonymous)) {
+      anon->anonymous.directories.push_back(std::move(frame.directory));
+    } else {
+      config_.directories.push_back(std::move(frame.directory));
+    }
+  } else if (frame.kind == FrameKind::kLimit) {
+    if (Frame* dir = InnermostOf(FrameKind::kDirectory)) {
+      dir->directory.limits.push_back(std::move(frame.limit));
+    } else if (Frame* anon = InnermostOf(FrameKind::kAnonymous)) {
       anon->anonymous.limits.push_back(std::move(frame.limit));
     } else {
       config_.limits.push_back(std::move(frame.limit));
@@ -406,7 +488,11 @@ Result<void> Parser::HandleDirective(FileContext& fc, const LogicalLine& line) {
 
   Frame* block = InnermostBlock();
   ContextBits ctx = kServerContext;
-  if (block) ctx = block->kind == FrameKind::kLimit ? kLimitContext : kAnonContext;
+  if (block) {
+    ctx = block->kind == FrameKind::kLimit       ? kLimitContext
+          : block->kind == FrameKind::kDirectory ? kDirContext
+                                                 : kAnonContext;
+  }
   if (!(spec->contexts & ctx)) {
     const std::string name(spec->name);
     if (spec->contexts == kLimitContext)

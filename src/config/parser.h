@@ -1,5 +1,5 @@
 // Config parser: files, Include, <IfDefine>, block structure (<Anonymous>,
-// <Limit>) and dispatch of directives to the table in directives.h. Used by
+// <Directory>, <Limit>) and dispatch of directives to the table in directives.h. Used by
 // config::Load()/LoadFromString() only (master, `-t`). Reads files and
 // expands globs and ~user; does no network I/O.
 #pragma once
@@ -31,7 +31,7 @@ class Parser final {
   Config TakePartial() { return std::move(config_); }
 
  private:
-  enum class FrameKind { kAnonymous, kLimit, kIfDefine, kSkipped };
+  enum class FrameKind { kAnonymous, kDirectory, kLimit, kIfDefine, kSkipped };
   struct Frame {
     FrameKind kind = FrameKind::kSkipped;
     std::string tag;  // block name without brackets, as written
@@ -39,6 +39,7 @@ class Parser final {
     int line = 0;
     bool skip = false;  // an <IfDefine> whose condition is false
     Anonymous anonymous;
+    Directory directory;
     Limit limit;
   };
   // The file being parsed.
@@ -60,7 +61,7 @@ class Parser final {
   Result<void> HandleDirective(FileContext& fc, const LogicalLine& line);
 
   bool Skipping() const;
-  // Innermost <Anonymous>/<Limit> frame, or null at server level.
+  // Innermost <Anonymous>/<Directory>/<Limit> frame, or null at server level.
   Frame* InnermostBlock();
   Frame* InnermostOf(FrameKind kind);
 

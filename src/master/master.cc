@@ -50,8 +50,7 @@ constexpr int kStopGraceMs = 3000;        // TERM -> KILL for stragglers
 constexpr int64_t kDamageReportMs = 60000;  // repeated header damage: one line a minute
 
 struct Listener {
-  net::Endpoint ep;
-  bool dual_stack = false;  // [::] accepting IPv4 too
+  config::ListenerSpec spec;
   UniqueFd fd;
 };
 
@@ -81,20 +80,6 @@ Result<UniqueFd> OpenListener(const net::Endpoint& ep, bool dual_stack) {
     return Error::FromErrno(errno, "bind", ep.ToString());
   if (::listen(fd.get(), kListenBacklog) != 0) return Error::FromErrno(errno, "listen", ep.ToString());
   return fd;
-}
-
-// The endpoints a config asks for.
-std::vector<std::pair<net::Endpoint, bool>> WantedEndpoints(const config::Config& cfg) {
-  std::vector<std::pair<net::Endpoint, bool>> out;
-  if (cfg.default_addresses.empty()) {
-    net::Endpoint any;
-    any.addr = *net::IpAddress::Parse("::");
-    any.port = cfg.port;
-    out.push_back({any, true});
-    return out;
-  }
-  for (const auto& a : cfg.default_addresses) out.push_back({net::Endpoint{a, cfg.port}, false});
-  return out;
 }
 
 Result<worker::Identity> ResolveIdentity(const config::Config& cfg) {
@@ -181,6 +166,7 @@ class Master {
   worker::KnownNames names_;  // resolved here so workers need no NSS (PrepareWorkers)
   std::vector<Listener> listeners_;
   std::vector<int> listen_fds_;  // listeners_' fds, handed to every worker
+  std::vector<config::ListenerSpec> listen_specs_;  // their specs, in the same order
   std::optional<sb::Scoreboard> board_opt_;
   sb::Scoreboard* board_ = nullptr;
   PidFile pidfile_;
@@ -297,15 +283,18 @@ Result<void> Master::Setup() {
 
 Result<std::vector<Listener>> Master::Reconcile(const config::Config& cfg) {
   std::vector<Listener> out;
-  for (const auto& [ep, dual] : WantedEndpoints(cfg)) {
+  for (const config::ListenerSpec& want : config::Listeners(cfg)) {
+    const net::Endpoint& ep = want.endpoint;
+    const bool dual = want.dual_stack;
     // An unchanged listener keeps its socket (and its backlog of clients).
     auto it = std::find_if(listeners_.begin(), listeners_.end(), [&](const Listener& l) {
-      return l.fd.valid() && l.ep.port == ep.port && l.ep.addr == ep.addr && l.dual_stack == dual;
+      return l.fd.valid() && l.spec.endpoint.port == ep.port && l.spec.endpoint.addr == ep.addr &&
+             l.spec.dual_stack == dual;
     });
     if (it != listeners_.end()) {
       Listener l;
-      l.ep = it->ep;
-      l.dual_stack = dual;
+      l.spec = want;
+      l.spec.endpoint = it->spec.endpoint;
       l.fd.reset(::fcntl(it->fd.get(), F_DUPFD_CLOEXEC, 3));
       out.push_back(std::move(l));
       continue;
@@ -313,15 +302,17 @@ Result<std::vector<Listener>> Master::Reconcile(const config::Config& cfg) {
     auto fd = OpenListener(ep, dual);
     if (!fd && dual && fd.error().sys_errno() == EAFNOSUPPORT) {
       // No IPv6 on this host: fall back to IPv4 only.
-      net::Endpoint v4{*net::IpAddress::Parse("0.0.0.0"), ep.port};
-      fd = OpenListener(v4, false);
+      config::ListenerSpec v4 = want;
+      v4.endpoint = net::Endpoint{*net::IpAddress::Parse("0.0.0.0"), ep.port};
+      v4.dual_stack = false;
+      fd = OpenListener(v4.endpoint, false);
       if (fd) {
-        out.push_back(Listener{v4, false, std::move(*fd)});
+        out.push_back(Listener{v4, std::move(*fd)});
         continue;
       }
     }
     if (!fd) return fd.error();
-    out.push_back(Listener{ep, dual, std::move(*fd)});
+    out.push_back(Listener{want, std::move(*fd)});
   }
   return out;
 }
@@ -329,7 +320,11 @@ Result<std::vector<Listener>> Master::Reconcile(const config::Config& cfg) {
 void Master::SetListeners(std::vector<Listener> ls) {
   listeners_ = std::move(ls);
   listen_fds_.clear();
-  for (const auto& l : listeners_) listen_fds_.push_back(l.fd.get());
+  listen_specs_.clear();
+  for (const auto& l : listeners_) {
+    listen_fds_.push_back(l.fd.get());
+    listen_specs_.push_back(l.spec);
+  }
 }
 
 void Master::FreeSlot(size_t slot) {
@@ -376,6 +371,7 @@ bool Master::SpawnOne() {
   spec.generation = generation_;
   spec.master_pid = ::getpid();
   spec.listen_fds = listen_fds_;
+  spec.listeners = listen_specs_;
   spec.notify_fd = notify_wr_.get();
   spec.keep_fds = keep_fds;
   spec.identity = &identity_;
@@ -922,7 +918,7 @@ int Master::Run(int ready_fd) {
   const int start = std::min(cfg_->start_servers, cfg_->max_clients);
   for (int i = 0; i < start; ++i) SpawnOne();
   std::string where;
-  for (const auto& l : listeners_) where += (where.empty() ? "" : ", ") + l.ep.ToString();
+  for (const auto& l : listeners_) where += (where.empty() ? "" : ", ") + l.spec.endpoint.ToString();
   log::Info("poolftpd " POOLFTPD_VERSION " (" + cfg_->server_name + ") standalone mode STARTUP, listening on " + where);
   // An operator who forgot an ftpshut file must see why logins are refused.
   const std::string pending = WatchShutdownFile(true);

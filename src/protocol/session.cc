@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "poolftpd/auth/auth.h"
+#include "poolftpd/config/verbs.h"
 #include "poolftpd/log/log.h"
 #include "poolftpd/protocol/reply.h"
 #include "poolftpd/util/io.h"
@@ -29,62 +30,39 @@ constexpr size_t kMaxDisplayFile = 16 * 1024;
 
 using S = Session;
 
-// The command table: one gate (Dispatch) applies the flags; handlers assume them.
+// The command table: verb -> handler. Flags, <Limit> groups and HELP text
+// are the verb registry's (config/verbs.h); one gate (Dispatch) applies
+// them and handlers assume them. The registry's write verbs have no handler:
+// the read-only gate refuses them (uploads plug in here).
 constexpr std::array kCommands = {
-    CommandSpec{"USER", &S::DoUser, kPreLogin | kNeedsArg, "<sp> username"},
-    CommandSpec{"PASS", &S::DoPass, kPreLogin | kSecret, "<sp> password"},
-    CommandSpec{"ACCT", &S::DoAcct, kNeedsArg, "<sp> account"},
-    CommandSpec{"QUIT", &S::DoQuit, kPreLogin, "(quit)"},
-    CommandSpec{"NOOP", &S::DoNoop, kNoArg, "(no operation)"},
-    CommandSpec{"SYST", &S::DoSyst, kPreLogin | kNoArg, "(get type of operating system)"},
-    CommandSpec{"FEAT", &S::DoFeat, kPreLogin | kNoArg, "(list features)"},
-    // OPTS UTF8 is allowed before login (DoOpts refuses the rest with 530).
-    CommandSpec{"OPTS", &S::DoOpts, kPreLogin | kNeedsArg, "<sp> command [<sp> options]"},
-    CommandSpec{"HELP", &S::DoHelp, kPreLogin, "[<sp> command]"},
-    CommandSpec{"STAT", &S::DoStat, 0, "[<sp> pathname]"},
-    CommandSpec{"PWD", &S::DoPwd, kNoArg, "(return current directory)"},
-    CommandSpec{"XPWD", &S::DoPwd, kNoArg, "(return current directory)"},
-    CommandSpec{"CWD", &S::DoCwd, 0, "[<sp> directory-name]"},
-    CommandSpec{"XCWD", &S::DoCwd, 0, "[<sp> directory-name]"},
-    CommandSpec{"CDUP", &S::DoCdup, kNoArg, "(change to parent directory)"},
-    CommandSpec{"XCUP", &S::DoCdup, kNoArg, "(change to parent directory)"},
-    CommandSpec{"TYPE", &S::DoType, kNeedsArg, "<sp> type-code (A, I or L 8)"},
-    CommandSpec{"MODE", &S::DoMode, kNeedsArg, "<sp> mode-code (S)"},
-    CommandSpec{"STRU", &S::DoStru, kNeedsArg, "<sp> structure-code (F)"},
-    CommandSpec{"PASV", &S::DoPasv, kNoArg, "(set server in passive mode)"},
-    CommandSpec{"EPSV", &S::DoEpsv, 0, "[<sp> af|ALL]"},
-    CommandSpec{"PORT", &S::DoPort, kNeedsArg, "<sp> h1,h2,h3,h4,p1,p2"},
-    CommandSpec{"EPRT", &S::DoEprt, kNeedsArg, "<sp> |af|addr|port|"},
-    CommandSpec{"LIST", &S::DoList, 0, "[<sp> pathname]"},
-    CommandSpec{"NLST", &S::DoNlst, 0, "[<sp> pathname]"},
-    CommandSpec{"MLSD", &S::DoMlsd, 0, "[<sp> pathname]"},
-    CommandSpec{"MLST", &S::DoMlst, 0, "[<sp> pathname]"},
-    CommandSpec{"SIZE", &S::DoSize, kNeedsArg, "<sp> pathname"},
-    CommandSpec{"MDTM", &S::DoMdtm, kNeedsArg, "<sp> pathname"},
-    CommandSpec{"REST", &S::DoRest, kNeedsArg, "<sp> byte-count"},
-    CommandSpec{"RETR", &S::DoRetr, kNeedsArg, "<sp> pathname"},
-    CommandSpec{"ABOR", &S::DoAbor, kNoArg, "(abort operation)"},
-    CommandSpec{"ALLO", &S::DoAllo, kNeedsArg, "<sp> size"},
-    CommandSpec{"AUTH", &S::DoAuth, kPreLogin | kNeedsArg | kNotImpl, "<sp> mechanism"},
-    CommandSpec{"PBSZ", &S::DoAuth, kPreLogin | kNeedsArg | kNotImpl, "<sp> size"},
-    CommandSpec{"PROT", &S::DoAuth, kPreLogin | kNeedsArg | kNotImpl, "<sp> level"},
-    CommandSpec{"CCC", &S::DoAuth, kPreLogin | kNoArg | kNotImpl, "(clear command channel)"},
-    CommandSpec{"STOR", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"STOU", &S::DoWrite, kWrite, "(store unique)"},
-    CommandSpec{"APPE", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"DELE", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"MKD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"XMKD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"RMD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"XRMD", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"RNFR", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    CommandSpec{"RNTO", &S::DoWrite, kWrite | kNeedsArg, "<sp> pathname"},
-    // SITE dispatches its own subcommands (DoSite): HELP, and the write ones
-    // (CHMOD, CHGRP) refused on this read-only server.
-    CommandSpec{"SITE", &S::DoSite, kNeedsArg, "<sp> site-command"},
-    CommandSpec{"REIN", &S::DoNotImpl, kNoArg | kNotImpl, "(reinitialize)"},
-    CommandSpec{"SMNT", &S::DoNotImpl, kNeedsArg | kNotImpl, "<sp> pathname"},
+    CommandSpec{"USER", &S::DoUser}, CommandSpec{"PASS", &S::DoPass},
+    CommandSpec{"ACCT", &S::DoAcct}, CommandSpec{"QUIT", &S::DoQuit},
+    CommandSpec{"NOOP", &S::DoNoop}, CommandSpec{"SYST", &S::DoSyst},
+    CommandSpec{"FEAT", &S::DoFeat}, CommandSpec{"OPTS", &S::DoOpts},
+    CommandSpec{"HELP", &S::DoHelp}, CommandSpec{"STAT", &S::DoStat},
+    CommandSpec{"PWD", &S::DoPwd},   CommandSpec{"XPWD", &S::DoPwd},
+    CommandSpec{"CWD", &S::DoCwd},   CommandSpec{"XCWD", &S::DoCwd},
+    CommandSpec{"CDUP", &S::DoCwd},  CommandSpec{"XCUP", &S::DoCwd},
+    CommandSpec{"TYPE", &S::DoType}, CommandSpec{"MODE", &S::DoMode},
+    CommandSpec{"STRU", &S::DoStru}, CommandSpec{"PASV", &S::DoPasv},
+    CommandSpec{"EPSV", &S::DoEpsv}, CommandSpec{"PORT", &S::DoPort},
+    CommandSpec{"EPRT", &S::DoEprt}, CommandSpec{"LIST", &S::DoList},
+    CommandSpec{"NLST", &S::DoNlst}, CommandSpec{"MLSD", &S::DoMlsd},
+    CommandSpec{"MLST", &S::DoMlst}, CommandSpec{"SIZE", &S::DoSize},
+    CommandSpec{"MDTM", &S::DoMdtm}, CommandSpec{"REST", &S::DoRest},
+    CommandSpec{"RETR", &S::DoRetr}, CommandSpec{"ABOR", &S::DoAbor},
+    CommandSpec{"ALLO", &S::DoAllo}, CommandSpec{"AUTH", &S::DoAuth},
+    CommandSpec{"PBSZ", &S::DoAuth}, CommandSpec{"PROT", &S::DoAuth},
+    CommandSpec{"CCC", &S::DoAuth},  CommandSpec{"SITE", &S::DoSite},
+    CommandSpec{"REIN", &S::DoNotImpl}, CommandSpec{"SMNT", &S::DoNotImpl},
 };
+
+// The registry entry of a verb the client may send (SITE subcommands are
+// reached through SITE only), or nullptr.
+const config::Verb* FindClientVerb(std::string_view verb) {
+  const config::Verb* v = config::FindVerb(verb);
+  return v != nullptr && !(v->flags & config::kSiteSub) ? v : nullptr;
+}
 
 std::string Timestamp14(time_t t) {
   struct tm tm;
@@ -119,10 +97,10 @@ namespace {
 // "PASSsecret" are 500s, but still passwords); client bytes are escaped.
 [[gnu::cold, gnu::noinline]] void DebugCommand(std::string_view line, std::string_view when) {
   const std::string verb = util::ToUpper(line.substr(0, line.find(' ')));
-  const CommandSpec* spec = FindCommand(verb);
+  const config::Verb* spec = FindClientVerb(verb);
   std::string shown;
-  if (spec != nullptr && (spec->flags & kSecret))
-    shown = std::string(spec->verb) + " (hidden)";
+  if (spec != nullptr && (spec->flags & config::kSecret))
+    shown = std::string(spec->name) + " (hidden)";
   else if (verb.starts_with("PASS"))
     shown = "PASS (hidden)";
   else
@@ -302,12 +280,13 @@ void Session::Dispatch(const std::string& line) {
   const size_t sp = l.find(' ');
   const std::string verb = util::ToUpper(l.substr(0, sp));
   std::string_view arg = sp == std::string_view::npos ? std::string_view() : l.substr(sp + 1);
-  const CommandSpec* spec = FindCommand(verb);
-  if (verb.empty() || spec == nullptr) {
+  const config::Verb* info = FindClientVerb(verb);
+  if (verb.empty() || info == nullptr) {
     Reply(500, util::EscapeControl(verb.substr(0, 32)) + " not understood");
     return;
   }
-  if (!logged_in_ && !(spec->flags & kPreLogin)) {
+  const unsigned flags = info->flags;
+  if (!logged_in_ && !(flags & config::kPreLogin)) {
     Reply(530, "Please login with USER and PASS");
     return;
   }
@@ -315,36 +294,88 @@ void Session::Dispatch(const std::string& line) {
     Reply(501, "Argument too long");
     return;
   }
-  if ((spec->flags & kNeedsArg) && arg.empty()) {
+  if ((flags & config::kNeedsArg) && arg.empty()) {
     Reply(501, verb + ": Invalid number of parameters");
     return;
   }
-  if ((spec->flags & kNoArg) && !util::Trim(arg).empty()) {
+  if ((flags & config::kNoArg) && !util::Trim(arg).empty()) {
     Reply(501, verb + ": Invalid number of parameters");
     return;
   }
-  SetCommand(verb, (spec->flags & kSecret) ? std::string_view("(hidden)") : arg);
+  SetCommand(verb, (flags & config::kSecret) ? std::string_view("(hidden)") : arg);
+  Command cmd;
+  cmd.verb = verb;
+  cmd.arg = arg;
+  cmd.info = info;
+  cmd.policy = cwd_policy_;
+  bool path_ok = true;
   if (logged_in_) {
     Publish(sb::SlotState::kLoggedIn);
+    // The path is normalised once, here, and its policy found (the closest
+    // <Directory>, then <Anonymous>, then the server).
+    path_ok = ResolveCommandPath(&cmd);
     // SECURITY: <Limit> blocks are the operator's per-command access policy
     // (QUIT always works, so a client can leave).
-    if (verb != "QUIT" && !auth::CommandAllowed(cfg_, anon_, verb, peer_.addr)) {
+    if (verb != "QUIT" && !auth::CommandAllowed(cmd.policy, verb, peer_.addr)) {
       log::Info(verb + " denied by <Limit>");
       Reply(550, verb + ": Permission denied");
       return;
     }
   }
-  if (spec->flags & kWrite) {
+  const CommandSpec* spec = FindCommand(verb);
+  if ((flags & config::kWrite) && (cmd.policy.read_only() || spec == nullptr)) {
     // SECURITY: anonymous sessions are read-only whatever the file modes say.
     Reply(550, verb + ": Permission denied");
     return;
   }
-  (this->*(spec->handler))(arg);
+  if (!path_ok) {
+    if (flags & config::kTransfer) rest_ = 0;  // as a transfer that failed
+    Reply(550, PathText(std::string_view(cmd.path).substr(0, 256)) + ": Invalid path");
+    return;
+  }
+  if (spec == nullptr) {  // a registry verb without handler (a test checks there is none)
+    Reply(502, "Command not implemented");
+    return;
+  }
+  (this->*(spec->handler))(cmd);
+}
+
+bool Session::ResolveCommandPath(Command* cmd) {
+  std::string_view text;
+  switch (cmd->info->path) {
+    case config::PathArg::kNone:
+      return true;
+    case config::PathArg::kArg:
+      text = cmd->arg;
+      break;
+    case config::PathArg::kArgOrRoot:
+      text = cmd->arg.empty() ? std::string_view("/") : cmd->arg;
+      break;
+    case config::PathArg::kParent:
+      text = "..";
+      break;
+    case config::PathArg::kStatArgs:
+      if (cmd->arg.empty()) return true;
+      [[fallthrough]];
+    case config::PathArg::kListArgs:
+      if (cmd->info->path == config::PathArg::kListArgs) cmd->list.long_form = cmd->verb != "NLST";
+      fs::ParseListArgs(cmd->arg, &cmd->list, &cmd->path);
+      break;
+  }
+  if (cmd->info->path != config::PathArg::kListArgs && cmd->info->path != config::PathArg::kStatArgs)
+    cmd->path.assign(text);
+  auto p = fs::Normalize(cwd_, cmd->path);
+  if (!p) return false;
+  cmd->vpath = std::move(*p);
+  cmd->has_path = true;
+  cmd->policy = config::FindPolicy(cfg_, anon_, home_, cmd->vpath, &policy_scratch_);
+  return true;
 }
 
 // --- login -----------------------------------------------------------------
 
-void Session::DoUser(std::string_view arg) {
+void Session::DoUser(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   if (logged_in_) {
     Reply(503, "You are already logged in");
     return;
@@ -378,7 +409,8 @@ void Session::LoginFailed(std::string_view log_text) {
   Reply(530, "Login incorrect.");
 }
 
-void Session::DoPass(std::string_view arg) {
+void Session::DoPass(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   if (logged_in_) {
     Reply(503, "You are already logged in");
     return;
@@ -406,6 +438,10 @@ void Session::DoPass(std::string_view arg) {
     return;
   }
   anon_ = d.anonymous;
+  root_ = env_.anon_root;
+  real_root_ = env_.anon_real_root;
+  home_ = anon_->root;
+  cwd_policy_ = config::FindPolicy(cfg_, anon_, home_, "/", &policy_scratch_);
   anon_pass_ = util::EscapeControl(arg.substr(0, limits::kMaxPassword));
   logged_in_ = true;
   cwd_ = "/";
@@ -416,7 +452,7 @@ void Session::DoPass(std::string_view arg) {
   std::string text;
   const std::string& display = !anon_->display_login.empty() ? anon_->display_login : cfg_.display_login;
   if (!display.empty()) {
-    auto fd = env_.anon_root->Open(display, O_RDONLY);
+    auto fd = root_->Open(display, O_RDONLY);
     if (fd) {
       std::string buf(kMaxDisplayFile, '\0');
       const ssize_t n = ::read(fd->get(), buf.data(), buf.size());
@@ -433,16 +469,16 @@ void Session::DoPass(std::string_view arg) {
   Reply(230, text);
 }
 
-void Session::DoAcct(std::string_view) { Reply(202, "ACCT command ignored: not needed at this site"); }
+void Session::DoAcct(const Command&) { Reply(202, "ACCT command ignored: not needed at this site"); }
 
-void Session::DoQuit(std::string_view) {
+void Session::DoQuit(const Command&) {
   EndWith(SessionEnd::kQuit, 221, "Goodbye.");
 }
 
-void Session::DoNoop(std::string_view) { Reply(200, "NOOP command successful"); }
-void Session::DoSyst(std::string_view) { Reply(215, "UNIX Type: L8"); }
+void Session::DoNoop(const Command&) { Reply(200, "NOOP command successful"); }
+void Session::DoSyst(const Command&) { Reply(215, "UNIX Type: L8"); }
 
-void Session::DoFeat(std::string_view) {
+void Session::DoFeat(const Command&) {
   std::string t = "Features:\n";
   t += "EPRT\nEPSV\nMDTM\n";
   t += "MLST " + fs::FeatFactList(mlst_facts_) + "\n";
@@ -451,7 +487,8 @@ void Session::DoFeat(std::string_view) {
   Reply(211, t);
 }
 
-void Session::DoOpts(std::string_view arg) {
+void Session::DoOpts(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const size_t sp = arg.find(' ');
   const std::string what = util::ToUpper(arg.substr(0, sp));
   const std::string_view rest = sp == std::string_view::npos ? std::string_view() : arg.substr(sp + 1);
@@ -485,24 +522,26 @@ void Session::DoOpts(std::string_view arg) {
   Reply(501, "OPTS " + util::EscapeControl(what.substr(0, 32)) + " not understood");
 }
 
-void Session::DoHelp(std::string_view arg) {
+void Session::DoHelp(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const std::string verb = util::ToUpper(util::Trim(arg));
   if (!verb.empty()) {
-    const CommandSpec* c = FindCommand(verb);
+    const config::Verb* c = FindClientVerb(verb);
     if (c == nullptr) {
       Reply(502, "Unknown command " + util::EscapeControl(verb.substr(0, 32)));
       return;
     }
-    std::string t = "Syntax: " + std::string(c->verb) + " " + std::string(c->help);
-    if (c->flags & kNotImpl) t += " (not implemented on this server)";
+    std::string t = "Syntax: " + std::string(c->name) + " " + std::string(c->help);
+    if (c->flags & config::kNotImpl) t += " (not implemented on this server)";
     Reply(214, t);
     return;
   }
   std::string t = "The following commands are recognized (* =>'s unimplemented):\n";
   int col = 0;
-  for (const auto& c : kCommands) {
-    std::string v(c.verb);
-    if (c.flags & kNotImpl) v += '*';
+  for (const auto& c : config::Verbs()) {
+    if (c.flags & config::kSiteSub) continue;
+    std::string v(c.name);
+    if (c.flags & config::kNotImpl) v += '*';
     v.resize(8, ' ');
     t += v;
     if (++col == 8) {
@@ -516,16 +555,6 @@ void Session::DoHelp(std::string_view arg) {
 }
 
 // --- navigation ---------------------------------------------------------------
-
-bool Session::Resolve(std::string_view arg, std::string* vpath) {
-  auto p = fs::Normalize(cwd_, arg);
-  if (!p) {
-    Reply(550, PathText(arg.substr(0, 256)) + ": Invalid path");
-    return false;
-  }
-  *vpath = std::move(*p);
-  return true;
-}
 
 std::string Session::ErrnoText(std::string_view what, int err) const {
   std::string t = PathText(what.substr(0, 512));
@@ -541,27 +570,27 @@ std::string Session::ErrnoText(std::string_view what, int err) const {
   return t;
 }
 
-void Session::DoPwd(std::string_view) { Reply(257, QuotePath(PathText(cwd_)) + " is the current directory"); }
+void Session::DoPwd(const Command&) { Reply(257, QuotePath(PathText(cwd_)) + " is the current directory"); }
 
-void Session::DoCwd(std::string_view arg) {
-  std::string vpath;
-  if (!Resolve(arg.empty() ? std::string_view("/") : arg, &vpath)) return;
+// CWD, XCWD, and CDUP/XCUP (the gate resolved "..").
+void Session::DoCwd(const Command& cmd) {
+  const std::string& vpath = cmd.vpath;
   // Entering needs search permission only (a 0711 directory can be entered,
   // not listed), as the perm fact of MLSD says.
-  auto fd = env_.anon_root->EnterDir(vpath);
+  auto fd = root_->EnterDir(vpath);
   if (!fd) {
     const int err = fd.error().sys_errno();
-    Reply(550, ErrnoText(arg, err == ENOTDIR ? ENOTDIR : err));
+    Reply(550, ErrnoText(cmd.arg.empty() ? std::string_view(cmd.path) : cmd.arg, err == ENOTDIR ? ENOTDIR : err));
     return;
   }
   cwd_ = vpath;
+  cwd_policy_ = cmd.policy;
   util::CopyTruncated(env_.record->cwd, sizeof env_.record->cwd, util::EscapeControl(cwd_));
   Reply(250, "CWD command successful");
 }
 
-void Session::DoCdup(std::string_view) { DoCwd(".."); }
-
-void Session::DoType(std::string_view arg) {
+void Session::DoType(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const std::string a = util::ToUpper(util::Trim(arg));
   if (a == "I" || a == "L 8" || a == "L8") {
     ascii_ = false;
@@ -576,14 +605,16 @@ void Session::DoType(std::string_view arg) {
   }
 }
 
-void Session::DoMode(std::string_view arg) {
+void Session::DoMode(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const std::string a = util::ToUpper(util::Trim(arg));
   if (a == "S") Reply(200, "Mode set to S");
   else if (a == "B" || a == "C" || a == "Z") Reply(504, "MODE " + a + " not implemented");
   else Reply(501, "MODE: Invalid argument");
 }
 
-void Session::DoStru(std::string_view arg) {
+void Session::DoStru(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const std::string a = util::ToUpper(util::Trim(arg));
   if (a == "F") Reply(200, "Structure set to F");
   else if (a == "R" || a == "P") Reply(504, "STRU " + a + " not implemented");
@@ -592,7 +623,7 @@ void Session::DoStru(std::string_view arg) {
 
 // --- data connection set-up --------------------------------------------------
 
-void Session::DoPasv(std::string_view) {
+void Session::DoPasv(const Command&) {
   if (epsv_all_) {
     Reply(501, "PASV not allowed after EPSV ALL");
     return;
@@ -612,7 +643,8 @@ void Session::DoPasv(std::string_view) {
   Reply(227, data::FormatPasv(shown, *port));
 }
 
-void Session::DoEpsv(std::string_view arg) {
+void Session::DoEpsv(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const std::string a = util::ToUpper(util::Trim(arg));
   if (a == "ALL") {
     epsv_all_ = true;
@@ -639,7 +671,8 @@ void Session::DoEpsv(std::string_view arg) {
   Reply(229, "Entering Extended Passive Mode (|||" + std::to_string(*port) + "|)");
 }
 
-void Session::DoPort(std::string_view arg) {
+void Session::DoPort(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   if (epsv_all_) {
     Reply(501, "PORT not allowed after EPSV ALL");
     return;
@@ -660,7 +693,8 @@ void Session::DoPort(std::string_view arg) {
   Reply(200, "PORT command successful");
 }
 
-void Session::DoEprt(std::string_view arg) {
+void Session::DoEprt(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   if (epsv_all_) {
     Reply(501, "EPRT not allowed after EPSV ALL");
     return;
@@ -863,12 +897,12 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   return false;
 }
 
-void Session::DoRetr(std::string_view arg) {
+void Session::DoRetr(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const uint64_t offset = rest_;
   rest_ = 0;
-  std::string vpath;
-  if (!Resolve(arg, &vpath)) return;
-  auto fd = env_.anon_root->Open(vpath, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  const std::string& vpath = cmd.vpath;
+  auto fd = root_->Open(vpath, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (!fd) {
     Reply(550, ErrnoText(arg, fd.error().sys_errno()));
     return;
@@ -907,7 +941,7 @@ void Session::DoRetr(std::string_view arg) {
   if (x.seconds == 0 && sent > 0) x.seconds = 1;
   x.remote_host = peer_name_.empty() ? peer_.addr.ToString() : peer_name_;
   x.bytes = sent;
-  x.filename = env_.anon_real_root == "/" ? vpath : env_.anon_real_root + vpath;
+  x.filename = real_root_ == "/" ? vpath : std::string(real_root_) + vpath;
   x.ascii = ascii;
   x.direction = 'o';
   x.access_mode = 'a';
@@ -959,27 +993,25 @@ bool Session::SendListing(std::string_view what, const std::string& text, std::s
                      &sent, &status);
 }
 
-void Session::DoList(std::string_view arg) { SendDirListing(arg, /*nlst=*/false); }
-void Session::DoNlst(std::string_view arg) { SendDirListing(arg, /*nlst=*/true); }
+void Session::DoList(const Command& cmd) { SendDirListing(cmd, /*nlst=*/false); }
+void Session::DoNlst(const Command& cmd) { SendDirListing(cmd, /*nlst=*/true); }
 
 // LIST and NLST: options, an optional wildcard in the last component, a file
 // or a directory; long form for LIST (and NLST -l), names for NLST.
-void Session::SendDirListing(std::string_view arg, bool nlst) {
+// The gate parsed the options (cmd.list) and resolved the path.
+void Session::SendDirListing(const Command& cmd, bool nlst) {
   rest_ = 0;
-  fs::ListOptions opts;
-  opts.long_form = !nlst;
-  std::string path;
-  fs::ParseListArgs(arg, &opts, &path);
-  std::string vpath;
-  if (!Resolve(path, &vpath)) return;
+  const fs::ListOptions& opts = cmd.list;
+  const std::string& path = cmd.path;
+  std::string vpath = cmd.vpath;
   std::string pattern;
-  auto target = fs::StatEntry(*env_.anon_root, vpath);
+  auto target = fs::StatEntry(*root_, vpath);
   if (!target && fs::HasGlob(path)) {
     // A wildcard in the last component: list matching names of its directory.
     const size_t slash = vpath.rfind('/');
     pattern = vpath.substr(slash + 1);
     vpath = slash == 0 ? "/" : vpath.substr(0, slash);
-    target = fs::StatEntry(*env_.anon_root, vpath);
+    target = fs::StatEntry(*root_, vpath);
   }
   if (!target) {
     Reply(550, ErrnoText(path.empty() ? "." : path, target.error().sys_errno()));
@@ -995,7 +1027,7 @@ void Session::SendDirListing(std::string_view arg, bool nlst) {
     return;
   }
   // Read (and 550 on failure) before 150; the text is streamed after it.
-  auto listing = fs::DirListing::Read(*env_.anon_root, vpath, opts.all, pattern);
+  auto listing = fs::DirListing::Read(*root_, vpath, opts.all, pattern);
   if (!listing) {
     Reply(550, ErrnoText(path.empty() ? "." : path, listing.error().sys_errno()));
     return;
@@ -1015,11 +1047,11 @@ void Session::SendDirListing(std::string_view arg, bool nlst) {
               &sent, &status);
 }
 
-void Session::DoMlsd(std::string_view arg) {
+void Session::DoMlsd(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   rest_ = 0;
-  std::string vpath;
-  if (!Resolve(arg, &vpath)) return;
-  auto target = fs::StatEntry(*env_.anon_root, vpath);
+  const std::string& vpath = cmd.vpath;
+  auto target = fs::StatEntry(*root_, vpath);
   if (!target) {
     Reply(550, ErrnoText(arg.empty() ? "." : arg, target.error().sys_errno()));
     return;
@@ -1030,7 +1062,7 @@ void Session::DoMlsd(std::string_view arg) {
     Reply(501, PathText(arg.substr(0, 512)) + ": Not a directory");
     return;
   }
-  auto listing = fs::DirListing::Read(*env_.anon_root, vpath, true);
+  auto listing = fs::DirListing::Read(*root_, vpath, true);
   if (!listing) {
     Reply(550, ErrnoText(arg.empty() ? "." : arg, listing.error().sys_errno()));
     return;
@@ -1049,10 +1081,10 @@ void Session::DoMlsd(std::string_view arg) {
               &sent, &status);
 }
 
-void Session::DoMlst(std::string_view arg) {
-  std::string vpath;
-  if (!Resolve(arg, &vpath)) return;
-  auto e = fs::StatEntry(*env_.anon_root, vpath);
+void Session::DoMlst(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
+  const std::string& vpath = cmd.vpath;
+  auto e = fs::StatEntry(*root_, vpath);
   if (!e) {
     Reply(550, ErrnoText(arg.empty() ? "." : arg, e.error().sys_errno()));
     return;
@@ -1066,8 +1098,8 @@ void Session::DoMlst(std::string_view arg) {
                  "\nEnd of list");
 }
 
-void Session::DoStat(std::string_view arg) {
-  if (arg.empty()) {
+void Session::DoStat(const Command& cmd) {
+  if (!cmd.has_path) {
     std::string t = "Status of '" + cfg_.server_name + "'\n";
     t += "Connected from " + peer_.addr.ToString() + " (" + peer_.addr.ToString() + ")\n";
     t += "Logged in as " + util::EscapeControl(user_) + "\n";
@@ -1077,19 +1109,17 @@ void Session::DoStat(std::string_view arg) {
     Reply(211, t);
     return;
   }
-  fs::ListOptions opts;
-  std::string path;
-  fs::ParseListArgs(arg, &opts, &path);
-  std::string vpath;
-  if (!Resolve(path, &vpath)) return;
-  auto target = fs::StatEntry(*env_.anon_root, vpath);
+  const fs::ListOptions& opts = cmd.list;
+  const std::string& path = cmd.path;
+  const std::string& vpath = cmd.vpath;
+  auto target = fs::StatEntry(*root_, vpath);
   if (!target) {
     Reply(550, ErrnoText(path, target.error().sys_errno()));
     return;
   }
   std::string lines;
   if (S_ISDIR(target->st.st_mode) && !opts.directory) {
-    auto listing = fs::DirListing::Read(*env_.anon_root, vpath, opts.all);
+    auto listing = fs::DirListing::Read(*root_, vpath, opts.all);
     if (!listing) {
       Reply(550, ErrnoText(path, listing.error().sys_errno()));
       return;
@@ -1120,10 +1150,10 @@ void Session::DoStat(std::string_view arg) {
   Reply(213, t);
 }
 
-void Session::DoSize(std::string_view arg) {
-  std::string vpath;
-  if (!Resolve(arg, &vpath)) return;
-  auto st = env_.anon_root->Stat(vpath);
+void Session::DoSize(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
+  const std::string& vpath = cmd.vpath;
+  auto st = root_->Stat(vpath);
   if (!st) {
     Reply(550, ErrnoText(arg, st.error().sys_errno()));
     return;
@@ -1139,10 +1169,10 @@ void Session::DoSize(std::string_view arg) {
   Reply(213, std::to_string(st->st_size));
 }
 
-void Session::DoMdtm(std::string_view arg) {
-  std::string vpath;
-  if (!Resolve(arg, &vpath)) return;
-  auto st = env_.anon_root->Stat(vpath);
+void Session::DoMdtm(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
+  const std::string& vpath = cmd.vpath;
+  auto st = root_->Stat(vpath);
   if (!st) {
     Reply(550, ErrnoText(arg, st.error().sys_errno()));
     return;
@@ -1150,7 +1180,8 @@ void Session::DoMdtm(std::string_view arg) {
   Reply(213, Timestamp14(st->st_mtime));
 }
 
-void Session::DoRest(std::string_view arg) {
+void Session::DoRest(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   auto v = util::ParseUnsigned<uint64_t>(util::Trim(arg), UINT64_MAX / 2);
   if (!v) {
     Reply(501, "REST requires a non-negative byte count");
@@ -1160,61 +1191,50 @@ void Session::DoRest(std::string_view arg) {
   Reply(350, "Restarting at " + std::to_string(*v) + ". Send STORE or RETRIEVE to initiate transfer");
 }
 
-void Session::DoAbor(std::string_view) {
+void Session::DoAbor(const Command&) {
   data_.Reset();
   rest_ = 0;
   Reply(226, "ABOR command successful");
 }
 
-void Session::DoAllo(std::string_view) { Reply(202, "No storage allocation necessary"); }
+void Session::DoAllo(const Command&) { Reply(202, "No storage allocation necessary"); }
 
-void Session::DoAuth(std::string_view) { Reply(502, "TLS is not available on this server"); }
-
-void Session::DoWrite(std::string_view) { Reply(550, "Permission denied"); }
+void Session::DoAuth(const Command&) { Reply(502, "TLS is not available on this server"); }
 
 namespace {
 
-// SITE subcommands, as ProFTPD's mod_site lists them. `write` ones change
-// the tree and are refused while the server is read-only.
-struct SiteCommand {
-  std::string_view verb;
-  bool write;
-  std::string_view help;
-};
-constexpr std::array kSiteCommands = {
-    SiteCommand{"HELP", false, "[<sp> site-command]"},
-    SiteCommand{"CHGRP", true, "<sp> group <sp> pathname"},
-    SiteCommand{"CHMOD", true, "<sp> mode <sp> pathname"},
-};
-
-const SiteCommand* FindSiteCommand(std::string_view verb) {
-  for (const auto& c : kSiteCommands)
-    if (c.verb == verb) return &c;
+// A SITE subcommand's registry entry ("CHMOD" -> SITE_CHMOD), or nullptr.
+const config::Verb* FindSiteCommand(std::string_view sub) {
+  for (const auto& v : config::Verbs())
+    if ((v.flags & config::kSiteSub) && v.name.substr(5) == sub) return &v;
   return nullptr;
 }
 
 }  // namespace
 
-void Session::DoSite(std::string_view arg) {
+void Session::DoSite(const Command& cmd) {
+  const std::string_view arg = cmd.arg;
   const std::string_view a = util::Trim(arg);
   const size_t sp = a.find(' ');
   const std::string sub = util::ToUpper(a.substr(0, sp));
   const std::string_view rest =
       sp == std::string_view::npos ? std::string_view() : util::Trim(a.substr(sp + 1));
-  const SiteCommand* c = FindSiteCommand(sub);
+  const config::Verb* c = FindSiteCommand(sub);
   if (c == nullptr) {
     Reply(500, "'SITE " + util::EscapeControl(sub.substr(0, 32)) + "' not understood");
     return;
   }
-  // SECURITY: <Limit SITE_CHMOD> (and the WRITE group, which names
-  // SITE_CHMOD and SITE_CHGRP) govern the subcommand as in ProFTPD.
-  const std::string limit_verb = "SITE_" + sub;
-  if (!auth::CommandAllowed(cfg_, anon_, limit_verb, peer_.addr)) {
-    log::Info(limit_verb + " denied by <Limit>");
+  // SECURITY: SITE is a gate of its own for its subcommands: <Limit
+  // SITE_CHMOD> (and the WRITE group, which names SITE_CHMOD and SITE_CHGRP)
+  // govern the subcommand as in ProFTPD, under the policy of the current
+  // directory the main gate found.
+  const std::string_view limit_verb = c->name;
+  if (!auth::CommandAllowed(cmd.policy, limit_verb, peer_.addr)) {
+    log::Info(std::string(limit_verb) + " denied by <Limit>");
     Reply(550, "SITE " + sub + ": Permission denied");
     return;
   }
-  if (c->write) {
+  if (c->flags & config::kWrite) {  // no write subcommand has a handler yet
     // SECURITY: anonymous sessions are read-only whatever the file modes say.
     Reply(550, "SITE " + sub + ": Permission denied");
     return;
@@ -1225,23 +1245,24 @@ void Session::DoSite(std::string_view arg) {
 void Session::SiteHelp(std::string_view arg) {
   const std::string verb = util::ToUpper(util::Trim(arg));
   if (!verb.empty()) {
-    const SiteCommand* c = FindSiteCommand(verb);
+    const config::Verb* c = FindSiteCommand(verb);
     if (c == nullptr) {
       Reply(502, "Unknown command 'SITE " + util::EscapeControl(verb.substr(0, 32)) + "'");
       return;
     }
-    Reply(214, "Syntax: SITE " + std::string(c->verb) + " " + std::string(c->help));
+    Reply(214, "Syntax: SITE " + std::string(c->name.substr(5)) + " " + std::string(c->help));
     return;
   }
   std::string t = "The following SITE commands are recognized (* =>'s unimplemented)\n";
-  for (const auto& c : kSiteCommands) {
-    t += c.verb;
+  for (const auto& c : config::Verbs()) {
+    if (!(c.flags & config::kSiteSub)) continue;
+    t += c.name.substr(5);
     t += '\n';
   }
   t += "Direct comments to the server administrator";
   Reply(214, t);
 }
 
-void Session::DoNotImpl(std::string_view) { Reply(502, "Command not implemented"); }
+void Session::DoNotImpl(const Command&) { Reply(502, "Command not implemented"); }
 
 }  // namespace poolftpd::protocol

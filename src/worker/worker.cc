@@ -269,7 +269,9 @@ class Worker {
   }
 
   // Serves one accepted connection to its end; true if a session ran.
-  bool Serve(UniqueFd conn) {
+  // `via`: the listener that accepted `conn` (null: inetd).
+  bool Serve(UniqueFd conn, const config::ListenerSpec* via = nullptr) {
+    env_.listener = via;
     sockaddr_storage peer_ss{}, local_ss{};
     socklen_t plen = sizeof peer_ss, llen = sizeof local_ss;
     ::getpeername(conn.get(), reinterpret_cast<sockaddr*>(&peer_ss), &plen);
@@ -447,7 +449,9 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
       const int n = ::epoll_pwait(ep.get(), evs, 8, 1000, &wait_mask);
       if (n <= 0) continue;  // EINTR (flags checked above) or the periodic check
       UniqueFd conn;
+      int accepted_on = -1;
       for (int i = 0; i < n && !conn; ++i) {
+        accepted_on = evs[i].data.fd;
         conn.reset(::accept4(evs[i].data.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!conn && (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS)) {
           log::Error(Error::FromErrno(errno, "accept4").message());
@@ -459,7 +463,10 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
       Notify(spec.notify_fd);
       // Only when set: a store, even of 0, would copy the page it shares.
       if (g_kick.load(std::memory_order_relaxed) != 0) g_kick.store(0);
-      if (w.Serve(std::move(conn))) ++served;
+      const config::ListenerSpec* via = nullptr;
+      for (size_t i = 0; i < spec.listen_fds.size() && i < spec.listeners.size(); ++i)
+        if (spec.listen_fds[i] == accepted_on) via = &spec.listeners[i];
+      if (w.Serve(std::move(conn), via)) ++served;
       if (g_term.load() || g_leave.load() || listeners_closed) Exit(WorkerExit::kOk);
       // No wake-up for the master here: a worker becoming idle never needs a
       // spawn, and the 1 s tick handles a surplus.

@@ -1,7 +1,8 @@
 // Unit tests for auth: anonymous names through UserAlias, login decisions
 // (<Limit LOGIN> in the <Anonymous> block and at server level), and the
 // <Limit> precedence for commands (ProFTPD: raw verb > command group > ALL,
-// the anonymous block before the server), plus IsWriteCommand.
+// the nearest context first: <Directory>, <Anonymous>, the server), plus the
+// registry's write verbs that the read-only gate refuses.
 #include "poolftpd/auth/auth.h"
 
 #include <gtest/gtest.h>
@@ -37,7 +38,7 @@ std::shared_ptr<const config::Config> Make(const std::string& server, const std:
 bool Allowed(const config::Config& cfg, std::string_view verb, const net::IpAddress& ip = kLocal,
              bool anon = true) {
   const config::Anonymous* a = anon && cfg.anonymous ? &*cfg.anonymous : nullptr;
-  return CommandAllowed(cfg, a, verb, ip);
+  return CommandAllowed(config::BasePolicy(cfg, a), verb, ip);
 }
 
 // ---------------------------------------------------------------------------
@@ -84,11 +85,11 @@ TEST(CheckLoginTest, AnonymousThroughAlias) {
   ASSERT_NE(d.anonymous, nullptr);
   EXPECT_EQ(d.anonymous, &*cfg->anonymous);
   EXPECT_EQ(d.anonymous->root, "/srv/ftp");
-  EXPECT_EQ(d.mapped_user, "ftp");
+  EXPECT_EQ(cfg->ResolveUserAlias("anonymous"), "ftp");
 
   const LoginDecision direct = CheckLogin(*cfg, "ftp", kLocal);
   EXPECT_EQ(direct.result, LoginResult::kAnonymous);
-  EXPECT_EQ(direct.mapped_user, "ftp");
+  EXPECT_EQ(cfg->ResolveUserAlias("ftp"), "ftp");
 }
 
 TEST(CheckLoginTest, UnknownUser) {
@@ -318,7 +319,12 @@ TEST(CommandAllowedTest, AllDoesNotCoverDataConnectionSetup) {
 }
 
 // ---------------------------------------------------------------------------
-// IsWriteCommand
+// The registry's write verbs (kWrite: refused by the read-only gate)
+
+bool IsWriteCommand(std::string_view verb) {
+  const config::Verb* v = config::FindVerb(verb);
+  return v != nullptr && (v->flags & config::kWrite) && !(v->flags & config::kSiteSub);
+}
 
 TEST(IsWriteCommandTest, WriteVerbs) {
   for (const char* v :
@@ -328,6 +334,10 @@ TEST(IsWriteCommandTest, WriteVerbs) {
   // SITE itself is not: SITE HELP reads; the session's SITE dispatcher
   // refuses the write subcommands (SITE_CHMOD, SITE_CHGRP).
   EXPECT_FALSE(IsWriteCommand("SITE"));
+  for (const char* v : {"SITE_CHMOD", "SITE_CHGRP"}) {
+    ASSERT_NE(config::FindVerb(v), nullptr) << v;
+    EXPECT_TRUE(config::FindVerb(v)->flags & config::kWrite) << v;
+  }
 }
 
 TEST(IsWriteCommandTest, ReadVerbs) {

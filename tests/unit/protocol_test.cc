@@ -376,6 +376,12 @@ TEST(ReplyTest, QuotePath) {
 // ---------------------------------------------------------------------------
 // Command table
 
+// The registry entry a client can name (SITE subcommands excluded).
+const config::Verb* V(std::string_view verb) {
+  const config::Verb* v = config::FindVerb(verb);
+  return v != nullptr && !(v->flags & config::kSiteSub) ? v : nullptr;
+}
+
 TEST(CommandTableTest, EveryEntryReachableAndUnique) {
   std::set<std::string_view> seen;
   ASSERT_FALSE(Commands().empty());
@@ -383,15 +389,45 @@ TEST(CommandTableTest, EveryEntryReachableAndUnique) {
     EXPECT_TRUE(seen.insert(c.verb).second) << "duplicate verb " << c.verb;
     EXPECT_EQ(FindCommand(c.verb), &c) << c.verb;
     EXPECT_NE(c.handler, nullptr) << c.verb;
-    EXPECT_FALSE(c.help.empty()) << c.verb;
     EXPECT_FALSE(c.verb.empty());
     for (char ch : c.verb) EXPECT_TRUE(ch >= 'A' && ch <= 'Z') << c.verb;
-    EXPECT_FALSE((c.flags & kNeedsArg) && (c.flags & kNoArg)) << c.verb;
+  }
+  std::set<std::string_view> registered;
+  for (const auto& v : config::Verbs()) {
+    EXPECT_TRUE(registered.insert(v.name).second) << "duplicate verb " << v.name;
+    EXPECT_EQ(config::FindVerb(v.name), &v) << v.name;
+    EXPECT_FALSE(v.help.empty()) << v.name;
+    EXPECT_FALSE((v.flags & config::kNeedsArg) && (v.flags & config::kNoArg)) << v.name;
   }
   EXPECT_EQ(FindCommand(""), nullptr);
   EXPECT_EQ(FindCommand("FOO"), nullptr);
   EXPECT_EQ(FindCommand("RETRX"), nullptr);
   EXPECT_EQ(FindCommand("RET"), nullptr);
+  EXPECT_EQ(V(""), nullptr);
+  EXPECT_EQ(V("FOO"), nullptr);
+  EXPECT_EQ(V("RETRX"), nullptr);
+  EXPECT_EQ(V("RET"), nullptr);
+}
+
+// One source of truth: every verb of the registry a client can send has a
+// handler, except the write verbs the read-only gate refuses (no handler
+// yet); every handler's verb is in the registry.
+TEST(CommandTableTest, RegistryAndHandlersAgree) {
+  for (const auto& v : config::Verbs()) {
+    if (v.flags & config::kSiteSub) {
+      EXPECT_EQ(FindCommand(v.name), nullptr) << v.name << " is reached through SITE only";
+      continue;
+    }
+    if (v.flags & config::kWrite)
+      EXPECT_EQ(FindCommand(v.name), nullptr) << v.name << ": the read-only gate refuses it";
+    else
+      EXPECT_NE(FindCommand(v.name), nullptr) << v.name << " has no handler";
+  }
+  for (const auto& c : Commands()) {
+    const config::Verb* v = V(c.verb);
+    ASSERT_NE(v, nullptr) << c.verb << " is not in the registry";
+    EXPECT_FALSE(v->flags & config::kWrite) << c.verb;
+  }
 }
 
 TEST(CommandTableTest, RequiredVerbsPresent) {
@@ -400,63 +436,77 @@ TEST(CommandTableTest, RequiredVerbsPresent) {
         "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT", "LIST", "NLST", "MLSD", "MLST", "SIZE",
         "MDTM", "REST", "RETR", "ABOR", "STAT", "OPTS", "AUTH", "STOR", "APPE", "DELE", "MKD",
         "RMD",  "RNFR", "RNTO", "XPWD", "XCWD", "XCUP", "XMKD", "XRMD"}) {
-    EXPECT_NE(FindCommand(v), nullptr) << v;
+    EXPECT_NE(V(v), nullptr) << v;
   }
 }
 
 TEST(CommandTableTest, PreLoginGate) {
   for (const char* v : {"USER", "PASS", "QUIT", "FEAT", "HELP", "SYST", "AUTH"}) {
-    const CommandSpec* c = FindCommand(v);
+    const config::Verb* c = V(v);
     ASSERT_NE(c, nullptr) << v;
-    EXPECT_TRUE(c->flags & kPreLogin) << v << " must work before login";
+    EXPECT_TRUE(c->flags & config::kPreLogin) << v << " must work before login";
   }
   for (const char* v :
        {"RETR", "LIST", "NLST", "MLSD", "MLST", "CWD",  "XCWD", "CDUP", "PWD",  "SIZE", "MDTM",
         "STOR", "DELE", "MKD",  "PASV", "EPSV", "PORT", "EPRT", "REST", "STAT", "RNFR", "SITE"}) {
-    const CommandSpec* c = FindCommand(v);
+    const config::Verb* c = V(v);
     ASSERT_NE(c, nullptr) << v;
-    EXPECT_FALSE(c->flags & kPreLogin) << v << " must need a login";
+    EXPECT_FALSE(c->flags & config::kPreLogin) << v << " must need a login";
   }
 }
 
 TEST(CommandTableTest, WriteVerbsFlagged) {
   for (const char* v :
        {"STOR", "STOU", "APPE", "DELE", "MKD", "XMKD", "RMD", "XRMD", "RNFR", "RNTO"}) {
-    const CommandSpec* c = FindCommand(v);
+    const config::Verb* c = V(v);
     ASSERT_NE(c, nullptr) << v;
-    EXPECT_TRUE(c->flags & kWrite) << v;
-  }
-  for (const auto& c : Commands()) {
-    EXPECT_EQ((c.flags & kWrite) != 0, auth::IsWriteCommand(c.verb))
-        << c.verb << ": the table and auth::IsWriteCommand disagree";
+    EXPECT_TRUE(c->flags & config::kWrite) << v;
   }
 }
 
 TEST(CommandTableTest, UnimplementedVerbsFlagged) {
   // HELP stars these (from the flag): each answers 502.
   for (const char* v : {"AUTH", "PBSZ", "PROT", "CCC", "REIN", "SMNT"}) {
-    const CommandSpec* c = FindCommand(v);
+    const config::Verb* c = V(v);
     ASSERT_NE(c, nullptr) << v;
-    EXPECT_TRUE(c->flags & kNotImpl) << v;
+    EXPECT_TRUE(c->flags & config::kNotImpl) << v;
   }
   for (const char* v : {"RETR", "LIST", "SITE", "OPTS", "HELP", "FEAT", "STOR"})
-    EXPECT_FALSE(FindCommand(v)->flags & kNotImpl) << v;
-  EXPECT_TRUE(FindCommand("OPTS")->flags & kPreLogin) << "OPTS UTF8 ON comes before USER (lftp)";
-  EXPECT_FALSE(FindCommand("SITE")->flags & kWrite) << "SITE HELP must pass the write gate";
+    EXPECT_FALSE(V(v)->flags & config::kNotImpl) << v;
+  EXPECT_TRUE(V("OPTS")->flags & config::kPreLogin) << "OPTS UTF8 ON comes before USER (lftp)";
+  EXPECT_FALSE(V("SITE")->flags & config::kWrite) << "SITE HELP must pass the write gate";
 }
 
 TEST(CommandTableTest, ArityFlags) {
   for (const char* v :
        {"USER", "RETR", "SIZE", "MDTM", "REST", "TYPE", "MODE", "STRU", "PORT", "EPRT"})
-    EXPECT_TRUE(FindCommand(v)->flags & kNeedsArg) << v;
+    EXPECT_TRUE(V(v)->flags & config::kNeedsArg) << v;
   for (const char* v : {"NOOP", "PASV", "PWD", "CDUP", "SYST", "FEAT", "ABOR"})
-    EXPECT_TRUE(FindCommand(v)->flags & kNoArg) << v;
-  EXPECT_TRUE(FindCommand("PASS")->flags & kSecret);
-  for (const auto& c : Commands()) {
-    if (c.verb != "PASS") {
-      EXPECT_FALSE(c.flags & kSecret) << c.verb;
+    EXPECT_TRUE(V(v)->flags & config::kNoArg) << v;
+  EXPECT_TRUE(V("PASS")->flags & config::kSecret);
+  for (const auto& c : config::Verbs()) {
+    if (c.name != "PASS") {
+      EXPECT_FALSE(c.flags & config::kSecret) << c.name;
     }
   }
+}
+
+// The <Limit> groups of the registry are ProFTPD's (doc/howto/Limit.html).
+TEST(CommandTableTest, LimitGroups) {
+  auto in = [](config::VerbGroup g) {
+    std::set<std::string> out;
+    for (const auto& v : config::Verbs())
+      if (v.group == g) out.insert(std::string(v.name));
+    return out;
+  };
+  EXPECT_EQ(in(config::VerbGroup::kRead), (std::set<std::string>{"RETR", "SIZE"}));
+  EXPECT_EQ(in(config::VerbGroup::kWrite),
+            (std::set<std::string>{"APPE", "DELE", "MKD", "RMD", "RNTO", "STOR", "STOU", "XMKD",
+                                   "XRMD", "SITE_CHMOD", "SITE_CHGRP"}));
+  EXPECT_EQ(in(config::VerbGroup::kDirs),
+            (std::set<std::string>{"CDUP", "CWD", "LIST", "MDTM", "MLSD", "MLST", "NLST", "PWD",
+                                   "RNFR", "STAT", "XCUP", "XCWD", "XPWD"}));
+  for (const char* v : {"EPRT", "EPSV", "PASV", "PORT"}) EXPECT_FALSE(V(v)->in_all) << v;
 }
 
 // ---------------------------------------------------------------------------
@@ -1223,6 +1273,37 @@ TEST_F(SessionTest, LimitDeniesCommand) {
   EXPECT_EQ(C().Cmd("NOOP").code, 200);
 }
 
+// The gate finds the <Directory> of the path a command names (normalised
+// once, relative to the current directory) and applies its <Limit>s.
+TEST_F(SessionTest, GateAppliesDirectoryLimits) {
+  ASSERT_NO_FATAL_FAILURE(Start(
+      "<Directory pub/sub>\n <Limit RETR SIZE DIRS>\n  DenyAll\n </Limit>\n</Directory>\n"
+      "<Directory pub/*>\n <Limit MDTM>\n  DenyAll\n </Limit>\n</Directory>"));
+  ASSERT_NO_FATAL_FAILURE(Login());
+  EXPECT_EQ(C().Cmd("TYPE I").code, 200);
+  EXPECT_EQ(C().Cmd("SIZE pub/file.txt").code, 213) << "outside pub/sub";
+  FtpReply r = C().Cmd("SIZE pub/sub/x");
+  EXPECT_EQ(r.first(), "550 SIZE: Permission denied") << r;
+  EXPECT_EQ(C().Cmd("SIZE /pub/./sub/../sub/x").code, 550) << "normalised before the lookup";
+  EXPECT_EQ(C().Cmd("LIST pub/sub").first(), "550 LIST: Permission denied");
+  EXPECT_EQ(C().Cmd("LIST -la pub/sub").code, 550) << "the path after ls options";
+  EXPECT_EQ(C().Cmd("STAT pub/sub").code, 550);
+  EXPECT_EQ(C().Cmd("CWD pub/sub").first(), "550 CWD: Permission denied");
+  // "pub/*": what is inside pub, not pub itself.
+  EXPECT_EQ(C().Cmd("MDTM pub").code, 213);
+  EXPECT_EQ(C().Cmd("MDTM pub/file.txt").first(), "550 MDTM: Permission denied");
+  // Relative to the current directory; CDUP is judged by its target.
+  EXPECT_EQ(C().Cmd("CWD pub").code, 250);
+  EXPECT_EQ(C().Cmd("SIZE sub/x").code, 550);
+  EXPECT_EQ(C().Cmd("SIZE file.txt").code, 213);
+  EXPECT_EQ(C().Cmd("CDUP").code, 250);
+  // Write verbs answer as the read-only gate always did.
+  r = C().Cmd("STOR pub/sub/new");
+  EXPECT_EQ(r.first(), "550 STOR: Permission denied") << r;
+  EXPECT_EQ(C().Cmd("DELE pub/file.txt").first(), "550 DELE: Permission denied");
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+}
+
 TEST_F(SessionTest, QuitWorksUnderLimitAllDenyAll) {
   // ProFTPD never applies <Limit> to QUIT: a client must always be able to leave.
   ASSERT_NO_FATAL_FAILURE(Start("<Limit ALL>\n DenyAll\n</Limit>"));
@@ -1486,7 +1567,7 @@ TEST_F(SessionTest, HelpStarsUnimplementedCommands) {
   for (const auto& w : words) {
     if (w.back() != '*') continue;
     const std::string verb = w.substr(0, w.size() - 1);
-    const CommandSpec* c = FindCommand(verb);
+    const config::Verb* c = V(verb);
     ASSERT_NE(c, nullptr) << w;
     const FtpReply h = C().Cmd("HELP " + verb);
     EXPECT_EQ(h.code, 214) << h;

@@ -3,7 +3,6 @@
 // config and the client address; worker process only.
 #pragma once
 
-#include <string>
 #include <string_view>
 
 #include "poolftpd/config/config.h"
@@ -20,7 +19,6 @@ enum class LoginResult {
 struct LoginDecision {
   LoginResult result = LoginResult::kNoSuchUser;
   const config::Anonymous* anonymous = nullptr;
-  std::string mapped_user;  // after UserAlias
 };
 
 // Whether `user` names an anonymous account (after UserAlias).
@@ -30,15 +28,13 @@ bool IsAnonymousName(const config::Config& cfg, std::string_view user);
 LoginDecision CheckLogin(const config::Config& cfg, std::string_view user,
                          const net::IpAddress& client);
 
-// <Limit> verdict for `verb` (upper case) from `client`, as ProFTPD decides
-// it: blocks naming the verb, then its group, then ALL (which excludes EPRT,
-// EPSV, PASV and PORT); at each level <Anonymous> before the server. An
-// explicit Allow or any deny decides; implicit allows fall through; no
-// deciding block: allowed.
-bool CommandAllowed(const config::Config& cfg, const config::Anonymous* anon,
-                    std::string_view verb, const net::IpAddress& client);
-
-// Commands that modify the file system: always 550 for anonymous (read-only).
-bool IsWriteCommand(std::string_view verb);
+// <Limit> verdict for `verb` (upper case) from `client` under `policy`, as
+// ProFTPD decides it: blocks naming the verb, then its group, then ALL
+// (which leaves out what the verb registry marks so: EPRT, EPSV, PASV,
+// PORT); at each level the contexts nearest first (the closest <Directory>,
+// the outer ones, <Anonymous>, the server). An explicit Allow or any deny
+// decides; implicit allows fall through; no deciding block: allowed.
+bool CommandAllowed(const config::Policy& policy, std::string_view verb,
+                    const net::IpAddress& client);
 
 }  // namespace poolftpd::auth

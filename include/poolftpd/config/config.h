@@ -4,6 +4,8 @@
 // never touches listeners or logs.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -11,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "poolftpd/config/verbs.h"
 #include "poolftpd/util/net.h"
 #include "poolftpd/util/result.h"
 
@@ -36,14 +39,8 @@ enum class LimitMatch { kNone = 0, kAll = 1, kGroup = 2, kDirect = 3 };
 enum class LimitVerdict { kExplicitDeny, kImplicitDeny, kImplicitAllow, kExplicitAllow };
 
 // A <Limit ...> block. `commands` holds upper-case verbs and/or the groups
-// READ, WRITE, DIRS, LOGIN, ALL exactly as written.
-//
-// Groups (ProFTPD doc/howto/Limit.html):
-//   READ   RETR SIZE
-//   WRITE  APPE DELE MKD RMD RNTO STOR STOU XMKD XRMD SITE_CHMOD SITE_CHGRP
-//   DIRS   CDUP CWD LIST MDTM MLSD MLST NLST PWD RNFR STAT XCUP XCWD XPWD
-//   LOGIN  the login itself (verb "LOGIN")
-//   ALL    every verb except LOGIN
+// READ, WRITE, DIRS, LOGIN, ALL exactly as written; the groups' members are
+// those of the verb registry (verbs.h).
 struct Limit {
   std::vector<std::string> commands;
   bool allow_all = false;  // AllowAll
@@ -53,25 +50,57 @@ struct Limit {
   std::string file;
   int line = 0;
 
-  // Whether this block names `verb` directly or through one of its groups.
-  bool Covers(std::string_view verb) const;
-  // Whether the block names `verb` itself (not through a group).
-  bool CoversDirectly(std::string_view verb) const;
-  // The block's verdict for a client at `addr` (ProFTPD semantics).
-  bool Permits(const net::IpAddress& addr) const;
-
   // How this block names `verb` (case-insensitive): directly, through
   // READ/WRITE/DIRS/LOGIN, through ALL, or not at all.
   LimitMatch Match(std::string_view verb) const;
-  // The four-way verdict behind Permits(): Order allow,deny (default):
+  // The block's verdict for a client at `addr`. Order allow,deny (default):
   // AllowAll or a matching Allow -> kExplicitAllow; else DenyAll or a matching
   // Deny -> kExplicitDeny; else kImplicitAllow. Order deny,allow: deny side
   // first -> kExplicitDeny; then allow side -> kExplicitAllow; else
-  // kImplicitDeny. Permits() is true for both allow verdicts. auth treats
-  // kImplicitDeny as final and lets kImplicitAllow fall through to the next
-  // level (verb -> group -> ALL), as ProFTPD's dir_check_full() does.
+  // kImplicitDeny. auth treats kImplicitDeny as final and lets kImplicitAllow
+  // fall through to the next level (verb -> group -> ALL), as ProFTPD's
+  // dir_check_full() does.
   LimitVerdict Evaluate(const net::IpAddress& addr) const;
 };
+
+// The contexts of the config tree, innermost last. A lookup merges from the
+// nearest context outwards (nginx's location merging): a <Limit> in the
+// nearest <Directory> before one in an outer <Directory>, then <Anonymous>,
+// then the server. <Global> and <VirtualHost> have their place in the tree
+// (a <Global> merges into every server, a <VirtualHost> is a server of its
+// own) but the parser refuses them for now ("not supported yet").
+enum class ContextKind { kServer, kGlobal, kVirtualHost, kAnonymous, kDirectory, kLimit };
+
+// <Directory PATH> ... </Directory>, at server level or inside <Anonymous>.
+// Matching follows ProFTPD (doc/modules/mod_core.html#Directory and
+// doc/howto/Directory.html):
+//   - PATH is an absolute real path; "~" (or "~/sub") is the session's home
+//     (for anonymous sessions the anonymous root), "~user" that user's home;
+//     inside <Anonymous> a relative PATH is relative to the anonymous root.
+//   - a block applies to its directory and, recursively, to everything in
+//     it; a trailing "/*" makes it apply to the contents only, not to the
+//     directory itself;
+//   - "*" (and "?", "[...]") match within one path component:
+//     /srv/*/pub matches /srv/a/pub, not /srv/a/b/pub;
+//   - of several matching blocks the closest (most specific) one governs, and
+//     <Limit>s of the blocks further out still apply where the closer ones
+//     say nothing ("inherited until a closer <Limit> is reached").
+struct Directory {
+  std::string path;       // as written, for messages
+  std::string pattern;    // absolute, tidied, without the trailing "/*";
+                          // when `home` is set, the part after "~"
+  bool home = false;      // relative to the session's home (server-level "~")
+  bool contents_only = false;  // written with a trailing "/*"
+  std::vector<Limit> limits;
+  std::string file;
+  int line = 0;
+};
+
+// Whether `d` governs the real path `path` (absolute, normalised), with
+// `home` standing for "~". On a match, `*rank` (if given) receives how
+// specific the match is: higher is closer.
+bool DirectoryMatches(const Directory& d, std::string_view home, std::string_view path,
+                      long* rank = nullptr);
 
 // <Anonymous DIR> ... </Anonymous>
 struct Anonymous {
@@ -81,6 +110,7 @@ struct Anonymous {
   std::string user_at, group_at;  // "file:line" of those User/Group lines
   std::string display_login;  // DisplayLogin inside the block, if any
   std::vector<Limit> limits;
+  std::vector<Directory> directories;  // relative paths already made absolute
   std::string file;
   int line = 0;
 };
@@ -88,6 +118,17 @@ struct Anonymous {
 struct UserAlias {
   std::string alias;  // what the client types ("anonymous")
   std::string user;   // the account it maps to ("ftp")
+};
+
+// One listening socket the config asks for, built by Listeners() and handed
+// by the master to every worker (which knows which spec accepted each
+// connection). The flags have their place for implicit FTPS and the PROXY
+// protocol; nothing sets them yet.
+struct ListenerSpec {
+  net::Endpoint endpoint;
+  bool dual_stack = false;      // [::] accepting IPv4 too
+  bool implicit_tls = false;    // TLS from the first byte (port 990 style)
+  bool proxy_protocol = false;  // a PROXY header precedes the FTP session
 };
 
 struct PortRange {
@@ -150,6 +191,7 @@ struct Config {
   bool allow_foreign_address = false;
 
   std::vector<Limit> limits;  // server-level <Limit> blocks
+  std::vector<Directory> directories;  // server-level <Directory> blocks
   std::optional<Anonymous> anonymous;
 
   // The anonymous block serving login name `name` after UserAlias mapping,
@@ -159,6 +201,36 @@ struct Config {
   // match), or `login_name` itself. The view lives as long as both inputs.
   std::string_view ResolveUserAlias(std::string_view login_name) const;
 };
+
+// The listeners `cfg` asks for: one dual-stack [::]:Port without
+// DefaultAddress, else one per DefaultAddress.
+std::vector<ListenerSpec> Listeners(const Config& cfg);
+
+// The contexts that govern one virtual path of one session, nearest first:
+// the matching <Directory> blocks (closest first), the <Anonymous> block, the
+// server. Built by the session's gate per path command (no allocation: a
+// fixed array of pointers into the config).
+struct Policy {
+  static constexpr size_t kMaxDirectories = 8;  // the closest ones are kept
+  std::array<const Directory*, kMaxDirectories> directories{};
+  size_t directory_count = 0;
+  const Anonymous* anonymous = nullptr;
+  const Config* server = nullptr;
+
+  // The governing <Directory> (the closest match), or nullptr.
+  const Directory* directory() const { return directory_count ? directories[0] : nullptr; }
+  // SECURITY: anonymous sessions are read-only whatever the file modes say;
+  // the per-directory upload rules plug in here.
+  bool read_only() const { return anonymous != nullptr; }
+};
+
+// The policy for virtual path `vpath` (normalised, absolute) of a session
+// under `anon` (may be null) whose root is the real directory `home`
+// ("/" without chroot). `scratch` is reused to build the real path.
+Policy FindPolicy(const Config& cfg, const Anonymous* anon, std::string_view home,
+                  std::string_view vpath, std::string* scratch);
+// The policy without a path: the <Anonymous> block and the server.
+Policy BasePolicy(const Config& cfg, const Anonymous* anon);
 
 // Loads `path`, following Include, with `defines` for <IfDefine>. Errors are
 // kInvalid with context "file:line: reason" (or "file: reason" when the file

@@ -1,8 +1,10 @@
-// One FTP session on one control connection: command table, dispatcher gates
-// (login, arity, <Limit>, read-only), handlers and scoreboard updates. The
-// control connection's I/O and timeouts are a ControlChannel over the
-// net::Stream the worker hands in; data transfers run the data module's
-// loops over a net::Stream of the data connection. A fresh Session per connection, so no state survives into the
+// One FTP session on one control connection: command table (verb ->
+// handler; flags and HELP text come from the verb registry,
+// config/verbs.h), the gate (login, arity, path, <Limit>, read-only),
+// handlers and scoreboard updates. The control connection's I/O and
+// timeouts are a ControlChannel over the net::Stream the worker hands in;
+// data transfers run the data module's loops over a net::Stream of the data
+// connection. A fresh Session per connection, so no state survives into the
 // next client of a reused worker. Worker process only.
 #pragma once
 
@@ -34,6 +36,8 @@ struct SessionEnv {
   sb::Scoreboard* scoreboard = nullptr;  // may be null in tests
   size_t slot = 0;
   sb::SlotRecord* record = nullptr;      // the worker's copy of its slot
+  // The listener that accepted the connection (null: inetd, tests).
+  const config::ListenerSpec* listener = nullptr;
   const fs::Root* anon_root = nullptr;   // root of the <Anonymous> tree (null: none)
   std::string anon_real_root;            // its real path, for the TransferLog
   const sigset_t* wait_mask = nullptr;   // signals unblocked while waiting
@@ -51,26 +55,34 @@ struct SessionEnv {
 
 enum class SessionEnd { kQuit, kClientGone, kTimeout, kStopped, kLoginFailures, kPreLoginFlood, kError };
 
-class Session;
-using Handler = void (Session::*)(std::string_view arg);
-
-enum CommandFlags : unsigned {
-  kPreLogin = 1u << 0,   // allowed before login
-  kNeedsArg = 1u << 1,   // 501 without an argument
-  kNoArg = 1u << 2,      // 501 with an argument
-  kSecret = 1u << 3,     // argument never logged nor shown (PASS)
-  kWrite = 1u << 4,      // modifies the tree: 550 for anonymous
-  kNotImpl = 1u << 5,    // recognised but answers 502: starred in HELP
+// What the gate hands a handler: the verb and its argument, and for a path
+// command (config::Verb::path) the path as the client wrote it, its
+// normalised virtual path and the policy that governs it. A handler runs
+// only after the gate admitted the command under `policy`: it never
+// re-checks access.
+struct Command {
+  std::string_view verb;
+  std::string_view arg;
+  const config::Verb* info = nullptr;
+  bool has_path = false;
+  std::string path;   // the path part of the argument ("/" for CWD without one, ".." for CDUP)
+  std::string vpath;  // normalised virtual path (has_path)
+  fs::ListOptions list;  // ls-style options before the path (LIST, NLST, STAT)
+  config::Policy policy;  // for vpath, or for the current directory
 };
 
+class Session;
+using Handler = void (Session::*)(const Command& cmd);
+
+// One row of the command table: the registry's verb and its handler.
 struct CommandSpec {
   std::string_view verb;
   Handler handler;
-  unsigned flags;
-  std::string_view help;
 };
 
 std::span<const CommandSpec> Commands();
+// The handler row of `verb` (upper case), or nullptr (unknown verbs, and the
+// write verbs the read-only gate refuses: they have no handler yet).
 const CommandSpec* FindCommand(std::string_view verb);
 
 class Session {
@@ -88,40 +100,39 @@ class Session {
   static void Refuse(net::Stream& control, int code, std::string_view text);
 
   // Handlers (public for the command table).
-  void DoUser(std::string_view arg);
-  void DoPass(std::string_view arg);
-  void DoAcct(std::string_view arg);
-  void DoQuit(std::string_view arg);
-  void DoNoop(std::string_view arg);
-  void DoSyst(std::string_view arg);
-  void DoFeat(std::string_view arg);
-  void DoOpts(std::string_view arg);
-  void DoHelp(std::string_view arg);
-  void DoStat(std::string_view arg);
-  void DoPwd(std::string_view arg);
-  void DoCwd(std::string_view arg);
-  void DoCdup(std::string_view arg);
-  void DoType(std::string_view arg);
-  void DoMode(std::string_view arg);
-  void DoStru(std::string_view arg);
-  void DoPasv(std::string_view arg);
-  void DoEpsv(std::string_view arg);
-  void DoPort(std::string_view arg);
-  void DoEprt(std::string_view arg);
-  void DoList(std::string_view arg);
-  void DoNlst(std::string_view arg);
-  void DoMlsd(std::string_view arg);
-  void DoMlst(std::string_view arg);
-  void DoSize(std::string_view arg);
-  void DoMdtm(std::string_view arg);
-  void DoRest(std::string_view arg);
-  void DoRetr(std::string_view arg);
-  void DoAbor(std::string_view arg);
-  void DoAllo(std::string_view arg);
-  void DoAuth(std::string_view arg);
-  void DoSite(std::string_view arg);
-  void DoWrite(std::string_view arg);
-  void DoNotImpl(std::string_view arg);
+  void DoUser(const Command& cmd);
+  void DoPass(const Command& cmd);
+  void DoAcct(const Command& cmd);
+  void DoQuit(const Command& cmd);
+  void DoNoop(const Command& cmd);
+  void DoSyst(const Command& cmd);
+  void DoFeat(const Command& cmd);
+  void DoOpts(const Command& cmd);
+  void DoHelp(const Command& cmd);
+  void DoStat(const Command& cmd);
+  void DoPwd(const Command& cmd);
+  void DoCwd(const Command& cmd);
+  void DoCdup(const Command& cmd);
+  void DoType(const Command& cmd);
+  void DoMode(const Command& cmd);
+  void DoStru(const Command& cmd);
+  void DoPasv(const Command& cmd);
+  void DoEpsv(const Command& cmd);
+  void DoPort(const Command& cmd);
+  void DoEprt(const Command& cmd);
+  void DoList(const Command& cmd);
+  void DoNlst(const Command& cmd);
+  void DoMlsd(const Command& cmd);
+  void DoMlst(const Command& cmd);
+  void DoSize(const Command& cmd);
+  void DoMdtm(const Command& cmd);
+  void DoRest(const Command& cmd);
+  void DoRetr(const Command& cmd);
+  void DoAbor(const Command& cmd);
+  void DoAllo(const Command& cmd);
+  void DoAuth(const Command& cmd);
+  void DoSite(const Command& cmd);
+  void DoNotImpl(const Command& cmd);
 
  private:
   using Read = ControlChannel::Read;
@@ -142,9 +153,9 @@ class Session {
   // a kick or TimeoutLogin ended the session meanwhile.
   bool PauseUntil(int64_t until_ns);
   void SiteHelp(std::string_view arg);
-
-  // Resolves a client path against cwd_; on failure replies 550 and returns false.
-  bool Resolve(std::string_view arg, std::string* vpath);
+  // Fills cmd->path/vpath/list/policy for a path command; false when the
+  // path cannot be normalised.
+  bool ResolveCommandPath(Command* cmd);
   std::string ErrnoText(std::string_view what, int err) const;
 
   // Data transfers: sends 150, opens the data connection, runs `transfer`
@@ -155,7 +166,7 @@ class Session {
                    uint64_t size, const SendFn& transfer, uint64_t* sent, data::Status* status);
   data::Hooks MakeHooks();
   data::ControlAction OnControlDuringTransfer();
-  void SendDirListing(std::string_view arg, bool nlst);
+  void SendDirListing(const Command& cmd, bool nlst);
   bool SendListing(std::string_view what, const std::string& text, std::string_view vpath);
   std::string LsLines(const std::vector<fs::Entry>& entries, fs::NameCoding coding) const;
 
@@ -171,6 +182,12 @@ class Session {
   std::string user_;         // as typed in USER
   std::string anon_pass_;    // the e-mail given as password (TransferLog)
   const config::Anonymous* anon_ = nullptr;
+  // The session's file tree, set at login: the <Anonymous> root today.
+  const fs::Root* root_ = nullptr;
+  std::string_view real_root_;  // its real path, for the TransferLog
+  std::string_view home_;       // what "~" means to <Directory> (the root as configured)
+  config::Policy cwd_policy_;   // the policy of cwd_, for commands without a path
+  std::string policy_scratch_;  // reused by config::FindPolicy
   int failed_logins_ = 0;
   int prelogin_commands_ = 0;  // lines received before login
   util::CommandRateLimiter rate_;
