@@ -86,7 +86,7 @@ SRV_LIBS := $(foreach m,$(LINK_ORDER),$(call modlib,$(m)))
 SERVER   := $(BUILD)/poolftpd
 TOOL_BINS:= $(addprefix $(BUILD)/,$(TOOLS))
 
-.PHONY: all test unit integration check-includes run install clean deps deps-test bench deps-bench bench-sendpath
+.PHONY: all test unit integration check-includes check-format run install clean deps deps-test bench deps-bench bench-sendpath
 .DEFAULT_GOAL := all
 
 all: $(SERVER) $(TOOL_BINS)
@@ -207,6 +207,10 @@ bench-sendpath: $(BUILD)/sendpath
 check-includes:
 	@sh tests/check_includes.sh
 
+# Every C++ file as .clang-format says (clang-format -i FILE to fix one).
+check-format:
+	@sh tests/check_format.sh
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --gtest_brief=1; done
 
@@ -216,6 +220,7 @@ integration: all $(BUILD)/sendpath
 test: deps-test
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory check-includes
+	@$(MAKE) --no-print-directory check-format
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 

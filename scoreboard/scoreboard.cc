@@ -5,9 +5,9 @@
 #include "poolftpd/scoreboard/scoreboard.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,8 +23,8 @@
 #include <ctime>
 #include <mutex>
 #include <new>
-#include <thread>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -197,9 +197,8 @@ bool PidAlive(int32_t pid) {
 // when the slot is already below the mark, as it is after its first write.
 void RaiseSlotHwm(Header& h, uint32_t want) {
   uint32_t cur = h.slot_hwm.load(std::memory_order_relaxed);
-  while (cur < want &&
-         !h.slot_hwm.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed)) {
+  while (cur < want && !h.slot_hwm.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
+                                                         std::memory_order_relaxed)) {
   }
 }
 
@@ -439,8 +438,8 @@ size_t LiveClaims(int fd, int32_t* some_pid) {
   size_t live = 0;
   for (uint32_t i = 0; i < count; ++i) {
     uint64_t owner = 0;
-    const off_t off = static_cast<off_t>(sizeof(Header) + size_t{i} * sizeof(Slot) +
-                                         offsetof(Slot, owner));
+    const off_t off =
+        static_cast<off_t>(sizeof(Header) + size_t{i} * sizeof(Slot) + offsetof(Slot, owner));
     if (::pread(fd, &owner, sizeof owner, off) != static_cast<ssize_t>(sizeof owner)) break;
     if (owner != 0 && !OwnerDead(owner)) {
       ++live;
@@ -554,8 +553,8 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     impl->owner_pid = ::getpid();
     impl->dev = st.st_dev;
     impl->ino = st.st_ino;
-    impl->file_info = {static_cast<uint32_t>(st.st_uid), 0100644,
-                       static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+    impl->file_info = {static_cast<uint32_t>(st.st_uid), 0100644, static_cast<uint64_t>(st.st_dev),
+                       static_cast<uint64_t>(st.st_ino)};
 
     Header& h = *impl->header;
     const auto relaxed = std::memory_order_relaxed;
@@ -619,11 +618,10 @@ Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
   }
   const auto file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < sizeof(Header)) {
-    return Error(
-        ErrorCode::kInvalid,
-        path + " is truncated or not a poolftpd scoreboard: " +
-            ToString(static_cast<int64_t>(file_size)) + " bytes, shorter than the " +
-            ToString(sizeof(Header)) + "-byte header");
+    return Error(ErrorCode::kInvalid, path + " is truncated or not a poolftpd scoreboard: " +
+                                          ToString(static_cast<int64_t>(file_size)) +
+                                          " bytes, shorter than the " + ToString(sizeof(Header)) +
+                                          "-byte header");
   }
 
   impl->region = bip::mapped_region(FdMappable(fd, mode), mode, 0, static_cast<size_t>(file_size));
@@ -665,10 +663,10 @@ Result<Scoreboard> Scoreboard::MapExisting(std::unique_ptr<Impl> impl, int fd,
   const uint32_t header_size = h.header_size.load(std::memory_order_relaxed);
   const uint32_t slot_size = h.slot_size.load(std::memory_order_relaxed);
   if (header_size != sizeof(Header) || slot_size != sizeof(Slot)) {
-    return Error(ErrorCode::kInvalid,
-                 path + " is corrupt: header/slot size " + ToString(header_size) + "/" +
-                     ToString(slot_size) + ", layout version " + ToString(kLayoutVersion) +
-                     " has " + ToString(sizeof(Header)) + "/" + ToString(sizeof(Slot)));
+    return Error(ErrorCode::kInvalid, path + " is corrupt: header/slot size " +
+                                          ToString(header_size) + "/" + ToString(slot_size) +
+                                          ", layout version " + ToString(kLayoutVersion) + " has " +
+                                          ToString(sizeof(Header)) + "/" + ToString(sizeof(Slot)));
   }
   const uint32_t count = h.slot_count.load(std::memory_order_relaxed);
   if (count == 0 || count > kMaxSlots) {
@@ -869,9 +867,9 @@ Result<Scoreboard> Scoreboard::OpenOrCreateShared(const std::string& path, uint3
         return Error(ErrorCode::kInvalid, path + " is not a regular file, not a scoreboard");
       }
       if (st.st_uid != ::geteuid()) {
-        return Error(ErrorCode::kPermission, "refusing scoreboard " + path + ": owned by uid " +
-                                                 ToString(st.st_uid) + ", not by this process (uid " +
-                                                 ToString(::geteuid()) + ")");
+        return Error(ErrorCode::kPermission,
+                     "refusing scoreboard " + path + ": owned by uid " + ToString(st.st_uid) +
+                         ", not by this process (uid " + ToString(::geteuid()) + ")");
       }
       const int raw_fd = fd.get();
       auto impl = std::make_unique<Impl>();
@@ -900,8 +898,8 @@ Result<Scoreboard> Scoreboard::OpenOrCreateShared(const std::string& path, uint3
       }
       if (const int32_t holder = FcntlLockHolder(probe.get()); holder != 0) {
         std::this_thread::sleep_for(kSharedPause);
-        last = Error(ErrorCode::kExists, last.context() + "; held by a running master (pid " +
-                                             ToString(holder) + ")");
+        last = Error(ErrorCode::kExists,
+                     last.context() + "; held by a running master (pid " + ToString(holder) + ")");
         continue;
       }
       auto done = InstallFresh(path, slot_count, server_name, true, pst.st_dev, pst.st_ino);
@@ -1360,7 +1358,8 @@ std::string Scoreboard::CheckHeader(uint32_t hwm_floor) const {
     out += what;
   };
   auto num = [&](const char* name, int64_t got, int64_t want) {
-    if (got != want) add(std::string(name) + " " + ToString(got) + " (expected " + ToString(want) + ")");
+    if (got != want)
+      add(std::string(name) + " " + ToString(got) + " (expected " + ToString(want) + ")");
   };
   const uint64_t magic = h.magic.load(std::memory_order_acquire);
   if (magic != kMagic) add("magic " + Hex(magic) + " (expected " + Hex(kMagic) + ")");
@@ -1396,7 +1395,8 @@ std::string Scoreboard::CheckHeader(uint32_t hwm_floor) const {
   char msg[kShutdownMsgLen];
   const bool shut_ok = ReadShutdownState(h, &st, &dt, &xt, msg);
   if (!shut_ok) add("shutdown seqlock left odd");
-  else if (!PlausibleShutdown(st, dt, xt, msg)) add("implausible shutdown state");
+  else if (!PlausibleShutdown(st, dt, xt, msg))
+    add("implausible shutdown state");
   return out;
 }
 
@@ -1422,7 +1422,8 @@ void Scoreboard::RepairHeader(uint32_t hwm_floor) {
   // Every slot writer raises the mark again at its next write, so the floor
   // (the master's own slots) is enough; inetd claimants restore theirs.
   const uint32_t hwm = h.slot_hwm.load(relaxed);
-  if (hwm > impl_->slot_count || hwm < hwm_floor) h.slot_hwm.store(hwm_floor, std::memory_order_release);
+  if (hwm > impl_->slot_count || hwm < hwm_floor)
+    h.slot_hwm.store(hwm_floor, std::memory_order_release);
   const uint32_t odd = HeaderWriteBegin(h.name_seq);  // takes over a counter left odd
   StoreText(h.server_type, "standalone");
   StoreText(h.server_name, e.server_name);
@@ -1476,12 +1477,13 @@ std::atomic<bool> g_guard_detached{false};
 std::atomic<int64_t> g_guard_wait_start{0}, g_guard_last_fault{0};
 char g_guard_exit_msg[512];
 std::atomic<size_t> g_guard_exit_len{0};
-static_assert(std::atomic<uintptr_t>::is_always_lock_free && std::atomic<size_t>::is_always_lock_free &&
+static_assert(std::atomic<uintptr_t>::is_always_lock_free &&
+              std::atomic<size_t>::is_always_lock_free &&
               std::atomic<int64_t>::is_always_lock_free && std::atomic<pid_t>::is_always_lock_free);
 
-constexpr int64_t kGuardWaitStepNs = 10 * 1000 * 1000;          // 10 ms
-constexpr int64_t kGuardEpisodeGapNs = 1000LL * 1000 * 1000;    // a new fault after 1 s: new episode
-constexpr int64_t kGuardMaxWaitNs = 5000LL * 1000 * 1000;       // then give up waiting
+constexpr int64_t kGuardWaitStepNs = 10 * 1000 * 1000;        // 10 ms
+constexpr int64_t kGuardEpisodeGapNs = 1000LL * 1000 * 1000;  // a new fault after 1 s: new episode
+constexpr int64_t kGuardMaxWaitNs = 5000LL * 1000 * 1000;     // then give up waiting
 
 int64_t MonoNs() {  // clock_gettime is async-signal-safe
   timespec ts{};
@@ -1506,7 +1508,7 @@ extern "C" void OnScoreboardBus(int signo, siginfo_t* si, void*) {  // Async-sig
   // Sent by kill() (si_code <= 0), or a fault elsewhere: not ours. Back to
   // the default action; a fault re-runs the access and kills as before.
   if (si->si_code <= 0 || base == 0 || addr < base || addr - base >= len) {
-    struct sigaction dfl{};
+    struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     ::sigaction(signo, &dfl, nullptr);
     if (si->si_code <= 0) ::raise(signo);  // delivered when the handler returns
@@ -1555,8 +1557,9 @@ void Scoreboard::GuardTruncation(TruncationPolicy policy) const {
   static std::once_flag installed;
   const long page = ::sysconf(_SC_PAGESIZE);
   if (page > 0) g_guard_page.store(static_cast<size_t>(page), std::memory_order_relaxed);
-  std::string msg = std::string(program_invocation_short_name) + ": scoreboard " + impl_->path +
-                    " was truncated while being read (damaged, or the server is restarting); try again\n";
+  std::string msg =
+      std::string(program_invocation_short_name) + ": scoreboard " + impl_->path +
+      " was truncated while being read (damaged, or the server is restarting); try again\n";
   if (msg.size() > sizeof g_guard_exit_msg) msg.resize(sizeof g_guard_exit_msg);
   g_guard_exit_len.store(0, std::memory_order_relaxed);
   std::memcpy(g_guard_exit_msg, msg.data(), msg.size());
@@ -1564,12 +1567,14 @@ void Scoreboard::GuardTruncation(TruncationPolicy policy) const {
   g_guard_fd.store(impl_->fd ? impl_->fd.get() : -1, std::memory_order_relaxed);
   g_guard_owner.store(::getpid(), std::memory_order_relaxed);
   // A restore needs our own read-write fd (Create()); else wait or exit.
-  if (policy == TruncationPolicy::kRestore && !(impl_->master && impl_->fd)) policy = TruncationPolicy::kWait;
+  if (policy == TruncationPolicy::kRestore && !(impl_->master && impl_->fd))
+    policy = TruncationPolicy::kWait;
   g_guard_policy.store(static_cast<int>(policy), std::memory_order_relaxed);
   g_guard_len.store(impl_->mapped_size, std::memory_order_relaxed);
-  g_guard_base.store(reinterpret_cast<uintptr_t>(impl_->region.get_address()), std::memory_order_release);
+  g_guard_base.store(reinterpret_cast<uintptr_t>(impl_->region.get_address()),
+                     std::memory_order_release);
   std::call_once(installed, [] {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_sigaction = OnScoreboardBus;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);

@@ -54,7 +54,8 @@ std::string CheckEnvironmentApart(const poolftpd::config::Config& cfg, bool as_r
   for (;;) {
     const ssize_t n = ::read(fds[0], buf, sizeof buf);
     if (n > 0) msg.append(buf, static_cast<size_t>(n));
-    else if (n == 0 || errno != EINTR) break;
+    else if (n == 0 || errno != EINTR)
+      break;
   }
   ::close(fds[0]);
   int status = 0;
@@ -89,20 +90,23 @@ void VersionStatus() {
   std::printf("  Default config file: %s\n", POOLFTPD_CONFIG_FILE);
   std::printf("  Default ScoreboardFile: %s\n", POOLFTPD_SCOREBOARD_FILE);
   std::printf("  Default PidFile: %s\n", POOLFTPD_PID_FILE);
-  std::printf("  + IPv6 support\n  + sendfile support\n  + openat2 path confinement\n"
-              "  + EPOLLEXCLUSIVE accept\n  - TLS (FTPS) not yet available\n\n");
+  std::printf(
+      "  + IPv6 support\n  + sendfile support\n  + openat2 path confinement\n"
+      "  + EPOLLEXCLUSIVE accept\n  - TLS (FTPS) not yet available\n\n");
   std::printf("Libraries:\n");
-  std::printf("  Boost: %d.%d.%d\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
+  std::printf("  Boost: %d.%d.%d\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
+              BOOST_VERSION % 100);
   std::printf("  libcap: linked\n");
 }
 
 void List() {
   std::printf("Compiled-in modules:\n");
-  for (const char* m : {"core (prefork master, worker pool, signals)", "config (ProFTPD syntax, Include, IfDefine)",
-                        "scoreboard (lock-free, seqlock slots)", "anonymous (read-only <Anonymous>)",
-                        "limit (<Limit> Allow/Deny)", "ls (LIST, NLST, STAT)", "facts (MLSD, MLST, RFC 3659)",
-                        "xfer (RETR, REST, ABOR, sendfile, ASCII)", "log (SystemLog, xferlog TransferLog)",
-                        "cap (libcap privilege drop)"})
+  for (const char* m :
+       {"core (prefork master, worker pool, signals)", "config (ProFTPD syntax, Include, IfDefine)",
+        "scoreboard (lock-free, seqlock slots)", "anonymous (read-only <Anonymous>)",
+        "limit (<Limit> Allow/Deny)", "ls (LIST, NLST, STAT)", "facts (MLSD, MLST, RFC 3659)",
+        "xfer (RETR, REST, ABOR, sendfile, ASCII)", "log (SystemLog, xferlog TransferLog)",
+        "cap (libcap privilege drop)"})
     std::printf("  %s\n", m);
 }
 
@@ -113,13 +117,17 @@ int main(int argc, char** argv) {
   opts.config_file = POOLFTPD_CONFIG_FILE;
   bool test = false;
   int version = 0;
-  static const option kLong[] = {
-      {"help", no_argument, nullptr, 'h'},      {"nodaemon", no_argument, nullptr, 'n'},
-      {"quiet", no_argument, nullptr, 'q'},     {"debug", required_argument, nullptr, 'd'},
-      {"define", required_argument, nullptr, 'D'}, {"config", required_argument, nullptr, 'c'},
-      {"list", no_argument, nullptr, 'l'},      {"configtest", no_argument, nullptr, 't'},
-      {"version", no_argument, nullptr, 'v'},   {"version-status", no_argument, nullptr, 'V'},
-      {nullptr, 0, nullptr, 0}};
+  static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                 {"nodaemon", no_argument, nullptr, 'n'},
+                                 {"quiet", no_argument, nullptr, 'q'},
+                                 {"debug", required_argument, nullptr, 'd'},
+                                 {"define", required_argument, nullptr, 'D'},
+                                 {"config", required_argument, nullptr, 'c'},
+                                 {"list", no_argument, nullptr, 'l'},
+                                 {"configtest", no_argument, nullptr, 't'},
+                                 {"version", no_argument, nullptr, 'v'},
+                                 {"version-status", no_argument, nullptr, 'V'},
+                                 {nullptr, 0, nullptr, 0}};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "hnqd:D:c:ltv", kLong, nullptr)) != -1) {
@@ -161,8 +169,10 @@ int main(int argc, char** argv) {
         version = 2;
         break;
       default:
-        if (optopt) std::fprintf(stderr, "poolftpd: option -%c: unknown or missing its argument\n", optopt);
-        else std::fprintf(stderr, "poolftpd: unknown option %s\n", argv[optind - 1]);
+        if (optopt)
+          std::fprintf(stderr, "poolftpd: option -%c: unknown or missing its argument\n", optopt);
+        else
+          std::fprintf(stderr, "poolftpd: unknown option %s\n", argv[optind - 1]);
         Usage(stderr);
         return 2;
     }
@@ -199,10 +209,12 @@ int main(int argc, char** argv) {
       std::printf("Syntax OK\n");
       return 0;
     }
-    if (cfg->server_type == poolftpd::config::ServerType::kInetd) return poolftpd::master::RunInetd(opts, cfg);
+    if (cfg->server_type == poolftpd::config::ServerType::kInetd)
+      return poolftpd::master::RunInetd(opts, cfg);
     if (opts.foreground) {
       if (!opts.quiet)
-        std::fprintf(stderr, "poolftpd: starting in the foreground (config %s)\n", opts.config_file.c_str());
+        std::fprintf(stderr, "poolftpd: starting in the foreground (config %s)\n",
+                     opts.config_file.c_str());
       return poolftpd::master::Run(opts, cfg, -1);
     }
     // Daemon: the launching process exits only when the daemon reports

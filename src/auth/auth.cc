@@ -54,7 +54,8 @@ LoginDecision CheckLogin(const config::Config& cfg, std::string_view user,
 bool CommandAllowed(const config::Policy& policy, std::string_view verb,
                     const net::IpAddress& client) {
   const config::Verb* known = config::FindVerb(verb);
-  for (auto level : {config::LimitMatch::kDirect, config::LimitMatch::kGroup, config::LimitMatch::kAll}) {
+  for (auto level :
+       {config::LimitMatch::kDirect, config::LimitMatch::kGroup, config::LimitMatch::kAll}) {
     if (level == config::LimitMatch::kAll && known != nullptr && !known->in_all) continue;
     for (size_t i = 0; i < policy.directory_count; ++i) {
       if (auto d = DecideLevel(policy.directories[i]->limits, level, verb, client)) return *d;

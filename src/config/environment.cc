@@ -66,19 +66,23 @@ Result<void> CheckEnvironment(const Config& cfg, bool as_root) {
     passwd pw{};
     passwd* pw_found = nullptr;
     if (int rc = LookUp(::getpwnam_r, user, &pw, &buf, &pw_found); rc != 0)
-      return At(user_at, "User " + internal::Quote(user) + ": looking it up failed: " + ErrnoText(rc));
+      return At(user_at,
+                "User " + internal::Quote(user) + ": looking it up failed: " + ErrnoText(rc));
     if (pw_found == nullptr)
       return At(user_at, "User " + internal::Quote(user) + (user_default ? " (the default)" : "") +
                              ": no such user on this system");
     // SECURITY: workers parse network input; they never run as root.
     if (pw.pw_uid == 0)
-      return At(user_at, "User " + internal::Quote(user) + " is root: refusing to run workers as root");
-    struct group gr{};
+      return At(user_at,
+                "User " + internal::Quote(user) + " is root: refusing to run workers as root");
+    struct group gr {};
     struct group* gr_found = nullptr;
     if (int rc = LookUp(::getgrnam_r, group, &gr, &buf, &gr_found); rc != 0)
-      return At(group_at, "Group " + internal::Quote(group) + ": looking it up failed: " + ErrnoText(rc));
+      return At(group_at,
+                "Group " + internal::Quote(group) + ": looking it up failed: " + ErrnoText(rc));
     if (gr_found == nullptr)
-      return At(group_at, "Group " + internal::Quote(group) + (group_default ? " (the default)" : "") +
+      return At(group_at, "Group " + internal::Quote(group) +
+                              (group_default ? " (the default)" : "") +
                               ": no such group on this system");
   }
   if (cfg.anonymous) {

@@ -137,8 +137,7 @@ Result<std::string> ExpandUserPath(const std::string& arg, std::string_view bloc
     while ((rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE &&
            buf.size() < (1u << 20))
       buf.resize(buf.size() * 2);
-    if (rc != 0)
-      return Invalid(tag + ": looking up user " + Quote(user) + ": " + ErrnoText(rc));
+    if (rc != 0) return Invalid(tag + ": looking up user " + Quote(user) + ": " + ErrnoText(rc));
     if (!found) return Invalid(tag + ": unknown user " + Quote(user));
     path = pw.pw_dir;
     if (path.empty() || path.front() != '/')
@@ -188,8 +187,9 @@ Result<Directory> ParseDirectoryPath(const std::string& arg, const Anonymous* an
   }
   if (p.empty() || p.front() != '/') {
     if (anon == nullptr)
-      return Invalid("<Directory>: " + Quote(arg) +
-                     " is not an absolute path (relative paths are allowed inside <Anonymous> only)");
+      return Invalid(
+          "<Directory>: " + Quote(arg) +
+          " is not an absolute path (relative paths are allowed inside <Anonymous> only)");
     d.pattern = TidyPath(anon->root + "/" + p);
     return d;
   }

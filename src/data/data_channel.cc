@@ -30,11 +30,16 @@ Status Wait(net::WaitItem target, const Hooks& hooks, int timeout_ms, bool* cont
   for (;;) {
     net::WaitItem items[2] = {target, net::WaitItem{hooks.control}};
     const size_t n = (hooks.control != nullptr && !*control_ignored) ? 2 : 1;
-    switch (net::Wait(std::span<net::WaitItem>(items, n), deadline, hooks.wait_mask, &hooks.stop_requested)) {
-      case net::WaitResult::kReady: break;
-      case net::WaitResult::kTimeout: return Status::kStalled;
-      case net::WaitResult::kStopped: return Status::kStopped;
-      case net::WaitResult::kError: return Status::kLocalError;
+    switch (net::Wait(std::span<net::WaitItem>(items, n), deadline, hooks.wait_mask,
+                      &hooks.stop_requested)) {
+      case net::WaitResult::kReady:
+        break;
+      case net::WaitResult::kTimeout:
+        return Status::kStalled;
+      case net::WaitResult::kStopped:
+        return Status::kStopped;
+      case net::WaitResult::kError:
+        return Status::kLocalError;
     }
     if (n == 2 && items[1].ready) {
       const ControlAction a = hooks.on_control ? hooks.on_control() : ControlAction::kIgnore;
@@ -51,11 +56,14 @@ Status WaitFd(int fd, bool write, const Hooks& hooks, int timeout_ms, bool* cont
 
 // A failed Write/SendFile/Read (err = its errno): wait for room or input
 // (EAGAIN), re-check orders (EINTR), or map the error. kOk means "try again".
-Status AfterIoError(int err, net::Stream& s, bool write, const Hooks& hooks, bool* control_ignored) {
+Status AfterIoError(int err, net::Stream& s, bool write, const Hooks& hooks,
+                    bool* control_ignored) {
   if (err != EAGAIN && err != EINTR)
     POOLFTPD_DEBUG(7, "data: ", write ? "send" : "receive", " failed: ", std::strerror(err));
-  if (err == EAGAIN) return Wait(net::WaitItem{&s, -1, write}, hooks, hooks.stall_timeout_ms, control_ignored);
-  if (err == EINTR) return (hooks.stop_requested && hooks.stop_requested()) ? Status::kStopped : Status::kOk;
+  if (err == EAGAIN)
+    return Wait(net::WaitItem{&s, -1, write}, hooks, hooks.stall_timeout_ms, control_ignored);
+  if (err == EINTR)
+    return (hooks.stop_requested && hooks.stop_requested()) ? Status::kStopped : Status::kOk;
   if (err == EPIPE || err == ECONNRESET) return Status::kPeerClosed;
   return write ? Status::kLocalError : Status::kPeerClosed;
 }
@@ -66,15 +74,24 @@ config::PortRange g_ephemeral{32768, 60999};  // Linux's default, until read
 
 const char* StatusName(Status status) {
   switch (status) {
-    case Status::kOk: return "ok";
-    case Status::kAborted: return "aborted";
-    case Status::kPeerClosed: return "peer closed";
-    case Status::kLocalError: return "local error";
-    case Status::kStalled: return "stalled";
-    case Status::kStopped: return "stopped";
-    case Status::kTimeout: return "timeout";
-    case Status::kForeign: return "foreign peer refused";
-    case Status::kNoData: return "no data connection";
+    case Status::kOk:
+      return "ok";
+    case Status::kAborted:
+      return "aborted";
+    case Status::kPeerClosed:
+      return "peer closed";
+    case Status::kLocalError:
+      return "local error";
+    case Status::kStalled:
+      return "stalled";
+    case Status::kStopped:
+      return "stopped";
+    case Status::kTimeout:
+      return "timeout";
+    case Status::kForeign:
+      return "foreign peer refused";
+    case Status::kNoData:
+      return "no data connection";
   }
   return "?";
 }
@@ -119,12 +136,14 @@ Result<net::Endpoint> ParseEprt(std::string_view arg) {
     return Error(ErrorCode::kInvalid, "malformed EPRT argument");
   auto proto = util::ParseUnsigned<unsigned>(parts[1], 65535);
   if (!proto) return Error(ErrorCode::kInvalid, "bad EPRT network protocol");
-  if (*proto != 1 && *proto != 2) return Error(ErrorCode::kNotFound, "unsupported network protocol");
+  if (*proto != 1 && *proto != 2)
+    return Error(ErrorCode::kNotFound, "unsupported network protocol");
   auto addr = net::IpAddress::Parse(parts[2]);
   if (!addr || parts[2].find('[') != std::string_view::npos)
     return Error(ErrorCode::kInvalid, "bad EPRT address");
   const bool text_v6 = parts[2].find(':') != std::string_view::npos;
-  if ((*proto == 1) == text_v6) return Error(ErrorCode::kInvalid, "EPRT address does not match protocol");
+  if ((*proto == 1) == text_v6)
+    return Error(ErrorCode::kInvalid, "EPRT address does not match protocol");
   auto port = util::ParseUnsigned<unsigned>(parts[3], 65535);
   if (!port || *port == 0) return Error(ErrorCode::kInvalid, "bad EPRT port");
   net::Endpoint e;
@@ -190,12 +209,14 @@ Result<uint16_t> DataChannel::Listen(const net::IpAddress& local, config::PortRa
         bound = true;
         break;
       }
-      if (errno != EADDRINUSE && errno != EACCES) return Error::FromErrno(errno, "bind", ep.ToString());
+      if (errno != EADDRINUSE && errno != EACCES)
+        return Error::FromErrno(errno, "bind", ep.ToString());
     }
     if (!bound) break;
     if (::listen(fd.get(), 1) == 0) {
       listen_fd_ = std::move(fd);
-      POOLFTPD_DEBUG(7, "data: passive listener on ", ep.ToString(), " (range ", range.low, "-", range.high, ")");
+      POOLFTPD_DEBUG(7, "data: passive listener on ", ep.ToString(), " (range ", range.low, "-",
+                     range.high, ")");
       return ep.port;
     }
     if (errno != EADDRINUSE) return Error::FromErrno(errno, "listen", ep.ToString());
@@ -208,7 +229,8 @@ void DataChannel::SetActive(const net::Endpoint& target, const net::IpAddress& l
   active_ = true;
   target_ = target;
   local_ = local;
-  POOLFTPD_DEBUG(7, "data: active mode: will connect to ", target.ToString(), " from ", local.ToString());
+  POOLFTPD_DEBUG(7, "data: active mode: will connect to ", target.ToString(), " from ",
+                 local.ToString());
 }
 
 Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int timeout_ms,
@@ -220,12 +242,14 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
     Reset();
     for (;;) {
       const Status st = WaitFd(lfd.get(), false, h, timeout_ms, &ignored);
-      if (st != Status::kOk) POOLFTPD_DEBUG(7, "data: waiting for the client to connect: ", StatusName(st));
+      if (st != Status::kOk)
+        POOLFTPD_DEBUG(7, "data: waiting for the client to connect: ", StatusName(st));
       if (st == Status::kStalled) return Status::kTimeout;
       if (st != Status::kOk) return st;
       sockaddr_storage ss;
       socklen_t len = sizeof ss;
-      UniqueFd c(::accept4(lfd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      UniqueFd c(::accept4(lfd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                           SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (!c) {
         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
         *detail = "accept failed";
@@ -237,12 +261,13 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
       // AllowForeignAddress lifts this for FXP set-ups.
       if (!allow_foreign && !(from.addr == peer)) {
         *detail = from.addr.ToString();
-        POOLFTPD_DEBUG(7, "data: refused connection from ", from.ToString(), ": not the control peer ",
-                       peer.ToString());
+        POOLFTPD_DEBUG(7, "data: refused connection from ", from.ToString(),
+                       ": not the control peer ", peer.ToString());
         return Status::kForeign;
       }
-      POOLFTPD_DEBUG(7, "data: accepted connection from ", from.ToString(),
-                     from.addr == peer ? " (the control peer)" : " (foreign: AllowForeignAddress is on)");
+      POOLFTPD_DEBUG(
+          7, "data: accepted connection from ", from.ToString(),
+          from.addr == peer ? " (the control peer)" : " (foreign: AllowForeignAddress is on)");
       *out = std::move(c);
       return Status::kOk;
     }
@@ -251,7 +276,8 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
   const net::Endpoint target = target_;
   const net::IpAddress local = local_;
   Reset();
-  UniqueFd c(::socket(target.addr.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd c(::socket(target.addr.is_v4() ? AF_INET : AF_INET6,
+                      SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!c) {
     *detail = "socket failed";
     return Status::kLocalError;
@@ -271,7 +297,8 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
       return Status::kPeerClosed;
     }
     const Status st = WaitFd(c.get(), true, h, timeout_ms, &ignored);
-    if (st != Status::kOk) POOLFTPD_DEBUG(7, "data: connect to ", target.ToString(), ": ", StatusName(st));
+    if (st != Status::kOk)
+      POOLFTPD_DEBUG(7, "data: connect to ", target.ToString(), ": ", StatusName(st));
     if (st == Status::kStalled) return Status::kTimeout;
     if (st != Status::kOk) return st;
     int err = 0;
@@ -297,8 +324,8 @@ namespace {
 Status CheckBetweenChunks(const Hooks& hooks, bool* control_ignored) {
   net::WaitItem item{hooks.control};
   const size_t n = (hooks.control != nullptr && !*control_ignored) ? 1 : 0;
-  const net::WaitResult r =
-      net::Wait(std::span<net::WaitItem>(&item, n), net::kPollOnly, hooks.wait_mask, &hooks.stop_requested);
+  const net::WaitResult r = net::Wait(std::span<net::WaitItem>(&item, n), net::kPollOnly,
+                                      hooks.wait_mask, &hooks.stop_requested);
   if (r == net::WaitResult::kStopped) return Status::kStopped;
   if (r == net::WaitResult::kReady && item.ready) {
     const ControlAction a = hooks.on_control ? hooks.on_control() : ControlAction::kIgnore;
@@ -313,24 +340,25 @@ Status CheckBetweenChunks(const Hooks& hooks, bool* control_ignored) {
 // loop paid a poll round trip each time the buffer drained). Each step is
 // bounded to a second (SetBlockingSendFile) so ABOR, TERM and
 // TimeoutStalled still act.
-Status SendFileBlocking(net::Stream& out, int file_fd, uint64_t offset, uint64_t size, const Hooks& hooks,
-                        uint64_t* sent) {
+Status SendFileBlocking(net::Stream& out, int file_fd, uint64_t offset, uint64_t size,
+                        const Hooks& hooks, uint64_t* sent) {
   bool ignored = false;
   out.SetBlockingSendFile(1000);
   uint64_t off = offset;
   int64_t last_progress = util::MonotonicMs();
   Status st = Status::kOk;
   uint64_t steps = 0;
-  POOLFTPD_DEBUG(7, "data: sendfile from offset ", offset, " to ", size, " in steps of up to ", kSendfileChunk,
-                 " bytes");
+  POOLFTPD_DEBUG(7, "data: sendfile from offset ", offset, " to ", size, " in steps of up to ",
+                 kSendfileChunk, " bytes");
   while (off < size) {
     const uint64_t left = size - off;
     const ssize_t n = out.SendFile(file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
     if (n == 0) break;  // file shrank under us
     ++steps;
-    POOLFTPD_DEBUG(8, "data: sendfile step ", steps, ": ",
-                   n < 0 ? std::string(std::strerror(static_cast<int>(-n))) : std::to_string(n) + " bytes",
-                   ", now at offset ", off);
+    POOLFTPD_DEBUG(
+        8, "data: sendfile step ", steps, ": ",
+        n < 0 ? std::string(std::strerror(static_cast<int>(-n))) : std::to_string(n) + " bytes",
+        ", now at offset ", off);
     const int err = n < 0 ? static_cast<int>(-n) : 0;
     if (n > 0) {
       *sent += static_cast<uint64_t>(n);
@@ -344,14 +372,16 @@ Status SendFileBlocking(net::Stream& out, int file_fd, uint64_t offset, uint64_t
       POOLFTPD_DEBUG(7, "data: sendfile failed: ", std::strerror(err));
       st = Status::kLocalError;
       break;
-    } else if (hooks.stall_timeout_ms > 0 && util::MonotonicMs() - last_progress >= hooks.stall_timeout_ms) {
+    } else if (hooks.stall_timeout_ms > 0 &&
+               util::MonotonicMs() - last_progress >= hooks.stall_timeout_ms) {
       st = Status::kStalled;
       break;
     }
     if ((st = CheckBetweenChunks(hooks, &ignored)) != Status::kOk) break;
   }
   out.SetBlockingSendFile(0);
-  POOLFTPD_DEBUG(7, "data: sendfile done: ", *sent, " bytes in ", steps, " step(s), ", StatusName(st));
+  POOLFTPD_DEBUG(7, "data: sendfile done: ", *sent, " bytes in ", steps, " step(s), ",
+                 StatusName(st));
   return st;
 }
 
@@ -366,8 +396,8 @@ Status SendFile(net::Stream& out, int file_fd, uint64_t offset, uint64_t size, b
   off_t off = static_cast<off_t>(offset);
   size_t buf_pos = 0, buf_len = 0;
   uint64_t chunks = 0;
-  POOLFTPD_DEBUG(7, "data: read/send copy from offset ", offset, " to ", size, " in chunks of ", kCopyChunk,
-                 " bytes");
+  POOLFTPD_DEBUG(7, "data: read/send copy from offset ", offset, " to ", size, " in chunks of ",
+                 kCopyChunk, " bytes");
   while (static_cast<uint64_t>(off) < size || buf_pos < buf_len) {
     if (buf_pos == buf_len) {
       const ssize_t r = ::pread(file_fd, buf.data(), buf.size(), off);
@@ -379,7 +409,8 @@ Status SendFile(net::Stream& out, int file_fd, uint64_t offset, uint64_t size, b
       if (r == 0) break;
       off += r;
       ++chunks;
-      POOLFTPD_DEBUG(8, "data: chunk ", chunks, ": ", r, " bytes read at offset ", static_cast<int64_t>(off - r));
+      POOLFTPD_DEBUG(8, "data: chunk ", chunks, ": ", r, " bytes read at offset ",
+                     static_cast<int64_t>(off - r));
       buf_pos = 0;
       buf_len = static_cast<size_t>(r);
     }
@@ -415,7 +446,9 @@ Status SendBuffer(net::Stream& out, std::string_view data, const Hooks& hooks, u
   return Status::kOk;
 }
 
-Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* sent) {  *sent = 0;
+Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& hooks,
+                 uint64_t* sent) {
+  *sent = 0;
   std::string in(64 * 1024, '\0'), text;
   bool prev_cr = false;
   off_t off = static_cast<off_t>(offset);
@@ -424,7 +457,8 @@ Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& ho
     if (::pread(file_fd, &c, 1, off - 1) == 1) prev_cr = (c == '\r');
   }
   uint64_t chunks = 0;
-  POOLFTPD_DEBUG(7, "data: ASCII conversion from offset ", offset, " in chunks of ", in.size(), " bytes");
+  POOLFTPD_DEBUG(7, "data: ASCII conversion from offset ", offset, " in chunks of ", in.size(),
+                 " bytes");
   for (;;) {
     const ssize_t r = ::pread(file_fd, in.data(), in.size(), off);
     if (r < 0) {
@@ -433,7 +467,8 @@ Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& ho
       return Status::kLocalError;
     }
     if (r == 0) {
-      POOLFTPD_DEBUG(7, "data: ASCII done: ", *sent, " bytes sent for ", chunks, " chunk(s) of the file");
+      POOLFTPD_DEBUG(7, "data: ASCII done: ", *sent, " bytes sent for ", chunks,
+                     " chunk(s) of the file");
       return Status::kOk;
     }
     off += r;
@@ -449,13 +484,15 @@ Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& ho
   }
 }
 
-Status ReceiveFile(net::Stream& in, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* received) {
+Status ReceiveFile(net::Stream& in, int file_fd, uint64_t offset, const Hooks& hooks,
+                   uint64_t* received) {
   *received = 0;
   bool ignored = false;
   std::string buf(kCopyChunk, '\0');
   uint64_t off = offset;
   uint64_t since_check = 0;  // bytes taken without a wait (ABOR/TERM are seen only there)
-  POOLFTPD_DEBUG(7, "data: receiving to offset ", offset, " in reads of up to ", kCopyChunk, " bytes");
+  POOLFTPD_DEBUG(7, "data: receiving to offset ", offset, " in reads of up to ", kCopyChunk,
+                 " bytes");
   for (;;) {
     const ssize_t n = in.Read(buf.data(), buf.size());
     if (n == 0) break;  // the client's orderly end of the file
@@ -466,10 +503,12 @@ Status ReceiveFile(net::Stream& in, int file_fd, uint64_t offset, const Hooks& h
       continue;
     }
     for (size_t done = 0; done < static_cast<size_t>(n);) {
-      const ssize_t w = ::pwrite(file_fd, buf.data() + done, static_cast<size_t>(n) - done, static_cast<off_t>(off));
+      const ssize_t w = ::pwrite(file_fd, buf.data() + done, static_cast<size_t>(n) - done,
+                                 static_cast<off_t>(off));
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) {
-        POOLFTPD_DEBUG(7, "data: writing the file failed: ", w < 0 ? std::strerror(errno) : "no progress");
+        POOLFTPD_DEBUG(
+            7, "data: writing the file failed: ", w < 0 ? std::strerror(errno) : "no progress");
         return Status::kLocalError;
       }
       done += static_cast<size_t>(w);

@@ -11,8 +11,13 @@
 
 namespace poolftpd::fs {
 
-Access::Access(uint32_t uid, uint32_t gid, std::vector<uint32_t> groups, bool dac_override, bool dac_read_search)
-    : uid_(uid), gid_(gid), groups_(std::move(groups)), dac_override_(dac_override), dac_read_search_(dac_read_search) {
+Access::Access(uint32_t uid, uint32_t gid, std::vector<uint32_t> groups, bool dac_override,
+               bool dac_read_search)
+    : uid_(uid),
+      gid_(gid),
+      groups_(std::move(groups)),
+      dac_override_(dac_override),
+      dac_read_search_(dac_read_search) {
   std::sort(groups_.begin(), groups_.end());
 }
 
@@ -22,7 +27,8 @@ Access Access::OfProcess() {
   if (n > 0) {
     std::vector<gid_t> g(static_cast<size_t>(n));
     const int got = ::getgroups(n, g.data());
-    for (int i = 0; i < got; ++i) groups.push_back(static_cast<uint32_t>(g[static_cast<size_t>(i)]));
+    for (int i = 0; i < got; ++i)
+      groups.push_back(static_cast<uint32_t>(g[static_cast<size_t>(i)]));
   }
   // capget directly: fs does not link libcap. A failure means no capability.
   __user_cap_header_struct hdr{};
@@ -34,8 +40,8 @@ Access Access::OfProcess() {
     override_cap = (data[0].effective >> CAP_DAC_OVERRIDE) & 1u;
     read_search_cap = (data[0].effective >> CAP_DAC_READ_SEARCH) & 1u;
   }
-  return Access(static_cast<uint32_t>(::geteuid()), static_cast<uint32_t>(::getegid()), std::move(groups),
-                override_cap, read_search_cap);
+  return Access(static_cast<uint32_t>(::geteuid()), static_cast<uint32_t>(::getegid()),
+                std::move(groups), override_cap, read_search_cap);
 }
 
 bool Access::InGroup(uint32_t gid) const {

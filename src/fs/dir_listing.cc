@@ -67,9 +67,9 @@ enum Special : uint8_t { kNormal, kDot, kDotDot };
 struct Rec {
   const char* name;  // NUL-terminated, in the arena
   uint32_t len;
-  uint8_t state;     // RecState; written by the thread that stats it
-  uint8_t special;   // Special
-  Attr attr;         // lstat of the entry when state == kStatOk
+  uint8_t state;    // RecState; written by the thread that stats it
+  uint8_t special;  // Special
+  Attr attr;        // lstat of the entry when state == kStatOk
 };
 
 // Helper threads block every signal: the session thread alone waits for
@@ -92,7 +92,8 @@ class BlockSignals {
 // Helpers besides the calling thread: one per further core, up to kMaxThreads.
 // Asked once per process (in a chroot, glibc's probe of /sys fails first).
 size_t HelperCount() {
-  static const size_t n = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, kMaxThreads) - 1;
+  static const size_t n =
+      std::clamp<size_t>(std::thread::hardware_concurrency(), 1, kMaxThreads) - 1;
   return n;
 }
 
@@ -145,8 +146,8 @@ struct DirListing::State {
 
   std::vector<std::unique_ptr<char[]>> arena;
   size_t arena_used = kArenaBlock;
-  std::unique_ptr<std::unique_ptr<Rec[]>[]> blocks{new std::unique_ptr<Rec[]>[kRecBlocks]};
-  uint32_t count = 0;           // records so far (reader thread)
+  std::unique_ptr<std::unique_ptr<Rec[]>[]> blocks { new std::unique_ptr<Rec[]>[ kRecBlocks ] };
+  uint32_t count = 0;  // records so far (reader thread)
   struct Key {
     uint64_t head;  // NameHead
     uint32_t idx;
@@ -276,7 +277,7 @@ DirListing::~DirListing() = default;
 bool DirListing::cut() const { return s_->cut; }
 
 Result<DirListing> DirListing::Read(const Root& root, std::string_view vpath, bool all,
-                                   std::string_view pattern) {
+                                    std::string_view pattern) {
   auto s = std::make_unique<State>();
   auto dirfd = root.Open(vpath, O_RDONLY | O_DIRECTORY);
   if (!dirfd) return dirfd.error();
@@ -293,7 +294,8 @@ Result<DirListing> DirListing::Read(const Root& root, std::string_view vpath, bo
     if (wanted("..")) {
       // The parent through the root: at "/" that is the root itself.
       auto parent_path = Normalize(s->base, "..");
-      auto parent = parent_path ? root.Stat(*parent_path) : Result<struct stat>(parent_path.error());
+      auto parent =
+          parent_path ? root.Stat(*parent_path) : Result<struct stat>(parent_path.error());
       if (parent) s->Add("..", 2, kStatOk, kDotDot, AttrOf(*parent));
     }
   }
@@ -329,7 +331,8 @@ Result<DirListing> DirListing::Read(const Root& root, std::string_view vpath, bo
     s->Publish(false);
     if (s->helpers.empty() && helpers > 0 && s->count >= kParallelMin) {
       State* st = s.get();
-      Spawn(helpers, [st] { st->StatPublished(/*wait=*/true); }, &s->helpers);
+      Spawn(
+          helpers, [st] { st->StatPublished(/*wait=*/true); }, &s->helpers);
     }
   }
   s->Publish(true);
@@ -441,7 +444,8 @@ enum ChunkState : uint8_t { kChunkPending, kChunkReady, kChunkFailed };
 
 bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
   State& s = *s_;
-  const uint32_t nchunks = static_cast<uint32_t>((s.order.size() + kChunkEntries - 1) / kChunkEntries);
+  const uint32_t nchunks =
+      static_cast<uint32_t>((s.order.size() + kChunkEntries - 1) / kChunkEntries);
   std::mutex names_mu;
   std::vector<ChunkText> texts(nchunks);
   std::unique_ptr<std::atomic<uint8_t>[]> ready(new std::atomic<uint8_t>[nchunks]);
@@ -459,7 +463,9 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
   auto format = [&](uint32_t c, LineCtx* ctx) {
     const size_t from = size_t{c} * kChunkEntries;
     const size_t to = std::min(s.order.size(), from + kChunkEntries);
-    TextBuffer out(&texts[c], (to - from) * (opts.style == ListStyle::kFacts ? 176 : opts.style == ListStyle::kLs ? 72 : 16));
+    TextBuffer out(&texts[c], (to - from) * (opts.style == ListStyle::kFacts ? 176
+                                             : opts.style == ListStyle::kLs  ? 72
+                                                                             : 16));
     char target[limits::kMaxPath + 1];
     for (size_t pos = from; pos < to; ++pos) {
       // The records are in getdents order and read here in name order:
@@ -476,16 +482,20 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
           p = internal::PutName(out.Reserve(2 * name.size() + 2), name, coding);
           break;
         case ListStyle::kLs: {
-          const std::string_view link = S_ISLNK(r.attr.mode) ? ReadLink(dfd, r.name, target) : std::string_view();
+          const std::string_view link =
+              S_ISLNK(r.attr.mode) ? ReadLink(dfd, r.name, target) : std::string_view();
           const std::string_view user = ctx->User(r.attr.uid);
           const std::string_view group = ctx->Group(r.attr.gid);
-          p = out.Reserve(internal::LsLineBound(user.size(), group.size(), name.size(), link.size()) + 2);
+          p = out.Reserve(
+              internal::LsLineBound(user.size(), group.size(), name.size(), link.size()) + 2);
           p = internal::PutLsLine(p, r.attr, name, link, opts.now, user, group, ctx->utc(), coding);
           break;
         }
         case ListStyle::kFacts: {
           if (opts.skip_dot_dirs && r.special != kNormal) continue;
-          const std::string_view kind = r.special == kDot ? "cdir" : r.special == kDotDot ? "pdir" : "";
+          const std::string_view kind = r.special == kDot      ? "cdir"
+                                        : r.special == kDotDot ? "pdir"
+                                                               : "";
           Attr a = r.attr;
           bool dangling = false;
           if (S_ISLNK(a.mode)) {
@@ -501,7 +511,8 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
           const std::string_view group =
               (opts.facts & kFactUnixGroupName) ? ctx->FactGroup(a.gid) : std::string_view();
           p = out.Reserve(internal::FactsBound(name.size(), user.size(), group.size()) + 2);
-          p = internal::PutFacts(p, a, dangling, kind, name, opts.facts, ctx->utc(), who, user, group, coding);
+          p = internal::PutFacts(p, a, dangling, kind, name, opts.facts, ctx->utc(), who, user,
+                                 group, coding);
           break;
         }
       }

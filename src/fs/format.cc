@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "poolftpd/fs/listing.h"
 #include "format_internal.h"
+#include "poolftpd/fs/listing.h"
 
 namespace poolftpd::fs {
 namespace {
@@ -25,10 +25,16 @@ struct FactName {
   std::string_view name;
 };
 constexpr FactName kFactNames[] = {
-    {kFactType, "type"}, {kFactSize, "size"},     {kFactModify, "modify"},
-    {kFactPerm, "perm"}, {kFactUnique, "unique"}, {kFactUnixMode, "UNIX.mode"},
-    {kFactUnixOwner, "UNIX.owner"}, {kFactUnixGroup, "UNIX.group"},
-    {kFactUnixOwnerName, "UNIX.ownername"}, {kFactUnixGroupName, "UNIX.groupname"},
+    {kFactType, "type"},
+    {kFactSize, "size"},
+    {kFactModify, "modify"},
+    {kFactPerm, "perm"},
+    {kFactUnique, "unique"},
+    {kFactUnixMode, "UNIX.mode"},
+    {kFactUnixOwner, "UNIX.owner"},
+    {kFactUnixGroup, "UNIX.group"},
+    {kFactUnixOwnerName, "UNIX.ownername"},
+    {kFactUnixGroupName, "UNIX.groupname"},
 };
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -263,7 +269,8 @@ char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view 
     *p++ = ':';
     p = PutDec(p, static_cast<unsigned long long>(tm.tm_min), 2, '0');
   } else {
-    p = PutDec(p, static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 5, ' ');
+    p = PutDec(p, static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 5,
+               ' ');
   }
   *p++ = ' ';
   p = PutName(p, name, coding);
@@ -274,10 +281,12 @@ char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view 
   return p;
 }
 
-char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind, std::string_view name,
-               unsigned facts, UtcCache* utc, const Access& who, std::string_view user, std::string_view group,
-               NameCoding coding) {
-  const std::string_view type = !kind.empty() ? kind : dangling_link ? "OS.unix=symlink" : FactType(a.mode);
+char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind,
+               std::string_view name, unsigned facts, UtcCache* utc, const Access& who,
+               std::string_view user, std::string_view group, NameCoding coding) {
+  const std::string_view type = !kind.empty()   ? kind
+                                : dangling_link ? "OS.unix=symlink"
+                                                : FactType(a.mode);
   const bool is_dir = type == "dir" || type == "cdir" || type == "pdir";
   const bool is_file = type == "file";
   if (facts & kFactType) {
@@ -294,7 +303,8 @@ char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind
     struct tm tm {};
     if (utc->Get(a.mtime, &tm)) {
       p = PutText(p, "modify=");
-      p = PutDec(p, static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0), 4, '0');
+      p = PutDec(p, static_cast<unsigned long long>(tm.tm_year + 1900 > 0 ? tm.tm_year + 1900 : 0),
+                 4, '0');
       p = PutDec(p, static_cast<unsigned long long>(tm.tm_mon + 1), 2, '0');
       p = PutDec(p, static_cast<unsigned long long>(tm.tm_mday), 2, '0');
       p = PutDec(p, static_cast<unsigned long long>(tm.tm_hour), 2, '0');
@@ -356,13 +366,15 @@ std::string EncodeName(std::string_view name, NameCoding coding) {
   return out;
 }
 
-std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names, NameCoding coding) {
+std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& names,
+                         NameCoding coding) {
   const std::string user = IdName(names, false, e.st.st_uid);
   const std::string group = IdName(names, true, e.st.st_gid);
-  std::string out(internal::LsLineBound(user.size(), group.size(), e.name.size(), e.link_target.size()), '\0');
+  std::string out(
+      internal::LsLineBound(user.size(), group.size(), e.name.size(), e.link_target.size()), '\0');
   internal::UtcCache utc;
-  char* end = internal::PutLsLine(out.data(), internal::AttrOf(e.st), e.name, e.link_target, now, user, group, &utc,
-                                  coding);
+  char* end = internal::PutLsLine(out.data(), internal::AttrOf(e.st), e.name, e.link_target, now,
+                                  user, group, &utc, coding);
   out.resize(static_cast<size_t>(end - out.data()));
   return out;
 }
@@ -370,12 +382,14 @@ std::string FormatLsLine(const Entry& e, std::time_t now, const NameLookup& name
 std::string FormatFacts(const Entry& e, unsigned facts, const Access& who, const NameLookup& names,
                         std::string_view kind, NameCoding coding) {
   const struct stat& st = (e.is_link && e.target_ok) ? e.target_st : e.st;
-  const std::string user = (facts & kFactUnixOwnerName) ? FactIdName(names, false, st.st_uid) : std::string();
-  const std::string group = (facts & kFactUnixGroupName) ? FactIdName(names, true, st.st_gid) : std::string();
+  const std::string user =
+      (facts & kFactUnixOwnerName) ? FactIdName(names, false, st.st_uid) : std::string();
+  const std::string group =
+      (facts & kFactUnixGroupName) ? FactIdName(names, true, st.st_gid) : std::string();
   std::string out(internal::FactsBound(e.name.size(), user.size(), group.size()), '\0');
   internal::UtcCache utc;
-  char* end = internal::PutFacts(out.data(), internal::AttrOf(st), e.is_link && !e.target_ok, kind, e.name,
-                                 facts, &utc, who, user, group, coding);
+  char* end = internal::PutFacts(out.data(), internal::AttrOf(st), e.is_link && !e.target_ok, kind,
+                                 e.name, facts, &utc, who, user, group, coding);
   out.resize(static_cast<size_t>(end - out.data()));
   return out;
 }

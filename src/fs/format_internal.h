@@ -96,11 +96,13 @@ inline bool FactSafe(std::string_view s) {
 //
 // One `ls -l` line (see FormatLsLine); `user`/`group` are the owner columns
 // as printed. `link_target` is written as " -> target" for a symlink mode.
-inline std::size_t LsLineBound(std::size_t user, std::size_t group, std::size_t name, std::size_t target) {
+inline std::size_t LsLineBound(std::size_t user, std::size_t group, std::size_t name,
+                               std::size_t target) {
   return 128 + user + group + 2 * (name + target);
 }
-char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view link_target, std::time_t now,
-                std::string_view user, std::string_view group, UtcCache* utc, NameCoding coding);
+char* PutLsLine(char* p, const Attr& a, std::string_view name, std::string_view link_target,
+                std::time_t now, std::string_view user, std::string_view group, UtcCache* utc,
+                NameCoding coding);
 
 // One facts line (see FormatFacts). `a` is the attribute set the facts
 // describe (a resolved link's target); `dangling_link` for a symlink whose
@@ -111,8 +113,8 @@ inline constexpr std::size_t kMaxKind = 32;
 inline std::size_t FactsBound(std::size_t name, std::size_t user, std::size_t group) {
   return 320 + kMaxKind + 2 * name + user + group;
 }
-char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind, std::string_view name,
-               unsigned facts, UtcCache* utc, const Access& who, std::string_view user, std::string_view group,
-               NameCoding coding);
+char* PutFacts(char* p, const Attr& a, bool dangling_link, std::string_view kind,
+               std::string_view name, unsigned facts, UtcCache* utc, const Access& who,
+               std::string_view user, std::string_view group, NameCoding coding);
 
 }  // namespace poolftpd::fs::internal

@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <system_error>
 #include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "poolftpd/util/limits.h"

@@ -34,7 +34,8 @@ State& S() {
 const std::string& Host() {
   if (S().host.empty()) {
     char buf[256] = "";
-    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') std::snprintf(buf, sizeof buf, "localhost");
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0')
+      std::snprintf(buf, sizeof buf, "localhost");
     S().host = buf;
   }
   return S().host;
@@ -158,18 +159,20 @@ void Write(Level level, std::string_view message) {
   State& s = S();
   if (level == Level::kDebug && !DebugEnabled(1)) return;
   if (s.use_syslog && s.system_fd < 0) {
-    const int prio = level == Level::kError ? LOG_ERR
+    const int prio = level == Level::kError  ? LOG_ERR
                      : level == Level::kWarn ? LOG_WARNING
                      : level == Level::kInfo ? LOG_INFO
                                              : LOG_DEBUG;
     std::string m(message);
-    if (!s.client_ip.empty()) m = Host() + " (" + (s.client_name.empty() ? s.client_ip : s.client_name) + "[" + s.client_ip + "]): " + m;
+    if (!s.client_ip.empty())
+      m = Host() + " (" + (s.client_name.empty() ? s.client_ip : s.client_name) + "[" +
+          s.client_ip + "]): " + m;
     ::syslog(prio, "%s", m.c_str());
     return;
   }
   if (s.pid == 0) s.pid = ::getpid();
-  const std::string line = FormatSystemLine(util::RealtimeNs(), Host(), s.pid, s.client_name,
-                                            s.client_ip, message);
+  const std::string line =
+      FormatSystemLine(util::RealtimeNs(), Host(), s.pid, s.client_name, s.client_ip, message);
   const int fd = s.system_fd >= 0 ? s.system_fd : STDERR_FILENO;
   (void)util::WriteAll(fd, line);
 }

@@ -1,13 +1,13 @@
 #include "poolftpd/master/master.h"
 
 #include <fcntl.h>
-#include <limits.h>
-#include <stdlib.h>
 #include <grp.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/single_threaded.h>
@@ -19,10 +19,10 @@
 
 #include <algorithm>
 #include <bit>
-#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <unordered_map>
 
 #include "poolftpd/config/environment.h"
@@ -46,7 +46,7 @@ constexpr int kListenBacklog = 4096;
 // Spawning (PoolPolicy): FTP logins come in bursts (a mirror sync, a
 // release), so the pool replaces every worker that accepts at once and ramps
 // its rate quickly (1024/s doubling to 8192/s), unlike httpd's 32/s.
-constexpr int kStopGraceMs = 3000;        // TERM -> KILL for stragglers
+constexpr int kStopGraceMs = 3000;          // TERM -> KILL for stragglers
 constexpr int64_t kDamageReportMs = 60000;  // repeated header damage: one line a minute
 
 struct Listener {
@@ -78,7 +78,8 @@ Result<UniqueFd> OpenListener(const net::Endpoint& ep, bool dual_stack) {
   const unsigned len = ep.ToSockaddr(&ss);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
     return Error::FromErrno(errno, "bind", ep.ToString());
-  if (::listen(fd.get(), kListenBacklog) != 0) return Error::FromErrno(errno, "listen", ep.ToString());
+  if (::listen(fd.get(), kListenBacklog) != 0)
+    return Error::FromErrno(errno, "listen", ep.ToString());
   return fd;
 }
 
@@ -95,11 +96,15 @@ Result<worker::Identity> ResolveIdentity(const config::Config& cfg) {
   if (user.empty()) user = "nobody";
   if (group_name.empty()) group_name = "nogroup";
   const passwd* pw = ::getpwnam(user.c_str());
-  if (pw == nullptr) return Error(ErrorCode::kInvalid, "User \"" + user + "\": no such user on this system");
+  if (pw == nullptr)
+    return Error(ErrorCode::kInvalid, "User \"" + user + "\": no such user on this system");
   const struct group* gr = ::getgrnam(group_name.c_str());
-  if (gr == nullptr) return Error(ErrorCode::kInvalid, "Group \"" + group_name + "\": no such group on this system");
+  if (gr == nullptr)
+    return Error(ErrorCode::kInvalid, "Group \"" + group_name + "\": no such group on this system");
   // SECURITY: workers parse network input; they never run as root.
-  if (pw->pw_uid == 0) return Error(ErrorCode::kInvalid, "User \"" + user + "\" is root: refusing to run workers as root");
+  if (pw->pw_uid == 0)
+    return Error(ErrorCode::kInvalid,
+                 "User \"" + user + "\" is root: refusing to run workers as root");
   id.uid = pw->pw_uid;
   id.gid = gr->gr_gid;
   return id;
@@ -111,7 +116,9 @@ int ConfiguredDebugLevel(const Options& opts, const config::Config& cfg) {
 }
 
 // "SystemLog none" silences the log entirely.
-std::string SystemLogPath(const config::Config& cfg) { return cfg.system_log_none ? "/dev/null" : cfg.system_log; }
+std::string SystemLogPath(const config::Config& cfg) {
+  return cfg.system_log_none ? "/dev/null" : cfg.system_log;
+}
 
 class Master {
  public:
@@ -165,7 +172,7 @@ class Master {
   worker::Identity identity_;
   worker::KnownNames names_;  // resolved here so workers need no NSS (PrepareWorkers)
   std::vector<Listener> listeners_;
-  std::vector<int> listen_fds_;  // listeners_' fds, handed to every worker
+  std::vector<int> listen_fds_;                     // listeners_' fds, handed to every worker
   std::vector<config::ListenerSpec> listen_specs_;  // their specs, in the same order
   std::optional<sb::Scoreboard> board_opt_;
   sb::Scoreboard* board_ = nullptr;
@@ -190,7 +197,7 @@ class Master {
   PoolPolicy policy_;
   std::vector<PoolChild> snapshot_;
   int accepted_since_maintain_ = 0;  // wake-up bytes: one per accept
-  uint32_t hwm_floor_ = 0;  // one past the highest slot ever handed out
+  uint32_t hwm_floor_ = 0;           // one past the highest slot ever handed out
   int64_t damage_logged_ms_ = 0;
   int damage_unreported_ = 0;
   // Pending orders from signals.
@@ -216,7 +223,8 @@ Result<void> Master::Setup() {
   names_ = worker::PrepareWorkers(*cfg_, identity_);
 
   // The PidFile first: a live poolftpd on it means "already running".
-  if (auto p = pidfile_.Write(cfg_->pid_file); !p) return Error(p.error().code(), "PidFile: " + p.error().message());
+  if (auto p = pidfile_.Write(cfg_->pid_file); !p)
+    return Error(p.error().code(), "PidFile: " + p.error().message());
   if (!pidfile_.note().empty()) log::Warn(pidfile_.note());
 
   auto ls = Reconcile(*cfg_);
@@ -390,14 +398,16 @@ bool Master::SpawnOne() {
   children_[slot] = Child{pid, generation_, false};
   free_bits_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
   by_pid_[pid] = slot;
-  POOLFTPD_DEBUG(9, "pool: forked worker ", pid, " into slot ", slot, " (generation ", generation_, ")");
+  POOLFTPD_DEBUG(9, "pool: forked worker ", pid, " into slot ", slot, " (generation ", generation_,
+                 ")");
   return true;
 }
 
 void Master::LogSpawnGuard() {
   for (const std::string& m : policy_.guard().TakeMessages()) {
     if (policy_.guard().Paused()) log::Error(m);
-    else log::Info(m);
+    else
+      log::Info(m);
   }
 }
 
@@ -446,18 +456,21 @@ void Master::Reap() {
     board_->Clear(slot);
     const bool signalled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    const DeathKind kind =
-        policy_.OnDeath(status, PoolChild{pid, slot, c.generation, c.leaving, sb::SlotState::kEmpty}, generation_,
-                        util::MonotonicMs());
-    POOLFTPD_DEBUG(9, "pool: reaped worker ", pid, " (slot ", slot, ", generation ", c.generation, "): ",
-                   signalled ? "killed by signal " : "exited with status ", signalled ? WTERMSIG(status) : code,
+    const DeathKind kind = policy_.OnDeath(
+        status, PoolChild{pid, slot, c.generation, c.leaving, sb::SlotState::kEmpty}, generation_,
+        util::MonotonicMs());
+    POOLFTPD_DEBUG(9, "pool: reaped worker ", pid, " (slot ", slot, ", generation ", c.generation,
+                   "): ", signalled ? "killed by signal " : "exited with status ",
+                   signalled ? WTERMSIG(status) : code,
                    kind == DeathKind::kExpected ? "" : " (unexpected)");
     if (kind != DeathKind::kExpected) {
       const int sig = signalled ? WTERMSIG(status) : 0;
-      const std::string how = signalled ? "was killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")"
-                                        : "exited with status " + std::to_string(code);
+      const std::string how =
+          signalled ? "was killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")"
+                    : "exited with status " + std::to_string(code);
       log::Warn("worker " + std::to_string(pid) + " " + how + "; slot cleared, replacing it" +
-                (kind == DeathKind::kOutsideSignal ? " (sent from outside: not counted as a crash)" : ""));
+                (kind == DeathKind::kOutsideSignal ? " (sent from outside: not counted as a crash)"
+                                                   : ""));
       if (c.generation == generation_) LogSpawnGuard();
     }
   }
@@ -468,15 +481,16 @@ void Master::Maintain() {
   const std::span<const PoolChild> kids = TakeSnapshot();
   const PoolLimits limits = Limits();
   const int64_t now_ms = util::MonotonicMs();
-  const PoolPolicy::Plan plan = policy_.MakePlan(kids, limits, generation_, accepted_since_maintain_, now_ms);
+  const PoolPolicy::Plan plan =
+      policy_.MakePlan(kids, limits, generation_, accepted_since_maintain_, now_ms);
   accepted_since_maintain_ = 0;
   LogSpawnGuard();
   bool trickled = false;
   if (plan.spawn_pass) {
-    POOLFTPD_DEBUG(9, "pool: spawning ", std::max(plan.spawn, 0), " worker(s): idle ", plan.counts.idle,
-                   ", MinSpareServers ", limits.min_spare_servers, ", wanted ", plan.want, ", busy ",
-                   plan.counts.busy, ", room ", plan.room, ", rate ", plan.rate, "/s (", plan.spawned_this_tick,
-                   " this second)");
+    POOLFTPD_DEBUG(9, "pool: spawning ", std::max(plan.spawn, 0), " worker(s): idle ",
+                   plan.counts.idle, ", MinSpareServers ", limits.min_spare_servers, ", wanted ",
+                   plan.want, ", busy ", plan.counts.busy, ", room ", plan.room, ", rate ",
+                   plan.rate, "/s (", plan.spawned_this_tick, " this second)");
     for (int i = 0; i < plan.spawn; ++i) {
       if (!SpawnOne()) break;
     }
@@ -486,12 +500,14 @@ void Master::Maintain() {
   }
   const PoolPolicy::Settled settled = policy_.Settle(kids, limits, generation_, plan, trickled);
   if (settled.not_spawning != nullptr && log::DebugEnabled(9))
-    log::DebugJoin(9, "pool: short of ", plan.want, " idle worker(s) but not spawning: ", settled.not_spawning);
+    log::DebugJoin(9, "pool: short of ", plan.want,
+                   " idle worker(s) but not spawning: ", settled.not_spawning);
   for (const size_t k : settled.retire) {
     const PoolChild& pc = kids[k];
     children_[pc.slot].leaving = true;
-    POOLFTPD_DEBUG(9, "pool: retiring idle worker ", pc.pid, " (idle ", plan.counts.idle + (trickled ? 1 : 0),
-                   " > MaxSpareServers ", limits.max_spare_servers, ")");
+    POOLFTPD_DEBUG(9, "pool: retiring idle worker ", pc.pid, " (idle ",
+                   plan.counts.idle + (trickled ? 1 : 0), " > MaxSpareServers ",
+                   limits.max_spare_servers, ")");
     Tell(pc.slot, SIGUSR1);
   }
   SetFullListening(settled.full_listening);
@@ -500,19 +516,22 @@ void Master::Maintain() {
 void Master::SetFullListening(bool on) {
   if (on == full_listening_) return;
   full_listening_ = on;
-  POOLFTPD_DEBUG(9, on ? "pool: full (MaxClients " : "pool: no longer full (MaxClients ", cfg_->max_clients,
-                 on ? "): the master answers new connections with 421" : "): connections go to workers again");
+  POOLFTPD_DEBUG(
+      9, on ? "pool: full (MaxClients " : "pool: no longer full (MaxClients ", cfg_->max_clients,
+      on ? "): the master answers new connections with 421" : "): connections go to workers again");
   for (size_t i = 0; i < listeners_.size(); ++i) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kTagListenBase + i;
-    ::epoll_ctl(epfd_.get(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listeners_[i].fd.get(), on ? &ev : nullptr);
+    ::epoll_ctl(epfd_.get(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listeners_[i].fd.get(),
+                on ? &ev : nullptr);
   }
 }
 
 void Master::RefuseFull() {
   // Re-check: a worker may have become free since the wake-up.
-  const PoolPolicy::Refusal r = policy_.CheckFull(PoolPolicy::Count(TakeSnapshot(), generation_), Limits());
+  const PoolPolicy::Refusal r =
+      policy_.CheckFull(PoolPolicy::Count(TakeSnapshot(), generation_), Limits());
   // Spawning paused and no worker free (no_worker): nobody would greet the client.
   if (!r.full && !r.no_worker) {
     SetFullListening(false);
@@ -523,12 +542,15 @@ void Master::RefuseFull() {
               "Connection refused (no worker available: spawning paused)");
     return;
   }
-  std::string text = cfg_->max_clients_message.empty()
-                         ? "Sorry, the maximum number of clients (%m) for this server are already connected."
-                         : cfg_->max_clients_message;
+  std::string text =
+      cfg_->max_clients_message.empty()
+          ? "Sorry, the maximum number of clients (%m) for this server are already connected."
+          : cfg_->max_clients_message;
   // ProFTPD's %m cookie: the limit itself.
-  for (size_t at; (at = text.find("%m")) != std::string::npos;) text.replace(at, 2, std::to_string(cfg_->max_clients));
-  RefuseAll("421 " + text + "\r\n", "Connection refused (MaxClients " + std::to_string(cfg_->max_clients) + ")");
+  for (size_t at; (at = text.find("%m")) != std::string::npos;)
+    text.replace(at, 2, std::to_string(cfg_->max_clients));
+  RefuseAll("421 " + text + "\r\n",
+            "Connection refused (MaxClients " + std::to_string(cfg_->max_clients) + ")");
 }
 
 void Master::RefuseAll(const std::string& msg, const std::string& why) {
@@ -536,7 +558,8 @@ void Master::RefuseAll(const std::string& msg, const std::string& why) {
     for (int n = 0; n < 64; ++n) {
       sockaddr_storage ss;
       socklen_t len = sizeof ss;
-      UniqueFd c(::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      UniqueFd c(::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                           SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (!c) break;
       const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
       const std::string ip = peer.addr.ToString();
@@ -579,7 +602,8 @@ void Master::DrainSignals() {
 
 void Master::ReopenLogs() {
   if (auto r = log::Logs::Reopen(SystemLogPath(*cfg_), cfg_->transfer_log); !r)
-    log::Error("reopening logs failed: " + r.error().message() + "; still writing to the old files");
+    log::Error("reopening logs failed: " + r.error().message() +
+               "; still writing to the old files");
 }
 
 std::string Master::WatchShutdownFile(bool force) {
@@ -610,10 +634,10 @@ std::string Master::WatchShutdownFile(bool force) {
   }
   const sb::ShutdownInfo& i = **info;
   board_->SetShutdown(i.shutdown_time, i.deny_time, i.disconnect_time, i.message);
-  const std::string what = "shutdown pending (ShutdownFile " + cfg_->shutdown_file + "): shutdown at " +
-                           sb::FormatShutdownTime(i.shutdown_time) + ", new logins refused from " +
-                           sb::FormatShutdownTime(i.deny_time) + ", sessions closed at " +
-                           sb::FormatShutdownTime(i.disconnect_time);
+  const std::string what = "shutdown pending (ShutdownFile " + cfg_->shutdown_file +
+                           "): shutdown at " + sb::FormatShutdownTime(i.shutdown_time) +
+                           ", new logins refused from " + sb::FormatShutdownTime(i.deny_time) +
+                           ", sessions closed at " + sb::FormatShutdownTime(i.disconnect_time);
   log::Warn(what);
   return what;
 }
@@ -647,8 +671,9 @@ void Master::CheckScoreboard() {
     board_->RepairHeader(hwm_floor_);
     WatchShutdownFile(true);
     log::Error("scoreboard " + file + " was truncated" +
-               (size.truncated ? " (to " + std::to_string(size.seen_size) + " bytes)" : "") + "; size restored (" +
-               std::to_string(size.mapped_size) + " bytes) and header rewritten");
+               (size.truncated ? " (to " + std::to_string(size.seen_size) + " bytes)" : "") +
+               "; size restored (" + std::to_string(size.mapped_size) +
+               " bytes) and header rewritten");
     return;
   }
   const std::string damage = board_->CheckHeader(hwm_floor_);
@@ -663,9 +688,11 @@ void Master::CheckScoreboard() {
     ++damage_unreported_;
     return;
   }
-  std::string line = "scoreboard " + file + ": header damaged (" + damage + "); rewritten from the master's own state";
+  std::string line = "scoreboard " + file + ": header damaged (" + damage +
+                     "); rewritten from the master's own state";
   if (damage_unreported_ > 0)
-    line += " (also repaired " + std::to_string(damage_unreported_) + " times since the last report)";
+    line +=
+        " (also repaired " + std::to_string(damage_unreported_) + " times since the last report)";
   log::Error(line);
   damage_logged_ms_ = now;
   damage_unreported_ = 0;
@@ -676,10 +703,12 @@ void Master::SendStatus() {
   int idle = 0, busy = 0;
   for (const auto& [pid, i] : by_pid_) {
     if (IsBusy(board_->PeekState(i))) ++busy;
-    else ++idle;
+    else
+      ++idle;
   }
-  const std::string status = "STATUS=" + std::to_string(busy) + " sessions, " + std::to_string(idle) +
-                             " idle workers, generation " + std::to_string(generation_);
+  const std::string status = "STATUS=" + std::to_string(busy) + " sessions, " +
+                             std::to_string(idle) + " idle workers, generation " +
+                             std::to_string(generation_);
   if (status != last_status_) {
     notifier_.Send(status);
     last_status_ = status;
@@ -705,7 +734,8 @@ void Master::OnDebugSignal(const signalfd_siginfo& si) {
   SetDebugLevel(level);
   // Logged after the workers were told: a test (or an operator) that sees
   // this line knows every worker has the signal queued.
-  log::Info("debug level changed to " + std::to_string(level) + " by uid " + std::to_string(si.ssi_uid));
+  log::Info("debug level changed to " + std::to_string(level) + " by uid " +
+            std::to_string(si.ssi_uid));
 }
 
 void Master::SetDebugLevel(int level) {
@@ -729,12 +759,15 @@ void Master::Reload() {
   } ready_again{notifier_};
   auto loaded = config::Load(opts_.config_file, opts_.defines);
   if (!loaded) {
-    log::Error(loaded.error().message() + " (reload failed; still running on the old configuration)");
+    log::Error(loaded.error().message() +
+               " (reload failed; still running on the old configuration)");
     return;
   }
   std::shared_ptr<const config::Config> next = *loaded;
   if (next->server_type != config::ServerType::kStandalone) {
-    log::Error(opts_.config_file + ": ServerType inetd is not supported (reload failed; still running on the old configuration)");
+    log::Error(opts_.config_file +
+               ": ServerType inetd is not supported (reload failed; still running on the old "
+               "configuration)");
     return;
   }
   if (auto env = config::CheckEnvironment(*next, ::geteuid() == 0); !env) {
@@ -775,7 +808,8 @@ void Master::Reload() {
   // Idle old-generation workers leave at once; busy ones after their session.
   TellChildren(SIGUSR1, Whom::kOldGeneration, /*leave=*/true);
   policy_.OnReload();  // replace the pool at once
-  POOLFTPD_DEBUG(9, "pool: reload: old-generation workers told to leave; spawn rate ", policy_.spawn_rate(), "/s");
+  POOLFTPD_DEBUG(9, "pool: reload: old-generation workers told to leave; spawn rate ",
+                 policy_.spawn_rate(), "/s");
   WatchShutdownFile(true);
   log::Info("configuration reloaded (generation " + std::to_string(generation_) + ")");
 }
@@ -831,7 +865,8 @@ void Master::Loop() {
       } else if (tag == kTagNotify) {
         char buf[4096];
         ssize_t got;
-        while ((got = ::read(notify_rd_.get(), buf, sizeof buf)) > 0) accepted_since_maintain_ += static_cast<int>(got);
+        while ((got = ::read(notify_rd_.get(), buf, sizeof buf)) > 0)
+          accepted_since_maintain_ += static_cast<int>(got);
       } else if (tag >= kTagListenBase) {
         refuse = true;
       }
@@ -865,8 +900,8 @@ void Master::Loop() {
       }
       if (by_pid_.empty()) break;
       if (util::MonotonicMs() - graceful_since_ms_ >= cfg_->graceful_stop_timeout * 1000LL) {
-        log::Info("GracefulStopTimeout (" + std::to_string(cfg_->graceful_stop_timeout) + " s) reached: ending " +
-                  std::to_string(by_pid_.size()) + " remaining sessions");
+        log::Info("GracefulStopTimeout (" + std::to_string(cfg_->graceful_stop_timeout) +
+                  " s) reached: ending " + std::to_string(by_pid_.size()) + " remaining sessions");
         break;  // Stop() TERMs (421 to clients), then KILLs stragglers
       }
       continue;
@@ -900,7 +935,8 @@ int Master::Run(int ready_fd) {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
-  sigaddset(&set, util::DebugLevelSignal());  // workers inherit it blocked until their handler is set
+  sigaddset(&set,
+            util::DebugLevelSignal());  // workers inherit it blocked until their handler is set
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -911,22 +947,28 @@ int Master::Run(int ready_fd) {
   log::Logs::SetDebugLevel(ConfiguredDebugLevel(opts_, *cfg_));
   if (auto r = Setup(); !r) {
     log::Error("fatal: " + r.error().message());
-    if (ready_fd >= 0 || log::Logs::system_fd() >= 0) report("poolftpd: " + r.error().message() + "\n");
+    if (ready_fd >= 0 || log::Logs::system_fd() >= 0)
+      report("poolftpd: " + r.error().message() + "\n");
     return 1;
   }
   // Initial pool.
   const int start = std::min(cfg_->start_servers, cfg_->max_clients);
   for (int i = 0; i < start; ++i) SpawnOne();
   std::string where;
-  for (const auto& l : listeners_) where += (where.empty() ? "" : ", ") + l.spec.endpoint.ToString();
-  log::Info("poolftpd " POOLFTPD_VERSION " (" + cfg_->server_name + ") standalone mode STARTUP, listening on " + where);
+  for (const auto& l : listeners_)
+    where += (where.empty() ? "" : ", ") + l.spec.endpoint.ToString();
+  log::Info("poolftpd " POOLFTPD_VERSION " (" + cfg_->server_name +
+            ") standalone mode STARTUP, listening on " + where);
   // An operator who forgot an ftpshut file must see why logins are refused.
   const std::string pending = WatchShutdownFile(true);
-  if (!pending.empty() && !opts_.quiet && ready_fd < 0) (void)util::WriteAll(STDERR_FILENO, "poolftpd: " + pending + "\n");
+  if (!pending.empty() && !opts_.quiet && ready_fd < 0)
+    (void)util::WriteAll(STDERR_FILENO, "poolftpd: " + pending + "\n");
   report(pending.empty() ? "OK\n" : "OK\npoolftpd: " + pending + "\n");
-  notifier_.Send("READY=1\nSTATUS=listening on " + where + "\nMAINPID=" + std::to_string(::getpid()));
+  notifier_.Send("READY=1\nSTATUS=listening on " + where +
+                 "\nMAINPID=" + std::to_string(::getpid()));
   Loop();
-  if (stop_ && stop_signal_ != 0) log::Info("received " + SignalName(stop_signal_) + " -- stopping");
+  if (stop_ && stop_signal_ != 0)
+    log::Info("received " + SignalName(stop_signal_) + " -- stopping");
   notifier_.Send("STOPPING=1");
   Stop();
   board_->ClearMaster();
@@ -938,7 +980,8 @@ int Master::Run(int ready_fd) {
 }  // namespace
 
 int RunInetd(const Options& opts, std::shared_ptr<const config::Config> cfg) {
-  if (auto r = log::Logs::Open(SystemLogPath(*cfg), cfg->transfer_log, /*foreground=*/false); !r) return 1;
+  if (auto r = log::Logs::Open(SystemLogPath(*cfg), cfg->transfer_log, /*foreground=*/false); !r)
+    return 1;
   log::Logs::SetDebugLevel(ConfiguredDebugLevel(opts, *cfg));
   auto id = ResolveIdentity(*cfg);
   if (!id) {

@@ -15,7 +15,8 @@ namespace poolftpd::master {
 
 void Notifier::Init() {
   const char* p = std::getenv("NOTIFY_SOCKET");
-  if (p != nullptr && (p[0] == '/' || p[0] == '@') && std::strlen(p) < sizeof(sockaddr_un::sun_path))
+  if (p != nullptr && (p[0] == '/' || p[0] == '@') &&
+      std::strlen(p) < sizeof(sockaddr_un::sun_path))
     path_ = p;
   ::unsetenv("NOTIFY_SOCKET");
 }
@@ -29,8 +30,10 @@ void Notifier::Send(const std::string& message) const {
   std::memcpy(sa.sun_path, path_.data(), path_.size());
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size());
   if (path_[0] == '@') sa.sun_path[0] = '\0';  // abstract namespace
-  else ++len;                                 // include the NUL for a path
-  (void)::sendto(fd.get(), message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa), len);
+  else
+    ++len;  // include the NUL for a path
+  (void)::sendto(fd.get(), message.data(), message.size(), MSG_NOSIGNAL,
+                 reinterpret_cast<sockaddr*>(&sa), len);
 }
 
 void Notifier::Reloading() const {

@@ -41,7 +41,8 @@ bool IsPoolftpd(pid_t pid) {
   exe[n] = '\0';
   std::string e(exe);
   const std::string deleted = " (deleted)";
-  if (e.size() > deleted.size() && e.compare(e.size() - deleted.size(), deleted.size(), deleted) == 0)
+  if (e.size() > deleted.size() &&
+      e.compare(e.size() - deleted.size(), deleted.size(), deleted) == 0)
     e.resize(e.size() - deleted.size());
   const size_t slash = e.rfind('/');
   return e.substr(slash == std::string::npos ? 0 : slash + 1) == "poolftpd";
@@ -56,16 +57,21 @@ Result<void> PidFile::Write(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string dir = slash == 0 ? "/" : path.substr(0, slash == std::string::npos ? 0 : slash);
   struct stat dst;
-  if (::geteuid() == 0 && !dir.empty() && ::stat(dir.c_str(), &dst) == 0 && (dst.st_mode & (S_IWGRP | S_IWOTH)))
-    return Error(ErrorCode::kPermission, path + ": its directory " + dir +
-                                             " is writable by group or others; use a directory only root can write");
+  if (::geteuid() == 0 && !dir.empty() && ::stat(dir.c_str(), &dst) == 0 &&
+      (dst.st_mode & (S_IWGRP | S_IWOTH)))
+    return Error(ErrorCode::kPermission,
+                 path + ": its directory " + dir +
+                     " is writable by group or others; use a directory only root can write");
   if (const pid_t old = ReadPid(path); old > 0 && old != ::getpid()) {
     if (::kill(old, 0) == 0 || errno == EPERM) {
       if (IsPoolftpd(old))
-        return Error(ErrorCode::kExists, path + ": poolftpd is already running as PID " + std::to_string(old));
-      note_ = "stale PidFile " + path + " named PID " + std::to_string(old) + ", now another program; replaced";
+        return Error(ErrorCode::kExists,
+                     path + ": poolftpd is already running as PID " + std::to_string(old));
+      note_ = "stale PidFile " + path + " named PID " + std::to_string(old) +
+              ", now another program; replaced";
     } else {
-      note_ = "stale PidFile " + path + " named PID " + std::to_string(old) + ", which is not running; replaced";
+      note_ = "stale PidFile " + path + " named PID " + std::to_string(old) +
+              ", which is not running; replaced";
     }
   }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());

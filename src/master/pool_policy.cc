@@ -9,8 +9,9 @@
 namespace poolftpd::master {
 
 bool IsBusy(sb::SlotState s) {
-  return s == sb::SlotState::kConnected || s == sb::SlotState::kLoggedIn || s == sb::SlotState::kIdle ||
-         s == sb::SlotState::kTransferring || s == sb::SlotState::kClosing;
+  return s == sb::SlotState::kConnected || s == sb::SlotState::kLoggedIn ||
+         s == sb::SlotState::kIdle || s == sb::SlotState::kTransferring ||
+         s == sb::SlotState::kClosing;
 }
 
 bool Selected(Whom whom, const PoolChild& c, uint32_t generation) {
@@ -30,7 +31,8 @@ PoolPolicy::Counts PoolPolicy::Count(std::span<const PoolChild> children, uint32
   Counts n;
   for (const PoolChild& c : children) {
     if (IsBusy(c.state)) ++n.busy;
-    else if (c.generation == generation && !c.leaving) ++n.idle;
+    else if (c.generation == generation && !c.leaving)
+      ++n.idle;
   }
   return n;
 }
@@ -63,8 +65,9 @@ PoolPolicy::Plan PoolPolicy::MakePlan(std::span<const PoolChild> children, const
   return p;
 }
 
-PoolPolicy::Settled PoolPolicy::Settle(std::span<const PoolChild> children, const PoolLimits& limits,
-                                       uint32_t generation, const Plan& plan, bool trickled) {
+PoolPolicy::Settled PoolPolicy::Settle(std::span<const PoolChild> children,
+                                       const PoolLimits& limits, uint32_t generation,
+                                       const Plan& plan, bool trickled) {
   Settled s;
   const int idle = plan.counts.idle + (trickled ? 1 : 0);
   // Paused() is read now: a fork that failed during the pass paused spawning.

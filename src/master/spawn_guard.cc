@@ -61,7 +61,8 @@ void SpawnGuard::OnDeath(DeathKind kind, bool fatal, int64_t now_ms) {
   if (paused_) return;
   crashes_.push_back(now_ms);
   const int64_t window = limits_.crash_window_ms;
-  crashes_.erase(std::remove_if(crashes_.begin(), crashes_.end(), [&](int64_t t) { return now_ms - t > window; }),
+  crashes_.erase(std::remove_if(crashes_.begin(), crashes_.end(),
+                                [&](int64_t t) { return now_ms - t > window; }),
                  crashes_.end());
   if (fatal) {
     StartPause(now_ms, "a worker could not start (exit status " +
@@ -74,7 +75,8 @@ void SpawnGuard::OnDeath(DeathKind kind, bool fatal, int64_t now_ms) {
 
 void SpawnGuard::OnForkFailed(int err, int64_t now_ms) {
   last_trouble_ms_ = now_ms;
-  const std::string cause = std::string("fork failed: ") + std::strerror(err) + " (errno " + std::to_string(err) + ")";
+  const std::string cause =
+      std::string("fork failed: ") + std::strerror(err) + " (errno " + std::to_string(err) + ")";
   if (paused_) {
     // Once per pause, not per attempt.
     if (!fork_error_logged_) messages_.push_back(cause + " during the spawn pause");
@@ -96,7 +98,8 @@ void SpawnGuard::Poll(int64_t now_ms) {
     if (now_ms >= pause_until_ms_) EndPause(now_ms, "pause over");
     return;
   }
-  if (pause_ms_ > 0 && now_ms - std::max(last_trouble_ms_, pause_end_ms_) >= limits_.quiet_reset_ms) {
+  if (pause_ms_ > 0 &&
+      now_ms - std::max(last_trouble_ms_, pause_end_ms_) >= limits_.quiet_reset_ms) {
     pause_ms_ = 0;
     crashes_.clear();
     messages_.push_back("no worker crash or fork failure for " + Seconds(limits_.quiet_reset_ms) +
@@ -118,7 +121,8 @@ std::vector<std::string> SpawnGuard::TakeMessages() {
 }
 
 void SpawnGuard::StartPause(int64_t now_ms, const std::string& cause) {
-  pause_ms_ = pause_ms_ == 0 ? limits_.first_pause_ms : std::min(pause_ms_ * 2, limits_.max_pause_ms);
+  pause_ms_ =
+      pause_ms_ == 0 ? limits_.first_pause_ms : std::min(pause_ms_ * 2, limits_.max_pause_ms);
   paused_ = true;
   fork_pause_ = false;
   fork_error_logged_ = false;
@@ -126,8 +130,9 @@ void SpawnGuard::StartPause(int64_t now_ms, const std::string& cause) {
   pause_until_ms_ = now_ms + pause_ms_;
   last_trickle_ms_ = 0;
   crashes_.clear();
-  messages_.push_back(cause + "; spawning paused for " + Seconds(pause_ms_) + " (meanwhile one spawn every " +
-                      Seconds(limits_.trickle_ms) + " at most, only while no worker is idle; clients get 421 "
+  messages_.push_back(cause + "; spawning paused for " + Seconds(pause_ms_) +
+                      " (meanwhile one spawn every " + Seconds(limits_.trickle_ms) +
+                      " at most, only while no worker is idle; clients get 421 "
                       "while none is free)");
 }
 
@@ -135,7 +140,8 @@ void SpawnGuard::EndPause(int64_t now_ms, const std::string& why) {
   paused_ = false;
   fork_pause_ = false;
   pause_end_ms_ = now_ms;
-  messages_.push_back("spawning resumed after " + Seconds(now_ms - pause_start_ms_) + " (" + why + ")");
+  messages_.push_back("spawning resumed after " + Seconds(now_ms - pause_start_ms_) + " (" + why +
+                      ")");
 }
 
 }  // namespace poolftpd::master

@@ -8,7 +8,9 @@
 
 namespace poolftpd::net {
 
-int64_t DeadlineAfterMs(int64_t ms) { return ms > 0 ? util::MonotonicNs() + ms * 1000000 : kNoDeadline; }
+int64_t DeadlineAfterMs(int64_t ms) {
+  return ms > 0 ? util::MonotonicNs() + ms * 1000000 : kNoDeadline;
+}
 
 WaitResult Wait(std::span<WaitItem> items, int64_t deadline_ns, const sigset_t* wait_mask,
                 const std::function<bool()>* stop) {
@@ -20,13 +22,16 @@ WaitResult Wait(std::span<WaitItem> items, int64_t deadline_ns, const sigset_t* 
     for (size_t i = 0; i < n; ++i) {
       WaitItem& it = items[i];
       it.ready = false;
-      if (it.stream != nullptr && !it.write && it.stream->Buffered() > 0) it.ready = buffered = true;
-      pfd[i] = {it.stream != nullptr ? it.stream->fd() : it.fd, static_cast<short>(it.write ? POLLOUT : POLLIN), 0};
+      if (it.stream != nullptr && !it.write && it.stream->Buffered() > 0)
+        it.ready = buffered = true;
+      pfd[i] = {it.stream != nullptr ? it.stream->fd() : it.fd,
+                static_cast<short>(it.write ? POLLOUT : POLLIN), 0};
     }
     timespec ts{}, *tsp = nullptr;
     if (!buffered && deadline_ns != kNoDeadline) {
       const int64_t left = deadline_ns - util::MonotonicNs();
-      if (left > 0) ts = {static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+      if (left > 0)
+        ts = {static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
       tsp = &ts;
     } else if (buffered) {
       tsp = &ts;  // zero: look, do not sleep

@@ -26,7 +26,8 @@ namespace {
   for (size_t pos = 0; pos < reply.size(); ++n) {
     size_t end = reply.find("\r\n", pos);
     if (end == std::string_view::npos) end = reply.size();
-    if (n < kMaxLines) log::DebugJoin(5, "sending reply '", util::EscapeControl(reply.substr(pos, end - pos)), "'");
+    if (n < kMaxLines)
+      log::DebugJoin(5, "sending reply '", util::EscapeControl(reply.substr(pos, end - pos)), "'");
     pos = end + 2;
   }
   if (n > kMaxLines) log::DebugJoin(5, "sending reply: ", n - kMaxLines, " more line(s) not shown");
@@ -34,8 +35,8 @@ namespace {
 
 }  // namespace
 
-ControlChannel::ControlChannel(net::Stream& stream, ControlTimeouts timeouts, const sigset_t* wait_mask,
-                               const std::function<bool()>& stop)
+ControlChannel::ControlChannel(net::Stream& stream, ControlTimeouts timeouts,
+                               const sigset_t* wait_mask, const std::function<bool()>& stop)
     : stream_(stream), timeouts_(timeouts), wait_mask_(wait_mask), stop_(stop) {}
 
 void ControlChannel::Refuse(net::Stream& stream, int code, std::string_view text) {
@@ -46,7 +47,8 @@ void ControlChannel::Refuse(net::Stream& stream, int code, std::string_view text
 
 bool ControlChannel::Reply(int code, std::string_view text) {
   const std::string r = FormatReply(code, text);
-  if (log::DebugEnabled(5)) [[unlikely]] DebugReply(r);
+  if (log::DebugEnabled(5)) [[unlikely]]
+    DebugReply(r);
   std::string_view left = r;
   while (!left.empty() && stream_.fd() >= 0) {
     const ssize_t n = stream_.Write(left.data(), left.size());
@@ -56,7 +58,8 @@ bool ControlChannel::Reply(int code, std::string_view text) {
     }
     if (n == -EINTR) continue;
     if (n == -EAGAIN &&
-        net::WaitFor(stream_, /*write=*/true, net::DeadlineAfterMs((timeouts_.idle_s > 0 ? timeouts_.idle_s : 600) * 1000LL),
+        net::WaitFor(stream_, /*write=*/true,
+                     net::DeadlineAfterMs((timeouts_.idle_s > 0 ? timeouts_.idle_s : 600) * 1000LL),
                      wait_mask_, &stop_) == net::WaitResult::kReady)
       continue;
     // The client stopped reading or vanished: the session is over.
@@ -65,7 +68,9 @@ bool ControlChannel::Reply(int code, std::string_view text) {
   return left.empty();
 }
 
-void ControlChannel::Started() { start_ms_ = last_command_ms_ = last_transfer_ms_ = util::MonotonicMs(); }
+void ControlChannel::Started() {
+  start_ms_ = last_command_ms_ = last_transfer_ms_ = util::MonotonicMs();
+}
 void ControlChannel::CommandReceived() { last_command_ms_ = util::MonotonicMs(); }
 void ControlChannel::TransferEnded() { last_transfer_ms_ = util::MonotonicMs(); }
 
@@ -109,8 +114,8 @@ ControlChannel::Read ControlChannel::ReadLine(std::string* line, bool logged_in)
     consider(timeouts_.idle_s, last_command_ms_);
     if (logged_in) consider(timeouts_.no_transfer_s, last_transfer_ms_);
     if (deadline && deadline - util::MonotonicMs() <= 0) return Read::kTimeout;
-    switch (net::WaitFor(stream_, /*write=*/false, deadline ? deadline * 1000000 : net::kNoDeadline, wait_mask_,
-                         &stop_)) {
+    switch (net::WaitFor(stream_, /*write=*/false, deadline ? deadline * 1000000 : net::kNoDeadline,
+                         wait_mask_, &stop_)) {
       case net::WaitResult::kReady:
         break;
       case net::WaitResult::kTimeout:
@@ -158,7 +163,9 @@ void ControlChannel::DiscardBuffered() {
   reader_.Clear();
   pending_.clear();
   stream_.DiscardBuffered();
-  if (dropped > 0) POOLFTPD_DEBUG(5, "control: ", dropped, " byte(s) received before the change of protection dropped");
+  if (dropped > 0)
+    POOLFTPD_DEBUG(5, "control: ", dropped,
+                   " byte(s) received before the change of protection dropped");
 }
 
 bool ControlChannel::SleepUntil(int64_t deadline_ns) {
@@ -179,7 +186,9 @@ void ControlChannel::LingeringClose() {
   size_t drained = 0;
   char buf[4096];
   while (drained < kLingerBytes) {
-    if (net::WaitFor(stream_, /*write=*/false, deadline, wait_mask_, &stop_) != net::WaitResult::kReady) break;
+    if (net::WaitFor(stream_, /*write=*/false, deadline, wait_mask_, &stop_) !=
+        net::WaitResult::kReady)
+      break;
     const ssize_t n = stream_.Read(buf, sizeof buf);
     if (n == -EAGAIN || n == -EINTR) continue;
     if (n <= 0) break;  // the client closed too

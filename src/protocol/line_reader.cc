@@ -24,8 +24,10 @@ void LineReader::Feed(std::string_view bytes) {
           break;
         }
         if (c >= kWill && c <= kDont) tstate_ = Telnet::kOption;
-        else if (c == kSb) tstate_ = Telnet::kSub;
-        else tstate_ = Telnet::kData;  // IP, DM, AO, AYT, ... : dropped
+        else if (c == kSb)
+          tstate_ = Telnet::kSub;
+        else
+          tstate_ = Telnet::kData;  // IP, DM, AO, AYT, ... : dropped
         continue;
       case Telnet::kOption:
         tstate_ = Telnet::kData;  // the option byte

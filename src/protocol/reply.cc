@@ -28,7 +28,8 @@ std::string FormatReply(int code, std::string_view text) {
   size_t start = 0;
   for (;;) {
     const size_t nl = text.find('\n', start);
-    std::string_view line = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    std::string_view line =
+        text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
     // CRLF in the text (a message file with DOS line ends) is a line break
     // like LF; an encoded name never holds CRLF (fs::EncodeName).
     if (nl != std::string_view::npos && !line.empty() && line.back() == '\r') line.remove_suffix(1);

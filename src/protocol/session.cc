@@ -35,25 +35,25 @@ using S = Session;
 // them and handlers assume them. The registry's write verbs have no handler:
 // the read-only gate refuses them (uploads plug in here).
 constexpr std::array kCommands = {
-    CommandSpec{"USER", &S::DoUser}, CommandSpec{"PASS", &S::DoPass},
-    CommandSpec{"ACCT", &S::DoAcct}, CommandSpec{"QUIT", &S::DoQuit},
-    CommandSpec{"NOOP", &S::DoNoop}, CommandSpec{"SYST", &S::DoSyst},
-    CommandSpec{"FEAT", &S::DoFeat}, CommandSpec{"OPTS", &S::DoOpts},
-    CommandSpec{"HELP", &S::DoHelp}, CommandSpec{"STAT", &S::DoStat},
-    CommandSpec{"PWD", &S::DoPwd},   CommandSpec{"XPWD", &S::DoPwd},
-    CommandSpec{"CWD", &S::DoCwd},   CommandSpec{"XCWD", &S::DoCwd},
-    CommandSpec{"CDUP", &S::DoCwd},  CommandSpec{"XCUP", &S::DoCwd},
-    CommandSpec{"TYPE", &S::DoType}, CommandSpec{"MODE", &S::DoMode},
-    CommandSpec{"STRU", &S::DoStru}, CommandSpec{"PASV", &S::DoPasv},
-    CommandSpec{"EPSV", &S::DoEpsv}, CommandSpec{"PORT", &S::DoPort},
-    CommandSpec{"EPRT", &S::DoEprt}, CommandSpec{"LIST", &S::DoList},
-    CommandSpec{"NLST", &S::DoNlst}, CommandSpec{"MLSD", &S::DoMlsd},
-    CommandSpec{"MLST", &S::DoMlst}, CommandSpec{"SIZE", &S::DoSize},
-    CommandSpec{"MDTM", &S::DoMdtm}, CommandSpec{"REST", &S::DoRest},
-    CommandSpec{"RETR", &S::DoRetr}, CommandSpec{"ABOR", &S::DoAbor},
-    CommandSpec{"ALLO", &S::DoAllo}, CommandSpec{"AUTH", &S::DoAuth},
-    CommandSpec{"PBSZ", &S::DoAuth}, CommandSpec{"PROT", &S::DoAuth},
-    CommandSpec{"CCC", &S::DoAuth},  CommandSpec{"SITE", &S::DoSite},
+    CommandSpec{"USER", &S::DoUser},    CommandSpec{"PASS", &S::DoPass},
+    CommandSpec{"ACCT", &S::DoAcct},    CommandSpec{"QUIT", &S::DoQuit},
+    CommandSpec{"NOOP", &S::DoNoop},    CommandSpec{"SYST", &S::DoSyst},
+    CommandSpec{"FEAT", &S::DoFeat},    CommandSpec{"OPTS", &S::DoOpts},
+    CommandSpec{"HELP", &S::DoHelp},    CommandSpec{"STAT", &S::DoStat},
+    CommandSpec{"PWD", &S::DoPwd},      CommandSpec{"XPWD", &S::DoPwd},
+    CommandSpec{"CWD", &S::DoCwd},      CommandSpec{"XCWD", &S::DoCwd},
+    CommandSpec{"CDUP", &S::DoCwd},     CommandSpec{"XCUP", &S::DoCwd},
+    CommandSpec{"TYPE", &S::DoType},    CommandSpec{"MODE", &S::DoMode},
+    CommandSpec{"STRU", &S::DoStru},    CommandSpec{"PASV", &S::DoPasv},
+    CommandSpec{"EPSV", &S::DoEpsv},    CommandSpec{"PORT", &S::DoPort},
+    CommandSpec{"EPRT", &S::DoEprt},    CommandSpec{"LIST", &S::DoList},
+    CommandSpec{"NLST", &S::DoNlst},    CommandSpec{"MLSD", &S::DoMlsd},
+    CommandSpec{"MLST", &S::DoMlst},    CommandSpec{"SIZE", &S::DoSize},
+    CommandSpec{"MDTM", &S::DoMdtm},    CommandSpec{"REST", &S::DoRest},
+    CommandSpec{"RETR", &S::DoRetr},    CommandSpec{"ABOR", &S::DoAbor},
+    CommandSpec{"ALLO", &S::DoAllo},    CommandSpec{"AUTH", &S::DoAuth},
+    CommandSpec{"PBSZ", &S::DoAuth},    CommandSpec{"PROT", &S::DoAuth},
+    CommandSpec{"CCC", &S::DoAuth},     CommandSpec{"SITE", &S::DoSite},
     CommandSpec{"REIN", &S::DoNotImpl}, CommandSpec{"SMNT", &S::DoNotImpl},
 };
 
@@ -80,7 +80,9 @@ std::span<const CommandSpec> Commands() { return kCommands; }
 namespace {
 // A path (or a client's argument) in reply text: the control-connection
 // encoding of names, so no path can add a reply line.
-std::string PathText(std::string_view path) { return fs::EncodeName(path, fs::NameCoding::kControl); }
+std::string PathText(std::string_view path) {
+  return fs::EncodeName(path, fs::NameCoding::kControl);
+}
 }  // namespace
 
 const CommandSpec* FindCommand(std::string_view verb) {
@@ -114,8 +116,9 @@ Session::Session(const SessionEnv& env, net::Stream& control, const net::Endpoin
                  const net::Endpoint& peer, std::string peer_name)
     : env_(env),
       cfg_(*env.config),
-      ctl_(control, ControlTimeouts{cfg_.timeout_login, cfg_.timeout_idle, cfg_.timeout_no_transfer}, env.wait_mask,
-           env.stop_requested),
+      ctl_(control,
+           ControlTimeouts{cfg_.timeout_login, cfg_.timeout_idle, cfg_.timeout_no_transfer},
+           env.wait_mask, env.stop_requested),
       local_(local),
       peer_(peer),
       peer_name_(std::move(peer_name)),
@@ -231,7 +234,8 @@ bool Session::AdmitCommand() {
     if (++prelogin_commands_ > allowed) {
       log::Info("Maximum commands before login (" + std::to_string(allowed) +
                 ") exceeded, disconnected");
-      EndWith(SessionEnd::kPreLoginFlood, 421, "Too many commands before login: closing control connection");
+      EndWith(SessionEnd::kPreLoginFlood, 421,
+              "Too many commands before login: closing control connection");
       return false;
     }
   }
@@ -275,7 +279,8 @@ bool Session::PauseUntil(int64_t until_ns) {
 }
 
 void Session::Dispatch(const std::string& line) {
-  if (log::DebugEnabled(5)) [[unlikely]] DebugCommand(line, "");
+  if (log::DebugEnabled(5)) [[unlikely]]
+    DebugCommand(line, "");
   std::string_view l = line;
   const size_t sp = l.find(' ');
   const std::string verb = util::ToUpper(l.substr(0, sp));
@@ -362,7 +367,8 @@ bool Session::ResolveCommandPath(Command* cmd) {
       fs::ParseListArgs(cmd->arg, &cmd->list, &cmd->path);
       break;
   }
-  if (cmd->info->path != config::PathArg::kListArgs && cmd->info->path != config::PathArg::kStatArgs)
+  if (cmd->info->path != config::PathArg::kListArgs &&
+      cmd->info->path != config::PathArg::kStatArgs)
     cmd->path.assign(text);
   auto p = fs::Normalize(cwd_, cmd->path);
   if (!p) return false;
@@ -424,8 +430,8 @@ void Session::DoPass(const Command& cmd) {
   switch (d.result) {
     case auth::LoginResult::kNoSuchUser:
       LoginFailed("USER " + user + ": no such user found from " +
-                             (peer_name_.empty() ? peer_.addr.ToString() : peer_name_) + " [" +
-                             peer_.addr.ToString() + "] to " + local_.ToString());
+                  (peer_name_.empty() ? peer_.addr.ToString() : peer_name_) + " [" +
+                  peer_.addr.ToString() + "] to " + local_.ToString());
       return;
     case auth::LoginResult::kLimitDenied:
       LoginFailed("USER " + user + " (Login failed): Limit access denies login");
@@ -450,7 +456,8 @@ void Session::DoPass(const Command& cmd) {
   log::Info("ANON " + user + ": Login successful.");
 
   std::string text;
-  const std::string& display = !anon_->display_login.empty() ? anon_->display_login : cfg_.display_login;
+  const std::string& display =
+      !anon_->display_login.empty() ? anon_->display_login : cfg_.display_login;
   if (!display.empty()) {
     auto fd = root_->Open(display, O_RDONLY);
     if (fd) {
@@ -469,11 +476,11 @@ void Session::DoPass(const Command& cmd) {
   Reply(230, text);
 }
 
-void Session::DoAcct(const Command&) { Reply(202, "ACCT command ignored: not needed at this site"); }
-
-void Session::DoQuit(const Command&) {
-  EndWith(SessionEnd::kQuit, 221, "Goodbye.");
+void Session::DoAcct(const Command&) {
+  Reply(202, "ACCT command ignored: not needed at this site");
 }
+
+void Session::DoQuit(const Command&) { EndWith(SessionEnd::kQuit, 221, "Goodbye."); }
 
 void Session::DoNoop(const Command&) { Reply(200, "NOOP command successful"); }
 void Session::DoSyst(const Command&) { Reply(215, "UNIX Type: L8"); }
@@ -491,12 +498,15 @@ void Session::DoOpts(const Command& cmd) {
   const std::string_view arg = cmd.arg;
   const size_t sp = arg.find(' ');
   const std::string what = util::ToUpper(arg.substr(0, sp));
-  const std::string_view rest = sp == std::string_view::npos ? std::string_view() : arg.substr(sp + 1);
+  const std::string_view rest =
+      sp == std::string_view::npos ? std::string_view() : arg.substr(sp + 1);
   if (what == "UTF8") {
     const std::string v = util::ToUpper(util::Trim(rest));
     if (v == "ON" || v.empty()) Reply(200, "UTF8 set to on");
-    else if (v == "OFF") Reply(200, "UTF8 set to off");
-    else Reply(501, "OPTS UTF8: invalid option");
+    else if (v == "OFF")
+      Reply(200, "UTF8 set to off");
+    else
+      Reply(501, "OPTS UTF8: invalid option");
     return;
   }
   // RFC 2389 leaves OPTS before login open; UTF8 is a session setting that
@@ -570,7 +580,9 @@ std::string Session::ErrnoText(std::string_view what, int err) const {
   return t;
 }
 
-void Session::DoPwd(const Command&) { Reply(257, QuotePath(PathText(cwd_)) + " is the current directory"); }
+void Session::DoPwd(const Command&) {
+  Reply(257, QuotePath(PathText(cwd_)) + " is the current directory");
+}
 
 // CWD, XCWD, and CDUP/XCUP (the gate resolved "..").
 void Session::DoCwd(const Command& cmd) {
@@ -580,7 +592,8 @@ void Session::DoCwd(const Command& cmd) {
   auto fd = root_->EnterDir(vpath);
   if (!fd) {
     const int err = fd.error().sys_errno();
-    Reply(550, ErrnoText(cmd.arg.empty() ? std::string_view(cmd.path) : cmd.arg, err == ENOTDIR ? ENOTDIR : err));
+    Reply(550, ErrnoText(cmd.arg.empty() ? std::string_view(cmd.path) : cmd.arg,
+                         err == ENOTDIR ? ENOTDIR : err));
     return;
   }
   cwd_ = vpath;
@@ -598,7 +611,8 @@ void Session::DoType(const Command& cmd) {
   } else if (a == "A" || a == "A N") {
     ascii_ = true;
     Reply(200, "Type set to A");
-  } else if (a == "A T" || a == "A C" || a == "E" || a.rfind("E ", 0) == 0 || a.rfind("L ", 0) == 0) {
+  } else if (a == "A T" || a == "A C" || a == "E" || a.rfind("E ", 0) == 0 ||
+             a.rfind("L ", 0) == 0) {
     Reply(504, "TYPE " + util::EscapeControl(a) + " not implemented for that parameter");
   } else {
     Reply(501, "TYPE: Invalid argument");
@@ -609,16 +623,20 @@ void Session::DoMode(const Command& cmd) {
   const std::string_view arg = cmd.arg;
   const std::string a = util::ToUpper(util::Trim(arg));
   if (a == "S") Reply(200, "Mode set to S");
-  else if (a == "B" || a == "C" || a == "Z") Reply(504, "MODE " + a + " not implemented");
-  else Reply(501, "MODE: Invalid argument");
+  else if (a == "B" || a == "C" || a == "Z")
+    Reply(504, "MODE " + a + " not implemented");
+  else
+    Reply(501, "MODE: Invalid argument");
 }
 
 void Session::DoStru(const Command& cmd) {
   const std::string_view arg = cmd.arg;
   const std::string a = util::ToUpper(util::Trim(arg));
   if (a == "F") Reply(200, "Structure set to F");
-  else if (a == "R" || a == "P") Reply(504, "STRU " + a + " not implemented");
-  else Reply(501, "STRU: Invalid argument");
+  else if (a == "R" || a == "P")
+    Reply(504, "STRU " + a + " not implemented");
+  else
+    Reply(501, "STRU: Invalid argument");
 }
 
 // --- data connection set-up --------------------------------------------------
@@ -658,7 +676,8 @@ void Session::DoEpsv(const Command& cmd) {
       return;
     }
     if (want_v4 != local_.addr.is_v4()) {
-      Reply(522, std::string("Network protocol not supported, use (") + (local_.addr.is_v4() ? "1" : "2") + ")");
+      Reply(522, std::string("Network protocol not supported, use (") +
+                     (local_.addr.is_v4() ? "1" : "2") + ")");
       return;
     }
   }
@@ -754,7 +773,8 @@ data::ControlAction Session::OnControlDuringTransfer() {
       (void)rate_.Admit(now_ns);
     }
     if (stat) {
-      Reply(213, "Status: transfer of " + util::EscapeControl(env_.record ? env_.record->xfer_path : "") +
+      Reply(213, "Status: transfer of " +
+                     util::EscapeControl(env_.record ? env_.record->xfer_path : "") +
                      " in progress");
       continue;
     }
@@ -778,7 +798,8 @@ data::Hooks Session::MakeHooks() {
 }
 
 bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath,
-                          uint64_t size, const SendFn& transfer, uint64_t* sent, data::Status* status) {
+                          uint64_t size, const SendFn& transfer, uint64_t* sent,
+                          data::Status* status) {
   *sent = 0;
   if (!data_.configured()) {
     Reply(425, "Unable to build data connection: use PORT, EPRT, PASV or EPSV first");
@@ -795,7 +816,8 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
     // port is a plain 425 (RFC 959: "Can't open data connection") and not a
     // 150 followed by 426. Passive mode must send 150 first: the client may
     // connect only after it.
-    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
+    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock,
+                    &detail);
     if (st != data::Status::kOk) {
       *status = data::Status::kNoData;  // no transfer took place
       switch (st) {
@@ -828,12 +850,13 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   if (env_.scoreboard) env_.scoreboard->SetBytesDone(env_.slot, 0);
   Publish(sb::SlotState::kTransferring);
   POOLFTPD_DEBUG(7, "transfer start: ", dir == sb::XferDir::kRetr ? "RETR " : "listing of ",
-                 util::EscapeControl(vpath), " (size ", size, ", offset ", rec->xfer_offset, ", ", ascii_ ? "TYPE A" : "TYPE I", ", ",
-                 active ? "active" : "passive", ")");
+                 util::EscapeControl(vpath), " (size ", size, ", offset ", rec->xfer_offset, ", ",
+                 ascii_ ? "TYPE A" : "TYPE I", ", ", active ? "active" : "passive", ")");
 
   uint64_t counted = 0;  // bytes of this transfer already in the header's total_bytes
   if (!active)
-    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock, &detail);
+    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock,
+                    &detail);
   if (st == data::Status::kOk) {
     // Each step's bytes go into the header as they move (one relaxed
     // fetch_add per step), so a rate read from total_bytes is smooth over a
@@ -886,7 +909,8 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
       Reply(451, "Transfer aborted: local error in processing");
       return false;
     case data::Status::kStalled:
-      log::Info("Data transfer stall timeout: " + std::to_string(cfg_.timeout_stalled) + " seconds");
+      log::Info("Data transfer stall timeout: " + std::to_string(cfg_.timeout_stalled) +
+                " seconds");
       EndWith(SessionEnd::kTimeout, 421,
               "Data transfer stall timeout: " + std::to_string(cfg_.timeout_stalled) + " seconds");
       return false;
@@ -914,25 +938,27 @@ void Session::DoRetr(const Command& cmd) {
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (offset > size) {
-    Reply(554, "Invalid REST parameter: offset " + std::to_string(offset) + " beyond file size " + std::to_string(size));
+    Reply(554, "Invalid REST parameter: offset " + std::to_string(offset) + " beyond file size " +
+                   std::to_string(size));
     return;
   }
   ::posix_fadvise(fd->get(), static_cast<off_t>(offset), 0, POSIX_FADV_SEQUENTIAL);
   const std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") +
-                              " mode data connection for " + PathText(arg.substr(0, 512)) +
-                              " (" + std::to_string(size - offset) + " bytes)";
+                              " mode data connection for " + PathText(arg.substr(0, 512)) + " (" +
+                              std::to_string(size - offset) + " bytes)";
   const int file_fd = fd->get();
   const bool ascii = ascii_;
   const bool use_sendfile = cfg_.use_sendfile;
   uint64_t sent = 0;
   data::Status status;
   const int64_t t0 = util::MonotonicMs();
-  RunTransfer(opening, sb::XferDir::kRetr, vpath, size,
-              [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
-                return ascii ? data::SendAscii(out, file_fd, offset, h, n)
-                             : data::SendFile(out, file_fd, offset, size, use_sendfile, h, n);
-              },
-              &sent, &status);
+  RunTransfer(
+      opening, sb::XferDir::kRetr, vpath, size,
+      [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
+        return ascii ? data::SendAscii(out, file_fd, offset, h, n)
+                     : data::SendFile(out, file_fd, offset, size, use_sendfile, h, n);
+      },
+      &sent, &status);
   if (status == data::Status::kNoData) return;
   log::XferRecord x;
   x.now_s = util::RealtimeNs() / 1000000000;
@@ -987,10 +1013,13 @@ std::string Session::LsLines(const std::vector<fs::Entry>& entries, fs::NameCodi
 bool Session::SendListing(std::string_view what, const std::string& text, std::string_view vpath) {
   uint64_t sent = 0;
   data::Status status;
-  return RunTransfer(std::string("Opening ASCII mode data connection for ") + std::string(what),
-                     sb::XferDir::kList, vpath, text.size(),
-                     [&](net::Stream& out, const data::Hooks& h, uint64_t* n) { return data::SendBuffer(out, text, h, n); },
-                     &sent, &status);
+  return RunTransfer(
+      std::string("Opening ASCII mode data connection for ") + std::string(what),
+      sb::XferDir::kList, vpath, text.size(),
+      [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
+        return data::SendBuffer(out, text, h, n);
+      },
+      &sent, &status);
 }
 
 void Session::DoList(const Command& cmd) { SendDirListing(cmd, /*nlst=*/false); }
@@ -1020,10 +1049,12 @@ void Session::SendDirListing(const Command& cmd, bool nlst) {
   const bool is_dir = S_ISDIR(target->st.st_mode) ||
                       (target->is_link && target->target_ok && S_ISDIR(target->target_st.st_mode));
   if (!is_dir || opts.directory) {
-    SendListing("file list",
-                opts.long_form ? LsLines({*target}, fs::NameCoding::kData)
-                               : fs::EncodeName(path.empty() ? target->name : path, fs::NameCoding::kData) + "\r\n",
-                vpath);
+    SendListing(
+        "file list",
+        opts.long_form
+            ? LsLines({*target}, fs::NameCoding::kData)
+            : fs::EncodeName(path.empty() ? target->name : path, fs::NameCoding::kData) + "\r\n",
+        vpath);
     return;
   }
   // Read (and 550 on failure) before 150; the text is streamed after it.
@@ -1033,8 +1064,8 @@ void Session::SendDirListing(const Command& cmd, bool nlst) {
     return;
   }
   if (listing->cut())
-    log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " + std::to_string(limits::kMaxListEntries) +
-              " entries");
+    log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " +
+              std::to_string(limits::kMaxListEntries) + " entries");
   fs::EmitOptions eo;
   eo.style = opts.long_form ? fs::ListStyle::kLs : fs::ListStyle::kNames;
   eo.now = std::time(nullptr);
@@ -1042,9 +1073,12 @@ void Session::SendDirListing(const Command& cmd, bool nlst) {
   eo.skip_dot_dirs = nlst;
   uint64_t sent = 0;
   data::Status status;
-  RunTransfer("Opening ASCII mode data connection for file list", sb::XferDir::kList, vpath, 0,
-              [&](net::Stream& out, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, out, h, n); },
-              &sent, &status);
+  RunTransfer(
+      "Opening ASCII mode data connection for file list", sb::XferDir::kList, vpath, 0,
+      [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
+        return StreamListing(*listing, eo, out, h, n);
+      },
+      &sent, &status);
 }
 
 void Session::DoMlsd(const Command& cmd) {
@@ -1068,17 +1102,20 @@ void Session::DoMlsd(const Command& cmd) {
     return;
   }
   if (listing->cut())
-    log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " + std::to_string(limits::kMaxListEntries) +
-              " entries");
+    log::Warn("listing of " + util::EscapeControl(vpath) + " cut at " +
+              std::to_string(limits::kMaxListEntries) + " entries");
   fs::EmitOptions eo;
   eo.style = fs::ListStyle::kFacts;
   eo.facts = mlst_facts_;
   eo.names = &env_.names;
   uint64_t sent = 0;
   data::Status status;
-  RunTransfer("Opening ASCII mode data connection for MLSD", sb::XferDir::kList, vpath, 0,
-              [&](net::Stream& out, const data::Hooks& h, uint64_t* n) { return StreamListing(*listing, eo, out, h, n); },
-              &sent, &status);
+  RunTransfer(
+      "Opening ASCII mode data connection for MLSD", sb::XferDir::kList, vpath, 0,
+      [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
+        return StreamListing(*listing, eo, out, h, n);
+      },
+      &sent, &status);
 }
 
 void Session::DoMlst(const Command& cmd) {
@@ -1103,7 +1140,8 @@ void Session::DoStat(const Command& cmd) {
     std::string t = "Status of '" + cfg_.server_name + "'\n";
     t += "Connected from " + peer_.addr.ToString() + " (" + peer_.addr.ToString() + ")\n";
     t += "Logged in as " + util::EscapeControl(user_) + "\n";
-    t += std::string("TYPE: ") + (ascii_ ? "ASCII" : "BINARY") + ", STRUcture: File, Mode: Stream\n";
+    t +=
+        std::string("TYPE: ") + (ascii_ ? "ASCII" : "BINARY") + ", STRUcture: File, Mode: Stream\n";
     t += data_.configured() ? "Data connection ready\n" : "No data connection\n";
     t += "End of status";
     Reply(211, t);
@@ -1188,7 +1226,8 @@ void Session::DoRest(const Command& cmd) {
     return;
   }
   rest_ = *v;
-  Reply(350, "Restarting at " + std::to_string(*v) + ". Send STORE or RETRIEVE to initiate transfer");
+  Reply(350,
+        "Restarting at " + std::to_string(*v) + ". Send STORE or RETRIEVE to initiate transfer");
 }
 
 void Session::DoAbor(const Command&) {

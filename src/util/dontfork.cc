@@ -8,10 +8,10 @@ namespace poolftpd::util {
 namespace {
 
 constexpr std::size_t kPage = 4096;
-constexpr std::size_t kMinBlock = 16;           // alignment of every block
-constexpr std::size_t kMaxSmall = 32 * 1024;    // larger: a mapping of its own
-constexpr std::size_t kChunk = 256 * 1024;      // small blocks are carved from these
-constexpr int kClasses = 12;                    // 16 B .. 32 KiB, powers of two
+constexpr std::size_t kMinBlock = 16;         // alignment of every block
+constexpr std::size_t kMaxSmall = 32 * 1024;  // larger: a mapping of its own
+constexpr std::size_t kChunk = 256 * 1024;    // small blocks are carved from these
+constexpr int kClasses = 12;                  // 16 B .. 32 KiB, powers of two
 
 struct FreeBlock {
   FreeBlock* next;

@@ -12,7 +12,8 @@ Result<void> SetNonBlocking(int fd, bool on) {
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0) return Error::FromErrno(errno, "fcntl", "F_GETFL");
   const int want = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-  if (want != flags && ::fcntl(fd, F_SETFL, want) < 0) return Error::FromErrno(errno, "fcntl", "F_SETFL");
+  if (want != flags && ::fcntl(fd, F_SETFL, want) < 0)
+    return Error::FromErrno(errno, "fcntl", "F_SETFL");
   return Ok();
 }
 

@@ -14,7 +14,8 @@ constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}
 }  // namespace
 
 std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
-  if (text.size() > 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+  if (text.size() > 2 && text.front() == '[' && text.back() == ']')
+    text = text.substr(1, text.size() - 2);
   // SECURITY: inet_pton reads a C string; an embedded NUL would hide the rest.
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos)
     return std::nullopt;
@@ -78,8 +79,7 @@ std::string IpAddress::ToString() const {
 Endpoint Endpoint::FromSockaddr(const sockaddr* sa) {
   Endpoint e;
   e.addr = IpAddress::FromSockaddr(sa);
-  if (sa->sa_family == AF_INET)
-    e.port = ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+  if (sa->sa_family == AF_INET) e.port = ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
   else if (sa->sa_family == AF_INET6)
     e.port = ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
   return e;
@@ -145,7 +145,8 @@ std::optional<Cidr> Cidr::Parse(std::string_view text) {
   for (int i = 0; i < 16; ++i) {
     const int bit = i * 8;
     if (bit >= prefix) c.network.bytes[i] = 0;
-    else if (bit + 8 > prefix) c.network.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (prefix - bit)));
+    else if (bit + 8 > prefix)
+      c.network.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (prefix - bit)));
   }
   return c;
 }

@@ -24,7 +24,8 @@ struct Target {
   const gid_t* groups = nullptr;  // setgroups list
   size_t ngroups = 0;
   const std::string* chroot_dir = nullptr;  // null or empty: no chroot
-  bool drop_bounding = true;  // false: the before-accept stage already reduced it (no CAP_SETPCAP left)
+  bool drop_bounding =
+      true;  // false: the before-accept stage already reduced it (no CAP_SETPCAP left)
 };
 
 Result<void> ChrootTo(const std::string& dir) {
@@ -45,13 +46,16 @@ Result<void> ReduceBoundingSet(const std::vector<int>& keep) {
 
 // setgroups, setresgid, setresuid, then reads them back.
 Result<void> SwitchIds(const Target& t) {
-  if (::setgroups(t.ngroups, t.groups) != 0) return Error::FromErrno(errno, "setgroups", std::to_string(t.gid));
-  if (::setresgid(t.gid, t.gid, t.gid) != 0) return Error::FromErrno(errno, "setresgid", std::to_string(t.gid));
-  if (::setresuid(t.uid, t.uid, t.uid) != 0) return Error::FromErrno(errno, "setresuid", std::to_string(t.uid));
+  if (::setgroups(t.ngroups, t.groups) != 0)
+    return Error::FromErrno(errno, "setgroups", std::to_string(t.gid));
+  if (::setresgid(t.gid, t.gid, t.gid) != 0)
+    return Error::FromErrno(errno, "setresgid", std::to_string(t.gid));
+  if (::setresuid(t.uid, t.uid, t.uid) != 0)
+    return Error::FromErrno(errno, "setresuid", std::to_string(t.uid));
   uid_t r, e, s;
   gid_t rg, eg, sg;
-  if (::getresuid(&r, &e, &s) != 0 || r != t.uid || e != t.uid || s != t.uid || ::getresgid(&rg, &eg, &sg) != 0 ||
-      rg != t.gid || eg != t.gid || sg != t.gid)
+  if (::getresuid(&r, &e, &s) != 0 || r != t.uid || e != t.uid || s != t.uid ||
+      ::getresgid(&rg, &eg, &sg) != 0 || rg != t.gid || eg != t.gid || sg != t.gid)
     return Error(ErrorCode::kInternal, "credentials did not change as requested");
   return Ok();
 }
@@ -84,13 +88,15 @@ Result<void> FullDrop(const Target& t) {
     if (!t.drop_bounding) {
       if (auto r = EmptyCapabilities(); !r) return r;
     }
-    if (t.uid != 0 && ::setuid(0) == 0) return Error(ErrorCode::kInternal, "setuid(0) succeeded after the drop");
+    if (t.uid != 0 && ::setuid(0) == 0)
+      return Error(ErrorCode::kInternal, "setuid(0) succeeded after the drop");
   }
   if (t.switch_user || ::geteuid() != 0) {
     if (auto r = EmptyCapabilities(); !r) return r;
   }
   ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Error::FromErrno(errno, "prctl", "PR_SET_NO_NEW_PRIVS");
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return Error::FromErrno(errno, "prctl", "PR_SET_NO_NEW_PRIVS");
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   return Ok();
 }
@@ -103,7 +109,9 @@ Result<void> SetCapabilities(const std::vector<int>& caps) {
   int rc = 0;
   if (!values.empty()) {
     rc = ::cap_set_flag(c, CAP_PERMITTED, static_cast<int>(values.size()), values.data(), CAP_SET);
-    if (rc == 0) rc = ::cap_set_flag(c, CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(), CAP_SET);
+    if (rc == 0)
+      rc =
+          ::cap_set_flag(c, CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(), CAP_SET);
   }
   if (rc == 0) rc = ::cap_set_proc(c);
   const int saved = errno;
@@ -133,7 +141,8 @@ bool PermittedIs(const std::vector<int>& caps) {
 Result<void> HoldLoginCapabilities(const Identity& id) {
   const std::vector<int> keep = BeforeAcceptCapabilities(id);
   if (auto r = ReduceBoundingSet(keep); !r) return r;
-  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return Error::FromErrno(errno, "prctl", "PR_SET_KEEPCAPS");
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+    return Error::FromErrno(errno, "prctl", "PR_SET_KEEPCAPS");
   const gid_t groups[1] = {id.gid};
   Target t;
   t.switch_user = true;
@@ -147,7 +156,8 @@ Result<void> HoldLoginCapabilities(const Identity& id) {
   if (auto r = SetCapabilities(keep); !r) return r;
   ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  if (!PermittedIs(keep)) return Error(ErrorCode::kInternal, "capabilities did not change as requested");
+  if (!PermittedIs(keep))
+    return Error(ErrorCode::kInternal, "capabilities did not change as requested");
   return Ok();
 }
 
@@ -191,7 +201,8 @@ Result<void> EnterBeforeAccept(const Identity& id) {
 Result<void> EnterAfterLogin(const Identity& id, const LoginIdentity& user) {
   // SECURITY (S1): an anonymous-only worker dropped everything before accept.
   if (id.model == PrivilegeModel::kAnonymousOnly) return Ok();
-  if (id.switch_user && user.uid == 0) return Error(ErrorCode::kInvalid, "refusing a login as uid 0");
+  if (id.switch_user && user.uid == 0)
+    return Error(ErrorCode::kInvalid, "refusing a login as uid 0");
   std::vector<gid_t> groups = user.groups;
   if (groups.empty()) groups.push_back(user.gid);
   Target t;

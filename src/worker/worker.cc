@@ -1,10 +1,10 @@
 #include "poolftpd/worker/worker.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -42,8 +42,10 @@ std::atomic<int> g_kick{0};   // USR2: end the current session (ftpdctl kick)
 extern "C" void OnWorkerSignal(int signo) {  // Async-signal-safe.
   const int saved = errno;
   if (signo == SIGTERM) g_term.store(1, std::memory_order_relaxed);
-  else if (signo == SIGUSR1) g_leave.store(1, std::memory_order_relaxed);
-  else if (signo == SIGUSR2) g_kick.store(1, std::memory_order_relaxed);
+  else if (signo == SIGUSR1)
+    g_leave.store(1, std::memory_order_relaxed);
+  else if (signo == SIGUSR2)
+    g_kick.store(1, std::memory_order_relaxed);
   errno = saved;
 }
 
@@ -61,8 +63,8 @@ extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal
   // who may TERM us anyway) guards this; si_pid is the sender's claim. It
   // still filters a stray kill(1) (SI_USER) or another process's queue, and
   // the level is range-checked: the worst a sender can do is make us log.
-  if (si->si_code == SI_QUEUE && (any || si->si_pid == ::getppid()) && level >= util::kMinDebugLevel &&
-      level <= util::kMaxDebugLevel)
+  if (si->si_code == SI_QUEUE && (any || si->si_pid == ::getppid()) &&
+      level >= util::kMinDebugLevel && level <= util::kMaxDebugLevel)
     log::SetDebugLevelFromSignal(level);
   errno = saved;
 }
@@ -88,7 +90,8 @@ void CloseAllBut(std::initializer_list<std::span<const int>> keep) {
       for (int fd : list)
         if (fd >= static_cast<int>(next) && (lowest < 0 || fd < lowest)) lowest = fd;
     if (lowest < 0) break;
-    if (static_cast<unsigned>(lowest) > next) ::close_range(next, static_cast<unsigned>(lowest) - 1, 0);
+    if (static_cast<unsigned>(lowest) > next)
+      ::close_range(next, static_cast<unsigned>(lowest) - 1, 0);
     next = static_cast<unsigned>(lowest) + 1;
   }
   ::close_range(next, ~0u, 0);
@@ -145,7 +148,8 @@ uint64_t ClientKey(const net::IpAddress& a) {
 // which is on the stack for the whole session.
 [[gnu::noinline]] std::string ReverseName(const sockaddr_storage& ss, socklen_t len) {
   char host[NI_MAXHOST];
-  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&ss), len, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0)
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&ss), len, host, sizeof host, nullptr, 0,
+                    NI_NAMEREQD) != 0)
     return {};
   return util::EscapeControl(host);
 }
@@ -176,20 +180,20 @@ namespace {
 // Debug-level signals count from the master only (the parent), or from any
 // queued sender when `inetd`.
 void SetUpSignals(sigset_t* wait_mask, bool inetd) {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = OnWorkerSignal;
   sigemptyset(&sa.sa_mask);
   for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
   if (inetd) g_debug_any_sender.store(1, std::memory_order_relaxed);
-  struct sigaction dbg{};
+  struct sigaction dbg {};
   dbg.sa_sigaction = OnDebugLevelSignal;
   dbg.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&dbg.sa_mask);
   ::sigaction(util::DebugLevelSignal(), &dbg, nullptr);
-  struct sigaction ign{};
+  struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
   for (int s : {SIGHUP, SIGQUIT, SIGINT, SIGPIPE}) ::sigaction(s, &ign, nullptr);
-  struct sigaction dfl{};
+  struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   ::sigaction(SIGCHLD, &dfl, nullptr);
   sigset_t blocked;
@@ -236,7 +240,8 @@ class Worker {
     root_.emplace(std::move(*r));
   }
 
-  void SetUpEnv(const sigset_t* wait_mask, std::function<bool()> stop_requested, bool socket_ready) {
+  void SetUpEnv(const sigset_t* wait_mask, std::function<bool()> stop_requested,
+                bool socket_ready) {
     env_.socket_ready = socket_ready;
     env_.config = &cfg_;
     env_.scoreboard = board_;
@@ -285,7 +290,8 @@ class Worker {
     const std::string ip = peer.addr.ToString();
     log::Logs::SetClient(peer_name.empty() ? ip : peer_name, ip);
     rec_.session_start_ns = util::RealtimeNs();
-    util::CopyTruncated(rec_.client_addr, sizeof rec_.client_addr, peer_name.empty() ? ip : peer_name + "[" + ip + "]");
+    util::CopyTruncated(rec_.client_addr, sizeof rec_.client_addr,
+                        peer_name.empty() ? ip : peer_name + "[" + ip + "]");
     util::CopyTruncated(rec_.server_addr, sizeof rec_.server_addr, local.ToString());
     util::CopyTruncated(rec_.protocol, sizeof rec_.protocol, "ftp");
     util::CopyTruncated(rec_.cwd, sizeof rec_.cwd, "/");
@@ -311,10 +317,12 @@ class Worker {
       const uint64_t key = ClientKey(peer.addr);
       board_->SetClientKey(slot_, key);
       if (board_->CountClientKey(key) > static_cast<uint32_t>(cfg_.max_clients_per_host)) {
-        log::Info("Connection refused (MaxClientsPerHost " + std::to_string(cfg_.max_clients_per_host) + ")");
-        std::string text = cfg_.max_clients_per_host_message.empty()
-                               ? "Sorry, the maximum number of clients (%m) from your host are already connected."
-                               : cfg_.max_clients_per_host_message;
+        log::Info("Connection refused (MaxClientsPerHost " +
+                  std::to_string(cfg_.max_clients_per_host) + ")");
+        std::string text =
+            cfg_.max_clients_per_host_message.empty()
+                ? "Sorry, the maximum number of clients (%m) from your host are already connected."
+                : cfg_.max_clients_per_host_message;
         for (size_t at; (at = text.find("%m")) != std::string::npos;)
           text.replace(at, 2, std::to_string(cfg_.max_clients_per_host));
         protocol::Session::Refuse(control, 421, text);
@@ -332,7 +340,9 @@ class Worker {
   }
 
  private:
-  sb::ShutdownInfo Shutdown() const { return board_ ? PublishedShutdown(board_->ReadHeader()) : sb::ShutdownInfo{}; }
+  sb::ShutdownInfo Shutdown() const {
+    return board_ ? PublishedShutdown(board_->ReadHeader()) : sb::ShutdownInfo{};
+  }
 
   const config::Config& cfg_;
   sb::Scoreboard* board_;
@@ -418,13 +428,17 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     // once, so after a graceful stop or a listener change no connection waits
     // in a backlog that this worker will never accept from.
     bool listeners_closed = false;
-    w.SetUpEnv(&wait_mask, [&] {
-      if (g_leave.load(std::memory_order_relaxed) != 0 && !listeners_closed) {
-        for (int fd : spec.listen_fds) ::close(fd);
-        listeners_closed = true;
-      }
-      return g_term.load(std::memory_order_relaxed) != 0 || g_kick.load(std::memory_order_relaxed) != 0;
-    }, /*socket_ready=*/true);
+    w.SetUpEnv(
+        &wait_mask,
+        [&] {
+          if (g_leave.load(std::memory_order_relaxed) != 0 && !listeners_closed) {
+            for (int fd : spec.listen_fds) ::close(fd);
+            listeners_closed = true;
+          }
+          return g_term.load(std::memory_order_relaxed) != 0 ||
+                 g_kick.load(std::memory_order_relaxed) != 0;
+        },
+        /*socket_ready=*/true);
 
     uint64_t served = 0;
     for (;;) {
@@ -434,7 +448,8 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
       // the master. A worker whose mapping had to be cut off from the file
       // (it stayed truncated, see sb::TruncationPolicy) leaves.
       if (sb::MappingDetached()) Exit(WorkerExit::kOk);
-      if (cfg.max_sessions_per_worker > 0 && served >= static_cast<uint64_t>(cfg.max_sessions_per_worker))
+      if (cfg.max_sessions_per_worker > 0 &&
+          served >= static_cast<uint64_t>(cfg.max_sessions_per_worker))
         Exit(WorkerExit::kOk);
       sb::SlotRecord& rec = w.rec();
       rec = sb::SlotRecord{};
@@ -512,11 +527,13 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
       board->GuardTruncation(sb::TruncationPolicy::kWait);
       slot = board->ClaimFreeSlot(::getpid());
       if (!slot) {
-        log::Info("Connection refused (MaxClients " + std::to_string(cfg.max_clients) + ": no free scoreboard slot)");
+        log::Info("Connection refused (MaxClients " + std::to_string(cfg.max_clients) +
+                  ": no free scoreboard slot)");
         net::TcpStream control(std::move(conn));
-        protocol::Session::Refuse(control, 421, "Sorry, the maximum number of clients (" +
-                                                       std::to_string(cfg.max_clients) +
-                                                       ") for this server are already connected.");
+        protocol::Session::Refuse(control, 421,
+                                  "Sorry, the maximum number of clients (" +
+                                      std::to_string(cfg.max_clients) +
+                                      ") for this server are already connected.");
         return 0;
       }
     } else {
@@ -530,9 +547,13 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
       if (slot) board->ReleaseSlot(*slot);
       return 2;
     }
-    w.SetUpEnv(&wait_mask, [] {
-      return g_term.load(std::memory_order_relaxed) != 0 || g_kick.load(std::memory_order_relaxed) != 0;
-    }, /*socket_ready=*/false);
+    w.SetUpEnv(
+        &wait_mask,
+        [] {
+          return g_term.load(std::memory_order_relaxed) != 0 ||
+                 g_kick.load(std::memory_order_relaxed) != 0;
+        },
+        /*socket_ready=*/false);
     w.Serve(std::move(conn));
     if (slot) board->ReleaseSlot(*slot);
     return 0;

@@ -509,8 +509,8 @@ TEST_F(ConfigTest, MaxCommandRate) {
   };
   for (const auto& bad : cases)
     EXPECT_EQ(ErrorOf(std::string("# rate\n") + bad.line + "\n"), At(2, bad.reason)) << bad.line;
-  EXPECT_EQ(ErrorOf("<Anonymous /srv/ftp>\nUser ftp\nGroup ftp\nMaxCommandRate 5\n</Anonymous>\n").find(
-                At(4, "")),
+  EXPECT_EQ(ErrorOf("<Anonymous /srv/ftp>\nUser ftp\nGroup ftp\nMaxCommandRate 5\n</Anonymous>\n")
+                .find(At(4, "")),
             0u)
       << "server context only";
 }
@@ -852,8 +852,9 @@ TEST_F(ConfigTest, DirectoryParsesAtServerLevelAndInAnonymous) {
 
 TEST_F(ConfigTest, DirectoryErrors) {
   EXPECT_EQ(ErrorOf("<Directory pub>\n</Directory>\n"),
-            At(1, "<Directory>: \"pub\" is not an absolute path (relative paths are allowed "
-                  "inside <Anonymous> only)"));
+            At(1,
+               "<Directory>: \"pub\" is not an absolute path (relative paths are allowed "
+               "inside <Anonymous> only)"));
   EXPECT_EQ(ErrorOf("<Directory /a /b>\n</Directory>\n"),
             At(1, "<Directory>: expected 1 argument, got 2"));
   EXPECT_EQ(ErrorOf("<Directory /a>\n<Directory /a/b>\n</Directory>\n</Directory>\n"),
@@ -1166,7 +1167,8 @@ TEST(LimitTest, CoversGroupsAndVerbs) {
   for (const char* v : {"APPE", "DELE", "MKD", "RMD", "RNTO", "STOR", "STOU", "XMKD", "XRMD",
                         "SITE_CHMOD", "SITE_CHGRP"})
     EXPECT_TRUE(Covers(write, v)) << v;
-  for (const char* v : {"RETR", "RNFR", "LIST", "LOGIN", "CWD"}) EXPECT_FALSE(Covers(write, v)) << v;
+  for (const char* v : {"RETR", "RNFR", "LIST", "LOGIN", "CWD"})
+    EXPECT_FALSE(Covers(write, v)) << v;
 
   const Limit dirs = MakeLimit({"DIRS"});
   for (const char* v : {"CDUP", "CWD", "LIST", "MDTM", "MLSD", "MLST", "NLST", "PWD", "RNFR",
@@ -1336,11 +1338,15 @@ class EnvironmentTest : public ConfigTest {
 TEST_F(EnvironmentTest, AccountsAreCheckedOnlyAsRoot) {
   fs::create_directories(Path("tree"));
   const std::string anon = "<Anonymous " + Path("tree") + ">\n";
-  const std::string bad_user = "# c\n" + anon + "  User poolftpd-no-such-user\n  Group nogroup\n</Anonymous>\n";
-  EXPECT_EQ(EnvError(bad_user, true), At(3, "User \"poolftpd-no-such-user\": no such user on this system"));
+  const std::string bad_user =
+      "# c\n" + anon + "  User poolftpd-no-such-user\n  Group nogroup\n</Anonymous>\n";
+  EXPECT_EQ(EnvError(bad_user, true),
+            At(3, "User \"poolftpd-no-such-user\": no such user on this system"));
   EXPECT_EQ(EnvError(bad_user, false), "");
-  const std::string bad_group = anon + "  User nobody\n  Group poolftpd-no-such-group\n</Anonymous>\n";
-  EXPECT_EQ(EnvError(bad_group, true), At(3, "Group \"poolftpd-no-such-group\": no such group on this system"));
+  const std::string bad_group =
+      anon + "  User nobody\n  Group poolftpd-no-such-group\n</Anonymous>\n";
+  EXPECT_EQ(EnvError(bad_group, true),
+            At(3, "Group \"poolftpd-no-such-group\": no such group on this system"));
   EXPECT_EQ(EnvError(bad_group, false), "");
   EXPECT_EQ(EnvError(anon + "  User root\n  Group nogroup\n</Anonymous>\n", true),
             At(2, "User \"root\" is root: refusing to run workers as root"));

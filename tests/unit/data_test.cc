@@ -13,18 +13,18 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <memory>
-#include <optional>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "poolftpd/data/data_channel.h"
 #include "poolftpd/net/stream.h"
-#include "test_streams.h"
 #include "poolftpd/util/io.h"
+#include "test_streams.h"
 
 namespace poolftpd::data {
 namespace {
@@ -301,9 +301,12 @@ enum class Kind { kTcp, kPiece, kBuffering };
 
 std::unique_ptr<net::Stream> MakeStream(Kind kind, UniqueFd fd, unsigned seed = 1) {
   switch (kind) {
-    case Kind::kTcp: return std::make_unique<net::TcpStream>(std::move(fd));
-    case Kind::kPiece: return std::make_unique<testing_streams::PieceStream>(std::move(fd), seed, 4096);
-    case Kind::kBuffering: return std::make_unique<testing_streams::BufferingStream>(std::move(fd), seed, 4096);
+    case Kind::kTcp:
+      return std::make_unique<net::TcpStream>(std::move(fd));
+    case Kind::kPiece:
+      return std::make_unique<testing_streams::PieceStream>(std::move(fd), seed, 4096);
+    case Kind::kBuffering:
+      return std::make_unique<testing_streams::BufferingStream>(std::move(fd), seed, 4096);
   }
   return nullptr;
 }
@@ -320,7 +323,8 @@ TcpPair MakeTcpPair(bool small, Kind kind = Kind::kTcp) {
   if (small) ::setsockopt(l.get(), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
   p.receiver = ConnectFrom("127.0.0.1", port);
   if (small) ::setsockopt(p.receiver.get(), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-  p.sender.s = MakeStream(kind, UniqueFd(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)));
+  p.sender.s = MakeStream(
+      kind, UniqueFd(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)));
   if (small) ::setsockopt(p.sender.fd(), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
   return p;
 }
@@ -788,7 +792,7 @@ TEST(TransferTest, AborStopsSendFile) {
     ASSERT_EQ(::write(theirs.get(), "ABOR\r\n", 6), 6);
     Hooks h = BoundedHooks();
     net::TcpStream ctl_stream = ControlOver(ours.get());
-  h.control = &ctl_stream;
+    h.control = &ctl_stream;
     h.on_control = [] { return ControlAction::kAbort; };
     uint64_t sent = 0;
     EXPECT_EQ(SendFile(p.sender.get(), f.fd(), 0, content.size(), use_sendfile, h, &sent),
@@ -896,8 +900,9 @@ TEST_P(OtherStreamTest, SendFileBothWaysWithRest) {
     ASSERT_TRUE(p.sender.valid() && p.receiver.valid());
     Reader reader(p.receiver.get());
     uint64_t sent = 0;
-    EXPECT_EQ(SendFile(p.sender.get(), f.fd(), 1000, content.size(), use_sendfile, BoundedHooks(), &sent),
-              Status::kOk);
+    EXPECT_EQ(
+        SendFile(p.sender.get(), f.fd(), 1000, content.size(), use_sendfile, BoundedHooks(), &sent),
+        Status::kOk);
     EXPECT_EQ(sent, content.size() - 1000);
     p.sender.reset();
     EXPECT_TRUE(reader.Join() == content.substr(1000)) << "sendfile=" << use_sendfile;
@@ -934,7 +939,8 @@ TEST_P(OtherStreamTest, AborFromBytesTheControlStreamHolds) {
     char buf[3];  // small reads: the rest stays in the stream (BufferingStream)
     const ssize_t n = control->Read(buf, sizeof buf);
     if (n > 0) seen.append(buf, static_cast<size_t>(n));
-    return seen.find("ABOR\r\n") != std::string::npos ? ControlAction::kAbort : ControlAction::kContinue;
+    return seen.find("ABOR\r\n") != std::string::npos ? ControlAction::kAbort
+                                                      : ControlAction::kContinue;
   };
   const std::string big = Pattern(16 * 1024 * 1024);
   uint64_t sent = 0;
@@ -976,9 +982,12 @@ TEST_P(OtherStreamTest, ReceiveFileWritesExactBytesAtOffset) {
   EXPECT_TRUE(got.substr(4) == data);
 }
 
-INSTANTIATE_TEST_SUITE_P(Streams, OtherStreamTest, ::testing::Values(Kind::kTcp, Kind::kPiece, Kind::kBuffering),
+INSTANTIATE_TEST_SUITE_P(Streams, OtherStreamTest,
+                         ::testing::Values(Kind::kTcp, Kind::kPiece, Kind::kBuffering),
                          [](const ::testing::TestParamInfo<Kind>& i) {
-                           return i.param == Kind::kTcp ? "Tcp" : i.param == Kind::kPiece ? "Piece" : "Buffering";
+                           return i.param == Kind::kTcp     ? "Tcp"
+                                  : i.param == Kind::kPiece ? "Piece"
+                                                            : "Buffering";
                          });
 
 TEST(ReceiveTest, AborWhileNoDataArrives) {
@@ -1019,7 +1028,8 @@ TEST(ReceiveTest, UnwritableFileIsLocalError) {
   UniqueFd r(pipefd[0]), w(pipefd[1]);
   // The read end of a pipe cannot be written: pwrite fails.
   uint64_t received = 0;
-  EXPECT_EQ(ReceiveFile(p.sender.get(), r.get(), 0, BoundedHooks(), &received), Status::kLocalError);
+  EXPECT_EQ(ReceiveFile(p.sender.get(), r.get(), 0, BoundedHooks(), &received),
+            Status::kLocalError);
 }
 
 TEST(ReceiveTest, EmptyUploadIsOk) {

@@ -638,8 +638,12 @@ std::string Expected(const Root& root, std::string_view vpath, bool all, std::st
         out += FormatLsLine(e, o.now, *o.names, o.coding);
         break;
       case ListStyle::kFacts:
-        out += FormatFacts(e, o.facts, o.access ? *o.access : Access::OfProcess(), o.names ? *o.names : NameLookup{},
-                           e.name == "." ? "cdir" : e.name == ".." ? "pdir" : "", o.coding);
+        out += FormatFacts(e, o.facts, o.access ? *o.access : Access::OfProcess(),
+                           o.names ? *o.names : NameLookup{},
+                           e.name == "."    ? "cdir"
+                           : e.name == ".." ? "pdir"
+                                            : "",
+                           o.coding);
         break;
       case ListStyle::kNames:
         if (o.skip_dot_dirs && (e.name == "." || e.name == "..")) continue;
@@ -699,7 +703,8 @@ TEST_F(ListingTest, DirListingMatchesReadDir) {
       }
     }
     for (const char* pattern : {"*.txt", "[ab]?txt", ".h*", "zzz*", "."}) {
-      EXPECT_EQ(Streamed(root_, "/pub", true, pattern, o), Expected(root_, "/pub", true, pattern, o))
+      EXPECT_EQ(Streamed(root_, "/pub", true, pattern, o),
+                Expected(root_, "/pub", true, pattern, o))
           << "style " << i << " pattern " << pattern;
     }
     ++i;
@@ -925,13 +930,15 @@ TEST_F(FormatTest, FactsForFileAndDir) {
   EXPECT_EQ(FormatFacts(d, kFactAll, owner_, NameLookup{}, "cdir"),
             "type=cdir;size=4096;modify=20010102030405;perm=el;unique=803U1a2b3c;UNIX.mode=2755;"
             "UNIX.owner=1000;UNIX.group=100;UNIX.ownername=1000;UNIX.groupname=100; sub");
-  EXPECT_EQ(FormatFacts(d, kFactType | kFactPerm, owner_, names_, "pdir"), "type=pdir;perm=el; sub");
+  EXPECT_EQ(FormatFacts(d, kFactType | kFactPerm, owner_, names_, "pdir"),
+            "type=pdir;perm=el; sub");
 }
 
 TEST_F(FormatTest, FactSelection) {
   Entry f = Make("a b", S_IFREG | 0600, 0, Utc(2026, 1, 1, 0, 0, 0));
   EXPECT_EQ(FormatFacts(f, kFactType, owner_, names_), "type=file; a b");
-  EXPECT_EQ(FormatFacts(f, kFactSize | kFactUnixMode, owner_, names_), "size=0;UNIX.mode=0600; a b");
+  EXPECT_EQ(FormatFacts(f, kFactSize | kFactUnixMode, owner_, names_),
+            "size=0;UNIX.mode=0600; a b");
   EXPECT_EQ(FormatFacts(f, kFactModify | kFactUnique, owner_, names_),
             "modify=20260101000000;unique=803U1a2b3c; a b");
   EXPECT_EQ(FormatFacts(f, kFactUnixOwner | kFactUnixGroupName, owner_, names_),
@@ -947,11 +954,13 @@ TEST_F(FormatTest, FactsForSymlinks) {
   link.target_st = Make("", S_IFREG | 0644, 12, Utc(2026, 11, 21, 11, 45, 12)).st;
   link.target_st.st_ino = 0xabc;
   link.target_st.st_uid = 0;
-  const unsigned no_ids = kFactAll & ~(kFactUnixOwner | kFactUnixGroup | kFactUnixOwnerName | kFactUnixGroupName);
+  const unsigned no_ids =
+      kFactAll & ~(kFactUnixOwner | kFactUnixGroup | kFactUnixOwnerName | kFactUnixGroupName);
   // perm and the owner are the target's: owned by uid 0, read by others.
-  EXPECT_EQ(FormatFacts(link, kFactAll, owner_, names_),
-            "type=file;size=12;modify=20261121114512;perm=r;unique=803Uabc;UNIX.mode=0644;UNIX.owner=0;"
-            "UNIX.group=100;UNIX.ownername=averyveryverylongname;UNIX.groupname=users; latest");
+  EXPECT_EQ(
+      FormatFacts(link, kFactAll, owner_, names_),
+      "type=file;size=12;modify=20261121114512;perm=r;unique=803Uabc;UNIX.mode=0644;UNIX.owner=0;"
+      "UNIX.group=100;UNIX.ownername=averyveryverylongname;UNIX.groupname=users; latest");
   link.target_st.st_mode = S_IFDIR | 0755;
   EXPECT_EQ(FormatFacts(link, kFactType | kFactPerm, owner_, names_), "type=dir;perm=el; latest");
   link.target_st.st_mode = S_IFDIR | 0750;  // group 100 may list it, others not
@@ -969,9 +978,11 @@ TEST(FactListTest, Feat) {
             "type*;size*;modify*;perm*;unique*;UNIX.mode*;UNIX.owner*;UNIX.group*;UNIX.ownername*;"
             "UNIX.groupname*;");
   EXPECT_EQ(FeatFactList(0),
-            "type;size;modify;perm;unique;UNIX.mode;UNIX.owner;UNIX.group;UNIX.ownername;UNIX.groupname;");
+            "type;size;modify;perm;unique;UNIX.mode;UNIX.owner;UNIX.group;UNIX.ownername;UNIX."
+            "groupname;");
   EXPECT_EQ(FeatFactList(kFactType | kFactUnixMode | kFactUnixGroup),
-            "type*;size;modify;perm;unique;UNIX.mode*;UNIX.owner;UNIX.group*;UNIX.ownername;UNIX.groupname;");
+            "type*;size;modify;perm;unique;UNIX.mode*;UNIX.owner;UNIX.group*;UNIX.ownername;UNIX."
+            "groupname;");
 }
 
 TEST(FactListTest, Parse) {
@@ -1117,7 +1128,6 @@ TEST(GlobTest, HasGlob) {
   EXPECT_FALSE(HasGlob("trailing\\"));
 }
 
-
 // ---------------------------------------------------------------------------
 // Name coding: no name may add a line to a listing or a reply.
 
@@ -1149,29 +1159,38 @@ TEST(EncodeNameTest, ControlChannelRfc959) {
 
 TEST_F(FormatTest, LineBreaksInNamesAndTargets) {
   using namespace std::string_literals;
-  const std::string forged = "mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD";
+  const std::string forged =
+      "mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD";
   Entry f = Make(forged, S_IFREG | 0644, 12, Utc(2026, 11, 21, 11, 45, 12));
   const std::string data = FormatFacts(f, kFactType | kFactSize, owner_, names_);
-  EXPECT_EQ(data, "type=file;size=12; mlsdevil??type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD");
+  EXPECT_EQ(
+      data,
+      "type=file;size=12; mlsdevil??type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD");
   const std::string ctl = FormatFacts(f, kFactType, owner_, names_, "", NameCoding::kControl);
-  EXPECT_EQ(ctl, "type=file; mlsdevil\r\0\0type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD"s);
-  for (const std::string& line : {data, ctl, FormatLsLine(f, now_, names_), FormatLsLine(f, now_, names_, NameCoding::kControl)})
+  EXPECT_EQ(ctl,
+            "type=file; mlsdevil\r\0\0type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD"s);
+  for (const std::string& line : {data, ctl, FormatLsLine(f, now_, names_),
+                                  FormatLsLine(f, now_, names_, NameCoding::kControl)})
     EXPECT_EQ(line.find('\n'), std::string::npos) << line;
 
   Entry link = Make("ln\nk", S_IFLNK | 0777, 9, Utc(2026, 10, 1, 0, 0, 0));
   link.is_link = true;
   link.link_target = "t\r\ndrwxr-xr-x   2 0 0 4096 Jan  1 00:00 FAKE-DIR";
   EXPECT_EQ(FormatLsLine(link, now_, names_),
-            "lrwxrwxrwx   1 ftp      users           9 Oct  1 00:00 ln?k -> t??drwxr-xr-x   2 0 0 4096 Jan  1 "
+            "lrwxrwxrwx   1 ftp      users           9 Oct  1 00:00 ln?k -> t??drwxr-xr-x   2 0 0 "
+            "4096 Jan  1 "
             "00:00 FAKE-DIR");
   EXPECT_EQ(FormatLsLine(link, now_, names_, NameCoding::kControl),
-            "lrwxrwxrwx   1 ftp      users           9 Oct  1 00:00 ln\0k -> t\r\0\0drwxr-xr-x   2 0 0 4096 Jan  1 "
+            "lrwxrwxrwx   1 ftp      users           9 Oct  1 00:00 ln\0k -> t\r\0\0drwxr-xr-x   2 "
+            "0 0 4096 Jan  1 "
             "00:00 FAKE-DIR"s);
 }
 
 TEST_F(FormatTest, OwnerNamesThatCannotBeFactValues) {
   Entry f = Make("x", S_IFREG | 0644, 1, Utc(2026, 1, 1, 0, 0, 0));
-  const NameLookup odd = [](bool is_group, unsigned) { return std::string(is_group ? "a;b" : "sp ace"); };
+  const NameLookup odd = [](bool is_group, unsigned) {
+    return std::string(is_group ? "a;b" : "sp ace");
+  };
   EXPECT_EQ(FormatFacts(f, kFactUnixOwnerName | kFactUnixGroupName, owner_, odd),
             "UNIX.ownername=1000;UNIX.groupname=100; x");
 }
@@ -1188,9 +1207,12 @@ class EvilNamesTest : public ::testing::Test {
     root_ = std::move(*r);
   }
   static std::vector<std::string> EvilNames() {
-    return {"cr\rname", "lf\nname", "crlf\r\nname",
+    return {"cr\rname",
+            "lf\nname",
+            "crlf\r\nname",
             "mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD",
-            "lsevil\r\n-rw-r--r--   1 0 0 999 Jan  1 00:00 FAKE-LS", "plain"};
+            "lsevil\r\n-rw-r--r--   1 0 0 999 Jan  1 00:00 FAKE-LS",
+            "plain"};
   }
   static size_t CountCrlf(const std::string& s) {
     size_t n = 0;
@@ -1229,7 +1251,8 @@ TEST_F(EvilNamesTest, EveryStyleHasOneLinePerEntry) {
   EmitOptions nlst;
   nlst.style = ListStyle::kNames;
   EXPECT_EQ(Streamed(root_, "/d", false, {}, nlst),
-            "cr?name\r\ncrlf??name\r\nlf?name\r\nlink\r\nlsevil?" "?-rw-r--r--   1 0 0 999 Jan  1 00:00 FAKE-LS\r\n"
+            "cr?name\r\ncrlf??name\r\nlf?name\r\nlink\r\nlsevil?"
+            "?-rw-r--r--   1 0 0 999 Jan  1 00:00 FAKE-LS\r\n"
             "mlsdevil??type=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD\r\nplain\r\n");
 }
 
@@ -1343,7 +1366,8 @@ TEST_F(AccessKernelTest, AgreesWithKernelAsNobody) {
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+        ::setresuid(65534, 65534, 65534) != 0)
       ::_exit(3);
     const std::string bad = Disagreements();
     if (!bad.empty()) std::fprintf(stderr, "%s\n", bad.c_str());

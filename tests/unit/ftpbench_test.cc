@@ -435,11 +435,11 @@ TEST(OptionsTest, Defaults) {
 }
 
 TEST(OptionsTest, EveryOptionShortAndLong) {
-  auto o = Parse({"-H", "::1",  "-p",           "2121", "-c",     "8",         "-d",  "0.5",
-                  "-u", "bob",  "-P",           "pw",   "-f",     "/pub/f",    "-s",  "1024",
-                  "-D", "/pub", "-e",           "7",    "-n",     "50",        "-t",  "1.5",
-                  "-r", "3",    "--server-pid", "123",  "--json", "--timeout", "2.5", "--rcvlowat",
-                  "262144",     "big"});
+  auto o = Parse(
+      {"-H",  "::1",    "-p",        "2121", "-c",         "8",      "-d",   "0.5", "-u",
+       "bob", "-P",     "pw",        "-f",   "/pub/f",     "-s",     "1024", "-D",  "/pub",
+       "-e",  "7",      "-n",        "50",   "-t",         "1.5",    "-r",   "3",   "--server-pid",
+       "123", "--json", "--timeout", "2.5",  "--rcvlowat", "262144", "big"});
   ASSERT_TRUE(o.has_value()) << o.error().message();
   EXPECT_EQ(o->mode, Mode::kBig);
   EXPECT_EQ(o->host, "::1");

@@ -461,7 +461,8 @@ TEST(LogsTest, DebugEnabledGatesEachLevel) {
   for (int level = 0; level <= 9; ++level) {
     Logs::SetDebugLevel(level);
     EXPECT_EQ(Logs::debug_level(), level);
-    for (int want = 1; want <= 9; ++want) EXPECT_EQ(DebugEnabled(want), want <= level) << level << " " << want;
+    for (int want = 1; want <= 9; ++want)
+      EXPECT_EQ(DebugEnabled(want), want <= level) << level << " " << want;
   }
   SetDebugLevelFromSignal(7);  // what the worker's handler does
   EXPECT_EQ(Logs::debug_level(), 7);

@@ -6,8 +6,8 @@
 // for PoolPolicy: the spare-worker arithmetic, the spawn ramp, the exit codes
 // and the back-off's trickle, on fake child tables and clocks.
 #include <fcntl.h>
-#include <signal.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -384,7 +384,6 @@ TEST(SpawnGuard, ForkErrorDuringACrashPauseIsLoggedOnce) {
   EXPECT_NE(m[0].find("fork failed"), std::string::npos) << m[0];
 }
 
-
 // ---- PoolPolicy: spare arithmetic, spawn ramp, exit codes, trickle ----
 
 using sb::SlotState;
@@ -409,17 +408,21 @@ class Table {
   std::vector<PoolChild> kids_;
 };
 
-PoolLimits Lim(int min_spare, int max_spare, int max_clients) { return PoolLimits{min_spare, max_spare, max_clients}; }
+PoolLimits Lim(int min_spare, int max_spare, int max_clients) {
+  return PoolLimits{min_spare, max_spare, max_clients};
+}
 
-std::vector<size_t> Retired(const PoolPolicy::Settled& s) { return {s.retire.begin(), s.retire.end()}; }
+std::vector<size_t> Retired(const PoolPolicy::Settled& s) {
+  return {s.retire.begin(), s.retire.end()};
+}
 
 TEST(PoolPolicy, CountsIdleOfTheCurrentGenerationAndBusyOfAll) {
   Table t;
   t.Add(SlotState::kReady)
       .Add(SlotState::kStarting)
-      .Add(SlotState::kReady, kGen - 1)                  // old generation: not idle
-      .Add(SlotState::kReady, kGen, /*leaving=*/true)    // told to leave: not idle
-      .Add(SlotState::kConnected, kGen - 1)              // busy, any generation
+      .Add(SlotState::kReady, kGen - 1)                // old generation: not idle
+      .Add(SlotState::kReady, kGen, /*leaving=*/true)  // told to leave: not idle
+      .Add(SlotState::kConnected, kGen - 1)            // busy, any generation
       .Add(SlotState::kLoggedIn)
       .Add(SlotState::kIdle)
       .Add(SlotState::kTransferring, kGen, true)
@@ -598,7 +601,8 @@ TEST(PoolPolicy, ReloadReplacesThePoolAtTheCapRate) {
 TEST(PoolPolicy, SickExitDropsTheRateToOnePerSecond) {
   PoolPolicy p;
   const PoolChild sick{100, 0, kGen, false, SlotState::kEmpty};
-  EXPECT_EQ(p.OnDeath(Exited(static_cast<int>(worker::WorkerExit::kSick)), sick, kGen, 0), DeathKind::kCrash);
+  EXPECT_EQ(p.OnDeath(Exited(static_cast<int>(worker::WorkerExit::kSick)), sick, kGen, 0),
+            DeathKind::kCrash);
   EXPECT_EQ(p.spawn_rate(), 1);
   EXPECT_FALSE(p.guard().Paused());  // one crash is no loop
   Table t;
@@ -708,7 +712,8 @@ TEST(PoolPolicy, TellChildrenSelection) {
   EXPECT_FALSE(Selected(Whom::kOldGeneration, busy_cur, kGen));
   EXPECT_FALSE(Selected(Whom::kBusy, idle_old, kGen));
   EXPECT_TRUE(Selected(Whom::kBusy, busy_cur, kGen));
-  for (Whom w : {Whom::kAll, Whom::kOldGeneration, Whom::kBusy}) EXPECT_FALSE(Selected(w, none, kGen));
+  for (Whom w : {Whom::kAll, Whom::kOldGeneration, Whom::kBusy})
+    EXPECT_FALSE(Selected(w, none, kGen));
 }
 
 }  // namespace

@@ -132,7 +132,8 @@ TEST(TcpStreamTest, SendFileByCopyLosesNothingOnShortWrites) {
   while (off < content.size()) {
     const ssize_t n = SendFileByCopy(s, f.fd(), &off, content.size() - off);
     ASSERT_TRUE(n > 0 || n == -EAGAIN) << n;
-    for (ssize_t r; (r = ::read(p.b.get(), buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(r));
+    for (ssize_t r; (r = ::read(p.b.get(), buf, sizeof buf)) > 0;)
+      got.append(buf, static_cast<size_t>(r));
   }
   EXPECT_EQ(SendFileByCopy(s, f.fd(), &off, 10), 0);
   EXPECT_TRUE(got == content);
@@ -188,7 +189,8 @@ TEST(WaitTest, BytesTheStreamHoldsAreReadyAtOnce) {
   EXPECT_TRUE(items[1].ready);
   // Writing is not helped by buffered input.
   WaitItem w{&s, -1, true};
-  EXPECT_EQ(Wait(std::span<WaitItem>(&w, 1), DeadlineAfterMs(1000), nullptr, nullptr), WaitResult::kReady);
+  EXPECT_EQ(Wait(std::span<WaitItem>(&w, 1), DeadlineAfterMs(1000), nullptr, nullptr),
+            WaitResult::kReady);
 }
 
 TEST(WaitTest, NoItemsIsASleep) {
@@ -204,7 +206,7 @@ void OnUsr1(int) { g_usr1.fetch_add(1); }
 // as the worker does with TERM/USR1/USR2: stop() decides whether it ends the
 // wait.
 void CheckSignalInsideWait(bool stop_says) {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = OnUsr1;
   ASSERT_EQ(::sigaction(SIGUSR1, &sa, nullptr), 0);
   sigset_t block, old;
@@ -226,7 +228,8 @@ void CheckSignalInsideWait(bool stop_says) {
   };
   Pair p = SocketPair();
   TcpStream s(std::move(p.a));
-  const WaitResult r = WaitFor(s, false, DeadlineAfterMs(stop_says ? 10000 : 300), &wait_mask, &stop);
+  const WaitResult r =
+      WaitFor(s, false, DeadlineAfterMs(stop_says ? 10000 : 300), &wait_mask, &stop);
   killer.join();
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   EXPECT_EQ(g_usr1.load(), 1);

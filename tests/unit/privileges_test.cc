@@ -45,7 +45,8 @@ std::string InChild(const std::function<std::string()>& body, bool userns = fals
     ::close(go[1]);
     std::string msg;
     if (userns) {
-      if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) msg = std::string("SKIP unshare: ") + std::strerror(errno);
+      if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+        msg = std::string("SKIP unshare: ") + std::strerror(errno);
       (void)!::write(out[1], "u", 1);
       char c;
       if (::read(go[0], &c, 1) != 1 || c != 'g') msg = "SKIP maps not written";
@@ -64,7 +65,8 @@ std::string InChild(const std::function<std::string()>& body, bool userns = fals
       const std::string proc = "/proc/" + std::to_string(pid) + "/";
       auto put = [&](const char* file, const char* text) {
         const int fd = ::open((proc + file).c_str(), O_WRONLY);
-        const bool ok = fd >= 0 && ::write(fd, text, std::strlen(text)) == static_cast<ssize_t>(std::strlen(text));
+        const bool ok = fd >= 0 && ::write(fd, text, std::strlen(text)) ==
+                                       static_cast<ssize_t>(std::strlen(text));
         if (fd >= 0) ::close(fd);
         return ok;
       };
@@ -73,19 +75,21 @@ std::string InChild(const std::function<std::string()>& body, bool userns = fals
     }
   }
   ::close(go[1]);
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
+    got.append(buf, static_cast<size_t>(n));
   ::close(out[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "child died, status " + std::to_string(status) + got;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return "child died, status " + std::to_string(status) + got;
   return got;
 }
 
-#define RUN_IN_CHILD(...)                                              \
-  do {                                                                 \
-    const std::string r_ = InChild(__VA_ARGS__);                       \
-    if (r_.rfind("SKIP", 0) == 0) GTEST_SKIP() << r_;                  \
-    EXPECT_EQ(r_, "");                                                 \
+#define RUN_IN_CHILD(...)                             \
+  do {                                                \
+    const std::string r_ = InChild(__VA_ARGS__);      \
+    if (r_.rfind("SKIP", 0) == 0) GTEST_SKIP() << r_; \
+    EXPECT_EQ(r_, "");                                \
   } while (0)
 
 // What the process holds now, as text a test compares.
@@ -105,7 +109,8 @@ Held Now() {
     cap_flag_value_t v;
     if (::cap_get_flag(c, cap, CAP_PERMITTED, &v) == 0 && v == CAP_SET) h.permitted.push_back(cap);
     if (::cap_get_flag(c, cap, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET) h.effective.push_back(cap);
-    if (::cap_get_flag(c, cap, CAP_INHERITABLE, &v) == 0 && v == CAP_SET) h.inheritable.push_back(cap);
+    if (::cap_get_flag(c, cap, CAP_INHERITABLE, &v) == 0 && v == CAP_SET)
+      h.inheritable.push_back(cap);
     if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) h.bounding.push_back(cap);
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) == 1) h.ambient.push_back(cap);
   }
@@ -123,11 +128,14 @@ std::string Caps(const std::vector<int>& v) {
 // "" when the process is `uid`/`gid` with exactly `caps` in the permitted,
 // effective and bounding sets (bounding: `bounding`), nothing inheritable or
 // ambient, and no_new_privs == `nnp`.
-std::string Expect(uid_t uid, gid_t gid, const std::vector<int>& caps, const std::vector<int>& bounding, int nnp) {
+std::string Expect(uid_t uid, gid_t gid, const std::vector<int>& caps,
+                   const std::vector<int>& bounding, int nnp) {
   const Held h = Now();
   std::string bad;
-  if (h.ruid != uid || h.euid != uid || h.suid != uid) bad += "uid " + std::to_string(h.euid) + "; ";
-  if (h.rgid != gid || h.egid != gid || h.sgid != gid) bad += "gid " + std::to_string(h.egid) + "; ";
+  if (h.ruid != uid || h.euid != uid || h.suid != uid)
+    bad += "uid " + std::to_string(h.euid) + "; ";
+  if (h.rgid != gid || h.egid != gid || h.sgid != gid)
+    bad += "gid " + std::to_string(h.egid) + "; ";
   if (h.permitted != caps) bad += "permitted " + Caps(h.permitted) + "; ";
   if (h.effective != caps) bad += "effective " + Caps(h.effective) + "; ";
   if (!h.inheritable.empty()) bad += "inheritable " + Caps(h.inheritable) + "; ";
@@ -177,7 +185,8 @@ Identity RealUsers(bool bind_data_port = false) {
 TEST(Privileges, BeforeAcceptCapabilitiesFollowTheModel) {
   Identity anon = Anonymous("/srv");
   EXPECT_TRUE(BeforeAcceptCapabilities(anon).empty());
-  EXPECT_EQ(BeforeAcceptCapabilities(RealUsers()), (std::vector<int>{CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT}));
+  EXPECT_EQ(BeforeAcceptCapabilities(RealUsers()),
+            (std::vector<int>{CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT}));
   EXPECT_EQ(BeforeAcceptCapabilities(RealUsers(true)),
             (std::vector<int>{CAP_SETGID, CAP_SETUID, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT}));
   Identity unprivileged = RealUsers(true);
@@ -271,7 +280,8 @@ TEST(Privileges, NonRootStartChangesNoIdsAndDropsCapabilities) {
   if (!IsRoot()) GTEST_SKIP() << "needs root to become an unprivileged uid first";
   for (PrivilegeModel model : {PrivilegeModel::kAnonymousOnly, PrivilegeModel::kRealUsers}) {
     RUN_IN_CHILD([&] {
-      if (::setresgid(kUser, kUser, kUser) != 0 || ::setresuid(kUser, kUser, kUser) != 0) return std::string("setup");
+      if (::setresgid(kUser, kUser, kUser) != 0 || ::setresuid(kUser, kUser, kUser) != 0)
+        return std::string("setup");
       Identity id;  // what the master resolves when not root
       id.model = model;
       if (auto r = EnterBeforeAccept(id); !r) return r.error().message();
@@ -297,7 +307,8 @@ TEST(Privileges, AnonymousDropFailsWhenTheUidCannotBeMapped) {
         auto r = EnterBeforeAccept(id);
         if (r) return std::string("the drop succeeded with uid 65534 unmapped");
         std::string bad;
-        if (r.error().sys_errno() != EINVAL) bad += "errno " + std::to_string(r.error().sys_errno()) + "; ";
+        if (r.error().sys_errno() != EINVAL)
+          bad += "errno " + std::to_string(r.error().sys_errno()) + "; ";
         if (r.error().message().find("setresuid(65534) failed") == std::string::npos)
           bad += "message: " + r.error().message() + "; ";
         // The gid changed, the uid did not: a state between stages that the
@@ -317,7 +328,8 @@ TEST(Privileges, RealUsersStagesFailWhenTheUidCannotBeMapped) {
         auto r = EnterBeforeAccept(RealUsers());
         if (r) return std::string("the before-accept stage succeeded with uid 65534 unmapped");
         std::string bad;
-        if (r.error().sys_errno() != EINVAL) bad += "errno " + std::to_string(r.error().sys_errno()) + "; ";
+        if (r.error().sys_errno() != EINVAL)
+          bad += "errno " + std::to_string(r.error().sys_errno()) + "; ";
         if (r.error().message().find("setresuid(65534) failed") == std::string::npos)
           bad += "message: " + r.error().message() + "; ";
         if (::prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0) != 0) bad += "keepcaps left on; ";
@@ -340,7 +352,8 @@ TEST(Privileges, AfterLoginFailureIsReported) {
         auto r = EnterAfterLogin(id, user);
         if (r) return std::string("the after-login stage succeeded with uid 65533 unmapped");
         std::string bad;
-        if (r.error().sys_errno() != EINVAL) bad += "errno " + std::to_string(r.error().sys_errno()) + "; ";
+        if (r.error().sys_errno() != EINVAL)
+          bad += "errno " + std::to_string(r.error().sys_errno()) + "; ";
         if (r.error().message().find("setresuid(65533) failed") == std::string::npos)
           bad += "message: " + r.error().message() + "; ";
         return bad;

@@ -22,8 +22,8 @@
 
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -338,7 +338,8 @@ TEST(ReplyTest, CrInsideALineIsSentAsCrNul) {
   EXPECT_EQ(FormatReply(550, "a\0b"s), "550 a\0b\r\n"s);
   EXPECT_EQ(FormatReply(211, "x\ry\nz\0w"s), "211-x\r\0y\r\n211 z\0w\r\n"s);
   // Already encoded pairs (fs::EncodeName) are not doubled.
-  EXPECT_EQ(FormatReply(257, "\"/a\r\0b\" is the current directory"s), "257 \"/a\r\0b\" is the current directory\r\n"s);
+  EXPECT_EQ(FormatReply(257, "\"/a\r\0b\" is the current directory"s),
+            "257 \"/a\r\0b\" is the current directory\r\n"s);
   EXPECT_EQ(FormatReply(550, "end\r"), "550 end\r\0\r\n"s);
   // A CR LF pair in the text is a line break, as LF alone; the next line
   // still carries the reply's code, so nothing is forged.
@@ -540,7 +541,9 @@ void WriteFile(const std::string& path, const std::string& data) {
 
 size_t Count(const std::string& haystack, const std::string& needle) {
   size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1))
+    ++n;
   return n;
 }
 
@@ -771,7 +774,8 @@ class SessionTest : public ::testing::Test {
         control = std::make_unique<testing_streams::BufferingStream>(UniqueFd(server_fd), 13);
       else
         control = std::make_unique<net::TcpStream>(UniqueFd(server_fd));
-      Session s(env_, *control, net::Endpoint{Ip("127.0.0.1"), 21}, net::Endpoint{Ip("127.0.0.1"), 40000}, "");
+      Session s(env_, *control, net::Endpoint{Ip("127.0.0.1"), 21},
+                net::Endpoint{Ip("127.0.0.1"), 40000}, "");
       end_ = s.Run();
     });
     const FtpReply greeting = client_->Read();
@@ -896,19 +900,26 @@ TEST_F(SessionTest, DebugLevel5LogsCommandsAndRepliesButNoPassword) {
   EXPECT_EQ(C().Cmd("PASS\tthird-Secret").code, 500);
   EXPECT_EQ(C().Cmd("PASSfourth-Secret").code, 500);
   EXPECT_EQ(C().Cmd("NOOP").code, 200);
-  EXPECT_EQ(C().Cmd("SITE \x01" "ctl\x1b[2Jbytes").code, 500) << "an unknown SITE subcommand";
+  EXPECT_EQ(C().Cmd("SITE \x01"
+                    "ctl\x1b[2Jbytes")
+                .code,
+            500)
+      << "an unknown SITE subcommand";
   EXPECT_EQ(C().Cmd("FEAT").code, 211);
   EXPECT_EQ(C().Cmd("QUIT").code, 221);
   Join();
   const std::string log = ReadFile(sys_log_);
-  for (const char* want : {"(127.0.0.1[127.0.0.1]): debug: sending reply '220 ",
-                           "(127.0.0.1[127.0.0.1]): debug: dispatching command 'USER anonymous'\n",
-                           "debug: sending reply '331 Anonymous login ok",
-                           "debug: sending reply '230 Anonymous access granted, restrictions apply'\n",
-                           "debug: dispatching command 'NOOP'\n", "debug: sending reply '200 NOOP command successful'\n",
-                           "debug: dispatching command 'SITE ?ctl?[2Jbytes'\n", "debug: sending reply '211-Features:'\n",
-                           "debug: sending reply ' EPSV'\n", "debug: sending reply '211 End'\n",
-                           "debug: dispatching command 'QUIT'\n", "debug: sending reply '221 Goodbye.'\n"})
+  for (const char* want :
+       {"(127.0.0.1[127.0.0.1]): debug: sending reply '220 ",
+        "(127.0.0.1[127.0.0.1]): debug: dispatching command 'USER anonymous'\n",
+        "debug: sending reply '331 Anonymous login ok",
+        "debug: sending reply '230 Anonymous access granted, restrictions apply'\n",
+        "debug: dispatching command 'NOOP'\n",
+        "debug: sending reply '200 NOOP command successful'\n",
+        "debug: dispatching command 'SITE ?ctl?[2Jbytes'\n",
+        "debug: sending reply '211-Features:'\n", "debug: sending reply ' EPSV'\n",
+        "debug: sending reply '211 End'\n", "debug: dispatching command 'QUIT'\n",
+        "debug: sending reply '221 Goodbye.'\n"})
     EXPECT_NE(log.find(want), std::string::npos) << want << "\n" << log;
   EXPECT_EQ(Count(log, "debug: dispatching command 'PASS (hidden)'\n"), 4u) << log;
   EXPECT_EQ(Count(log, "debug: sending reply '500 (hidden)'\n"), 2u) << log;
@@ -929,8 +940,10 @@ TEST_F(SessionTest, DebugReplyLinesAreCapped) {
   EXPECT_EQ(C().Cmd("QUIT").code, 221);
   Join();
   const std::string log = ReadFile(sys_log_);
-  EXPECT_NE(log.find("debug: sending reply: " + std::to_string(lines - 32) + " more line(s) not shown\n"),
-            std::string::npos) << log;
+  EXPECT_NE(
+      log.find("debug: sending reply: " + std::to_string(lines - 32) + " more line(s) not shown\n"),
+      std::string::npos)
+      << log;
 }
 
 TEST_F(SessionTest, DebugLevel4LogsNoCommands) {
@@ -1029,7 +1042,8 @@ TEST_F(SessionTest, NamesWithLineBreaksOnTheControlConnection) {
   ASSERT_EQ(::mkdir((root_ + "/evil").c_str(), 0755), 0);
   WriteFile(root_ + "/evil/cr\rname", "cr file\n");
   WriteFile(root_ + "/evil/lf\nname", "lf file\n");
-  WriteFile(root_ + "/evil/mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD", "x");
+  WriteFile(root_ + "/evil/mlsdevil\r\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD",
+            "x");
   ASSERT_EQ(::mkdir((root_ + "/evil/dir\rcr").c_str(), 0755), 0);
   ASSERT_NO_FATAL_FAILURE(Start());
   ASSERT_NO_FATAL_FAILURE(Login());
@@ -1044,7 +1058,8 @@ TEST_F(SessionTest, NamesWithLineBreaksOnTheControlConnection) {
   EXPECT_EQ(r.lines[2], "250 End of list");
   // A client cannot send a LF inside a command: the line ends there, and the
   // rest is a (bad) command of its own.
-  r = C().Cmd("MLST /evil/mlsdevil\r\0\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD"s);
+  r = C().Cmd(
+      "MLST /evil/mlsdevil\r\0\ntype=file;size=999;modify=20200101000000;perm=r; FAKE-MLSD"s);
   EXPECT_EQ(r.code, 550) << r;
   EXPECT_EQ(C().Read().code, 500);
   EXPECT_EQ(C().Cmd("NOOP").code, 200);
@@ -1089,8 +1104,8 @@ TEST_F(SessionTest, MlstFactsAndOpts) {
   ASSERT_EQ(r.lines.size(), 3u) << r;
   struct stat st {};
   ASSERT_EQ(::stat((root_ + "/pub").c_str(), &st), 0);
-  EXPECT_NE(r.lines[1].find(";UNIX.mode=0755;UNIX.owner=" + std::to_string(st.st_uid) + ";UNIX.group=" +
-                            std::to_string(st.st_gid) + ";"),
+  EXPECT_NE(r.lines[1].find(";UNIX.mode=0755;UNIX.owner=" + std::to_string(st.st_uid) +
+                            ";UNIX.group=" + std::to_string(st.st_gid) + ";"),
             std::string::npos)
       << r;
   EXPECT_NE(r.lines[1].find("perm=el;"), std::string::npos) << r;
@@ -1276,9 +1291,9 @@ TEST_F(SessionTest, LimitDeniesCommand) {
 // The gate finds the <Directory> of the path a command names (normalised
 // once, relative to the current directory) and applies its <Limit>s.
 TEST_F(SessionTest, GateAppliesDirectoryLimits) {
-  ASSERT_NO_FATAL_FAILURE(Start(
-      "<Directory pub/sub>\n <Limit RETR SIZE DIRS>\n  DenyAll\n </Limit>\n</Directory>\n"
-      "<Directory pub/*>\n <Limit MDTM>\n  DenyAll\n </Limit>\n</Directory>"));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("<Directory pub/sub>\n <Limit RETR SIZE DIRS>\n  DenyAll\n </Limit>\n</Directory>\n"
+            "<Directory pub/*>\n <Limit MDTM>\n  DenyAll\n </Limit>\n</Directory>"));
   ASSERT_NO_FATAL_FAILURE(Login());
   EXPECT_EQ(C().Cmd("TYPE I").code, 200);
   EXPECT_EQ(C().Cmd("SIZE pub/file.txt").code, 213) << "outside pub/sub";
@@ -1525,7 +1540,8 @@ TEST_F(SessionTest, PreLoginBoundCountsTooLongAndUnknownLines) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const int allowed = limits::kMaxPreLoginCommands + 2 * 3;
   std::string flood;
-  for (int i = 0; i < allowed; ++i) flood += (i % 2 ? "XYZZY\r\n" : std::string(5000, 'A') + "\r\n");
+  for (int i = 0; i < allowed; ++i)
+    flood += (i % 2 ? "XYZZY\r\n" : std::string(5000, 'A') + "\r\n");
   flood += "NOOP\r\n";
   (void)C().Send(flood);
   const auto replies = ReadReplies(C(), 1000);
@@ -1588,7 +1604,8 @@ TEST_F(SessionTest, SiteHelpAndSubcommands) {
   ASSERT_EQ(r.code, 214) << r;
   EXPECT_EQ(r.first(), "214-The following SITE commands are recognized (* =>'s unimplemented)");
   std::set<std::string> listed;
-  for (size_t i = 1; i + 1 < r.lines.size(); ++i) listed.insert(std::string(util::Trim(r.lines[i])));
+  for (size_t i = 1; i + 1 < r.lines.size(); ++i)
+    listed.insert(std::string(util::Trim(r.lines[i])));
   EXPECT_EQ(listed, (std::set<std::string>{"HELP", "CHGRP", "CHMOD"})) << r;
   r = C().Cmd("site help chmod");
   EXPECT_EQ(r.code, 214) << r;
@@ -1632,9 +1649,9 @@ TEST_F(SessionTest, ActiveModeToAClosedPortIs425Without150) {
   ASSERT_GE(port, 1024);
   for (const char* cmd : {"RETR pub/file.txt", "LIST pub", "NLST pub", "MLSD pub"}) {
     for (bool eprt : {false, true}) {
-      const std::string set = eprt ? "EPRT |1|127.0.0.1|" + std::to_string(port) + "|"
-                                   : "PORT 127,0,0,1," + std::to_string(port >> 8) + "," +
-                                         std::to_string(port & 255);
+      const std::string set =
+          eprt ? "EPRT |1|127.0.0.1|" + std::to_string(port) + "|"
+               : "PORT 127,0,0,1," + std::to_string(port >> 8) + "," + std::to_string(port & 255);
       ASSERT_EQ(C().Cmd(set).code, 200) << set;
       const FtpReply r = C().Cmd(cmd);
       EXPECT_EQ(r.code, 425) << cmd << " after " << set << ": " << r;
@@ -1867,7 +1884,8 @@ TEST_P(ControlChannelTest, LinesReadDuringATransferComeFirst) {
 // SECURITY: the STARTTLS injection rule. Lines pipelined behind AUTH TLS
 // (held by the reader, or inside the stream) are never read as commands.
 TEST_P(ControlChannelTest, DiscardBufferedDropsBytesPipelinedBehindAuth) {
-  if (GetParam() == 1) GTEST_SKIP() << "PieceStream leaves them in the kernel: the next layer's bytes";
+  if (GetParam() == 1)
+    GTEST_SKIP() << "PieceStream leaves them in the kernel: the next layer's bytes";
   ChannelPair p = MakeChannel(GetParam());
   ASSERT_TRUE(p.channel);
   const std::string in = "AUTH TLS\r\nUSER evil\r\nPASS injected\r\n";
@@ -1887,7 +1905,8 @@ TEST_P(ControlChannelTest, LingeringCloseSendsFinAndDrains) {
   ChannelPair p = MakeChannel(GetParam());
   ASSERT_TRUE(p.channel);
   const std::string flood(3000, 'x');
-  ASSERT_EQ(::write(p.client.get(), flood.data(), flood.size()), static_cast<ssize_t>(flood.size()));
+  ASSERT_EQ(::write(p.client.get(), flood.data(), flood.size()),
+            static_cast<ssize_t>(flood.size()));
   ASSERT_TRUE(p.channel->Reply(421, "bye"));
   std::thread closer([&] { p.channel->LingeringClose(); });
   EXPECT_EQ(ReadToEof(p.client.get()), "421 bye\r\n");  // FIN after the reply, no reset

@@ -662,8 +662,7 @@ TEST_F(OpenErrors, OtherLayoutVersion) {
   const Error e = OpenError();
   EXPECT_EQ(e.code(), ErrorCode::kVersion);
   EXPECT_NE(e.message().find("version 7"), std::string::npos) << e.message();
-  EXPECT_NE(e.message().find("reads version " + std::to_string(kLayoutVersion)),
-            std::string::npos)
+  EXPECT_NE(e.message().find("reads version " + std::to_string(kLayoutVersion)), std::string::npos)
       << e.message();
 }
 
@@ -911,7 +910,8 @@ TEST(Counters, OpenSessionsComeFromSlotsAndDropWhenAKilledWorkerIsReaped) {
   auto open_sessions = [&] {
     auto tool = Scoreboard::Open(path);
     uint32_t n = 0;
-    for (const SlotView& v : tool->ReadAll()) n += IsSessionState(v.rec.state) && !v.updating ? 1 : 0;
+    for (const SlotView& v : tool->ReadAll())
+      n += IsSessionState(v.rec.state) && !v.updating ? 1 : 0;
     return n;
   };
   int ready[2];
@@ -1205,8 +1205,8 @@ TEST(ForEachSlot, StreamsWhatReadAllReturnsWithOnlyTheAskedText) {
   EXPECT_EQ(got.state, want.state);
   EXPECT_EQ(got.xfer_size, want.xfer_size);
   EXPECT_EQ(got.sessions_served, want.sessions_served);
-  for (const char* text : {got.client_addr, got.server_addr, got.protocol, got.cmd, got.cwd,
-                           got.arg, got.xfer_path}) {
+  for (const char* text :
+       {got.client_addr, got.server_addr, got.protocol, got.cmd, got.cwd, got.arg, got.xfer_path}) {
     EXPECT_STREQ(text, "");
   }
 }
@@ -1427,7 +1427,7 @@ TEST(Shared, LiveStandaloneMasterIsShared) {
   EXPECT_TRUE(sb->MasterAlive());
   auto slot = sb->ClaimFreeSlot(::getpid());
   ASSERT_TRUE(slot);
-  EXPECT_EQ(*slot, 5u);  // from the top
+  EXPECT_EQ(*slot, 5u);                          // from the top
   EXPECT_EQ(sb->Read(0).rec.pid, master.pid());  // the master's slot untouched
   EXPECT_FALSE(sb->Read(0).stale);
 }
@@ -1691,8 +1691,8 @@ TEST(Claim, UnclaimedLeftoversOnAMasterlessFile) {
     ::waitpid(child, nullptr, 0);
     gone = child;
   }
-  sb->Publish(0, SessionRecord(gone));          // unclaimed, dead pid
-  sb->Publish(1, SessionRecord(::getpid()));   // unclaimed, live pid
+  sb->Publish(0, SessionRecord(gone));        // unclaimed, dead pid
+  sb->Publish(1, SessionRecord(::getpid()));  // unclaimed, live pid
   EXPECT_TRUE(sb->Read(0).stale);
   EXPECT_FALSE(sb->Read(1).stale);
   EXPECT_EQ(sb->ClaimFreeSlot(::getpid()), std::optional<size_t>(0));
@@ -1746,10 +1746,10 @@ TEST(Damage, PlausibleShutdown) {
   EXPECT_TRUE(PlausibleShutdown(0, 0, 0, ""));
   EXPECT_TRUE(PlausibleShutdown(1700000000, 1699999400, 1699999700, "maintenance\tat noon"));
   EXPECT_TRUE(PlausibleShutdown(1700000000, 1700000000, 1700000000, ""));
-  EXPECT_FALSE(PlausibleShutdown(0, 5, 0, ""));              // deny without a shutdown
+  EXPECT_FALSE(PlausibleShutdown(0, 5, 0, ""));  // deny without a shutdown
   EXPECT_FALSE(PlausibleShutdown(0, 0, 0, "x"));
   EXPECT_FALSE(PlausibleShutdown(-1, 0, 0, ""));
-  EXPECT_FALSE(PlausibleShutdown(253402300800, 0, 0, ""));   // year 10000
+  EXPECT_FALSE(PlausibleShutdown(253402300800, 0, 0, ""));         // year 10000
   EXPECT_FALSE(PlausibleShutdown(1700000000, 1700000001, 0, ""));  // deny after shutdown
   EXPECT_FALSE(PlausibleShutdown(1700000000, 0, 1700000001, ""));
   EXPECT_FALSE(PlausibleShutdown(1700000000, 0, 0, "line\r\nbreak"));
@@ -1809,7 +1809,8 @@ TEST(Damage, EachFieldIsNamedAndRepairedFromTheMastersCopy) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.named);
     if (c.size == 8) WriteValue<uint64_t>(path, c.off, c.value);
-    else WriteValue<uint32_t>(path, c.off, static_cast<uint32_t>(c.value));
+    else
+      WriteValue<uint32_t>(path, c.off, static_cast<uint32_t>(c.value));
     const std::string damage = master->CheckHeader(2);
     EXPECT_NE(damage.find(c.named), std::string::npos) << damage;
     master->RepairHeader(2);
@@ -1868,29 +1869,33 @@ TEST(Damage, PlausibleShutdownSurvivesARepair) {
 TEST(TruncationGuard, MasterRestoresTheSizeAndKeepsRunning) {
   TempDir dir;
   const std::string path = dir.File("sb");
-  EXPECT_EQ(InChild([&] {
-              auto master = Scoreboard::Create(path, 4, "name", 2);
-              if (!master) return 1;
-              master->GuardTruncation(TruncationPolicy::kRestore);
-              master->SetGeneration(5);
-              if (::truncate(path.c_str(), 0) != 0) return 2;
-              // Would be SIGBUS: the handler puts the size back.
-              if (master->ReadHeader().generation != 0) return 3;
-              if (TakeTruncationEvents().restored == 0) return 4;
-              struct stat st;
-              if (::stat(path.c_str(), &st) != 0 || st.st_size != static_cast<off_t>(sizeof(Header) + 4 * sizeof(Slot))) return 5;
-              if (master->CheckHeader(0).find("magic") == std::string::npos) return 6;
-              master->RepairHeader(0);
-              auto tool = Scoreboard::Open(path);
-              if (!tool || tool->ReadHeader().generation != 5) return 7;
-              // The periodic check finds a shrink nobody touched yet.
-              if (::truncate(path.c_str(), 100) != 0) return 8;
-              const Scoreboard::SizeCheck sc = master->RestoreSize();
-              if (!sc.truncated || sc.seen_size != 100 || sc.restore_errno != 0) return 9;
-              if (::stat(path.c_str(), &st) != 0 || st.st_size != static_cast<off_t>(sc.mapped_size)) return 10;
-              return MappingDetached() ? 11 : 0;
-            }),
-            0);
+  EXPECT_EQ(
+      InChild([&] {
+        auto master = Scoreboard::Create(path, 4, "name", 2);
+        if (!master) return 1;
+        master->GuardTruncation(TruncationPolicy::kRestore);
+        master->SetGeneration(5);
+        if (::truncate(path.c_str(), 0) != 0) return 2;
+        // Would be SIGBUS: the handler puts the size back.
+        if (master->ReadHeader().generation != 0) return 3;
+        if (TakeTruncationEvents().restored == 0) return 4;
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0 ||
+            st.st_size != static_cast<off_t>(sizeof(Header) + 4 * sizeof(Slot)))
+          return 5;
+        if (master->CheckHeader(0).find("magic") == std::string::npos) return 6;
+        master->RepairHeader(0);
+        auto tool = Scoreboard::Open(path);
+        if (!tool || tool->ReadHeader().generation != 5) return 7;
+        // The periodic check finds a shrink nobody touched yet.
+        if (::truncate(path.c_str(), 100) != 0) return 8;
+        const Scoreboard::SizeCheck sc = master->RestoreSize();
+        if (!sc.truncated || sc.seen_size != 100 || sc.restore_errno != 0) return 9;
+        if (::stat(path.c_str(), &st) != 0 || st.st_size != static_cast<off_t>(sc.mapped_size))
+          return 10;
+        return MappingDetached() ? 11 : 0;
+      }),
+      0);
 }
 
 TEST(TruncationGuard, ChildOfTheMasterWaitsForTheRepair) {
@@ -1913,7 +1918,8 @@ TEST(TruncationGuard, ChildOfTheMasterWaitsForTheRepair) {
               }
               ::usleep(200 * 1000);
               struct stat st;
-              if (::stat(path.c_str(), &st) != 0 || st.st_size != 0) return 3;  // the worker did not restore it
+              if (::stat(path.c_str(), &st) != 0 || st.st_size != 0)
+                return 3;  // the worker did not restore it
               if (!master->RestoreSize().truncated) return 4;
               int status = 0;
               if (::waitpid(worker, &status, 0) != worker) return 5;

@@ -481,11 +481,12 @@ TEST(Who, Json) {
   ASSERT_TRUE(IsValidJson(json)) << json;
   EXPECT_EQ(json.back(), '\n');
   EXPECT_EQ(json.find('\n'), json.size() - 1) << "one line";
-  EXPECT_NE(json.find(R"({"server":{"pid":1234,"started":1699995620,"generation":2,)"
-                      R"("type":"standalone","uptime":4380,"name":"Test Server",)"
-                      R"("max_clients":5,"slots":8,"idle_workers":1,"updating_slots":1,)"
-                      R"("stale_slots":0,"total_sessions":9,"total_bytes":123456,"shutdown":null},)"),
-            std::string::npos)
+  EXPECT_NE(
+      json.find(R"({"server":{"pid":1234,"started":1699995620,"generation":2,)"
+                R"("type":"standalone","uptime":4380,"name":"Test Server",)"
+                R"("max_clients":5,"slots":8,"idle_workers":1,"updating_slots":1,)"
+                R"("stale_slots":0,"total_sessions":9,"total_bytes":123456,"shutdown":null},)"),
+      std::string::npos)
       << json;
   EXPECT_NE(json.find(R"({"pid":1240,"user":"ftp","state":"idle","generation":2,"command":"",)"
                       R"("argument":"","client":"host.example[192.0.2.7]",)"
@@ -523,12 +524,14 @@ TEST(ShutdownJson, OneShapeForBothTools) {
   EXPECT_EQ(ShutdownJson(0, 5, 6, "ignored", true), "null");
   const std::string ctl = ShutdownJson(1700003600, 1700003000, 1700003300, "going \"down\"");
   EXPECT_TRUE(IsValidJson(ctl)) << ctl;
-  EXPECT_EQ(ctl, R"({"shutdown_time":1700003600,"deny_time":1700003000,"disconnect_time":1700003300,)"
-                 R"("message":"going \"down\""})");
+  EXPECT_EQ(ctl,
+            R"({"shutdown_time":1700003600,"deny_time":1700003000,"disconnect_time":1700003300,)"
+            R"("message":"going \"down\""})");
   // ftpwho's form is the same object with the aliases appended.
   const std::string who = ShutdownJson(1700003600, 1700003000, 1700003300, "going \"down\"", true);
   EXPECT_TRUE(IsValidJson(who)) << who;
-  EXPECT_EQ(who, ctl.substr(0, ctl.size() - 1) + R"(,"time":1700003600,"deny":1700003000,"disconnect":1700003300})");
+  EXPECT_EQ(who, ctl.substr(0, ctl.size() - 1) +
+                     R"(,"time":1700003600,"deny":1700003000,"disconnect":1700003300})");
 }
 
 TEST(Who, JsonPercentUnknownSize) {
@@ -650,15 +653,13 @@ TEST(Inetd, StaleSlotsAreNeverSessions) {
         << verbose;
     EXPECT_NE(verbose.find(" 1300 (none)   [     -] (stale: process gone)\n"), std::string::npos)
         << verbose;
-    EXPECT_NE(verbose.find("2 stale slots (session process gone)\n"), std::string::npos)
-        << verbose;
+    EXPECT_NE(verbose.find("2 stale slots (session process gone)\n"), std::string::npos) << verbose;
     const std::string json = FormatWhoJson(h, slots, kNow);
     ASSERT_TRUE(IsValidJson(json)) << json;
     EXPECT_NE(json.find(R"("stale_slots":2,)"), std::string::npos) << json;
     EXPECT_EQ(json.find("1299"), std::string::npos) << json;
     EXPECT_NE(FormatCount(h, slots, {}).find("-   3 users\n"), std::string::npos);
-    EXPECT_NE(FormatCountJson(h, slots, {}).find(R"("sessions":3,"users":2})"),
-              std::string::npos);
+    EXPECT_NE(FormatCountJson(h, slots, {}).find(R"("sessions":3,"users":2})"), std::string::npos);
   }
   // The idle-worker count of a standalone server ignores the stale one.
   WhoOptions v;
@@ -709,7 +710,10 @@ TEST(Directive, ParsedLikeTheServer) {
   EXPECT_EQ(sb_of("ScoreboardFile /run/x.sb\n")->value_or(""), "/run/x.sb");
   EXPECT_EQ(sb_of("  scoreboardfile\t/run/x.sb  \r\n")->value_or(""), "/run/x.sb");
   EXPECT_EQ(sb_of("SCOREBOARDFILE \"/run/with space.sb\"\n")->value_or(""), "/run/with space.sb");
-  EXPECT_EQ(sb_of(R"(ScoreboardFile "/a\"b\\c")" "\n")->value_or(""), "/a\"b\\c");
+  EXPECT_EQ(sb_of(R"(ScoreboardFile "/a\"b\\c")"
+                  "\n")
+                ->value_or(""),
+            "/a\"b\\c");
   EXPECT_FALSE(sb_of("# ScoreboardFile /x\n")->has_value());
   EXPECT_FALSE(sb_of("PidFile /run/x.pid\n")->has_value());
   EXPECT_FALSE(sb_of("")->has_value());
@@ -733,14 +737,16 @@ TEST(Directive, IncludeAndIfDefine) {
   WriteFile(inc, "ScoreboardFile /run/included.sb\nPidFile /run/included.pid\n");
   WriteFile(conf,
             "ServerName x\n"
-            "Include " + inc + "\n"
-            "<IfDefine NEVER>\n"
-            "ScoreboardFile /run/never.sb\n"
-            "ShutdownFile /run/never.shut\n"
-            "</IfDefine>\n"
-            "<IfDefine !NEVER>\n"
-            "ShutdownFile /run/not-never.shut\n"
-            "</IfDefine>\n");
+            "Include " +
+                inc +
+                "\n"
+                "<IfDefine NEVER>\n"
+                "ScoreboardFile /run/never.sb\n"
+                "ShutdownFile /run/never.shut\n"
+                "</IfDefine>\n"
+                "<IfDefine !NEVER>\n"
+                "ShutdownFile /run/not-never.shut\n"
+                "</IfDefine>\n");
   auto p = ReadConfigPaths(conf, {});
   ASSERT_TRUE(p) << p.error().message();
   EXPECT_EQ(p->scoreboard_file.value_or(""), "/run/included.sb");
@@ -1153,7 +1159,7 @@ TEST_F(Binaries, GarbageSlotsNeverReachTheTerminal) {
   slot[offsetof(sb::Slot, state)] = static_cast<char>(SlotState::kLoggedIn);
   slot[offsetof(sb::Slot, xfer_dir)] = 0;
   std::memset(slot.data() + offsetof(sb::Slot, session_start_ns), 0, 64);  // numbers sane
-  std::memset(slot.data() + offsetof(sb::Slot, owner), 0, 8);  // master-managed
+  std::memset(slot.data() + offsetof(sb::Slot, owner), 0, 8);              // master-managed
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::pwrite(fd, slot.data(), slot.size(), sizeof(sb::Header) + sizeof(sb::Slot)),

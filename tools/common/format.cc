@@ -291,13 +291,15 @@ std::string JsonString(std::string_view text) {
   return out;
 }
 
-std::string ShutdownJson(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time, std::string_view message,
-                         bool who_aliases) {
+std::string ShutdownJson(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
+                         std::string_view message, bool who_aliases) {
   if (shutdown_time <= 0) return "null";
-  std::string out = "{\"shutdown_time\":" + Num(shutdown_time) + ",\"deny_time\":" + Num(deny_time) +
-                    ",\"disconnect_time\":" + Num(disconnect_time) + ",\"message\":" + JsonString(message);
+  std::string out =
+      "{\"shutdown_time\":" + Num(shutdown_time) + ",\"deny_time\":" + Num(deny_time) +
+      ",\"disconnect_time\":" + Num(disconnect_time) + ",\"message\":" + JsonString(message);
   if (who_aliases)
-    out += ",\"time\":" + Num(shutdown_time) + ",\"deny\":" + Num(deny_time) + ",\"disconnect\":" + Num(disconnect_time);
+    out += ",\"time\":" + Num(shutdown_time) + ",\"deny\":" + Num(deny_time) +
+           ",\"disconnect\":" + Num(disconnect_time);
   return out + "}";
 }
 
@@ -344,15 +346,14 @@ bool IsListedSession(const sb::SlotView& slot) {
 // --------------------------------------------------------------------------
 // ftpwho
 
-WhoFormatter::WhoFormatter(const sb::HeaderView& header, int64_t now_ns,
-                           const WhoOptions& options)
+WhoFormatter::WhoFormatter(const sb::HeaderView& header, int64_t now_ns, const WhoOptions& options)
     : header_(header), now_ns_(now_ns), options_(options), server_label_(ServerLabel(header)) {
   if (sb::IsInetd(header)) {
     out_ += "inetd FTP daemon:\n";  // ProFTPD's line when there is no master
   } else {
     const int64_t uptime = SecondsBetween(header.start_time_ns, now_ns);
-    Appendf(&out_, "%s FTP daemon [%d], up for %s\n", ServerType(header).c_str(),
-            header.master_pid, FormatUptime(uptime).c_str());
+    Appendf(&out_, "%s FTP daemon [%d], up for %s\n", ServerType(header).c_str(), header.master_pid,
+            FormatUptime(uptime).c_str());
   }
 }
 
@@ -378,16 +379,15 @@ void WhoFormatter::Add(const sb::SlotView& v) {
   if (line.size() - user_at < 8) line.append(8 - (line.size() - user_at), ' ');
   line += " [";
   char elapsed[48];
-  AppendRight(&line, std::string_view(elapsed, ElapsedTo(elapsed, r.session_start_ns, now_ns_)),
-              6);
+  AppendRight(&line, std::string_view(elapsed, ElapsedTo(elapsed, r.session_start_ns, now_ns_)), 6);
   line += "] ";
   if (r.state == sb::SlotState::kConnected) {
     line += "(authenticating)";
   } else if (r.state == sb::SlotState::kClosing) {
     line += "(closing)";
   } else if (r.state == sb::SlotState::kIdle) {
-    AppendRight(&line,
-                std::string_view(elapsed, ElapsedTo(elapsed, r.last_activity_ns, now_ns_)), 6);
+    AppendRight(&line, std::string_view(elapsed, ElapsedTo(elapsed, r.last_activity_ns, now_ns_)),
+                6);
     line += " idle";
   } else if (IsTransfer(r) && r.xfer_dir == sb::XferDir::kRetr && r.xfer_size > 0) {
     Appendf(&line, "(%3s%%) ", PercentComplete(r.xfer_size, DoneBytes(v)).c_str());
@@ -450,8 +450,8 @@ void WhoFormatter::Finish() {
     if (sb::IsInetd(header)) {
       Appendf(&out_, "%u slot%s\n", header.slot_count, header.slot_count == 1 ? "" : "s");
     } else {
-      Appendf(&out_, "%u idle worker%s in the pool, %u slot%s, generation %u\n",
-              tally.idle_workers, tally.idle_workers == 1 ? "" : "s", header.slot_count,
+      Appendf(&out_, "%u idle worker%s in the pool, %u slot%s, generation %u\n", tally.idle_workers,
+              tally.idle_workers == 1 ? "" : "s", header.slot_count,
               header.slot_count == 1 ? "" : "s", header.generation);
     }
     if (tally.stale) {
@@ -557,8 +557,9 @@ std::string WhoJsonFormatter::head() const {
   out += ",\"stale_slots\":" + Num(tally.stale);
   out += ",\"total_sessions\":" + Num(header.total_sessions);
   out += ",\"total_bytes\":" + Num(header.total_bytes);
-  out += ",\"shutdown\":" + ShutdownJson(header.shutdown_time, header.deny_time, header.disconnect_time,
-                                         header.shutdown_msg, /*who_aliases=*/true);
+  out += ",\"shutdown\":" + ShutdownJson(header.shutdown_time, header.deny_time,
+                                         header.disconnect_time, header.shutdown_msg,
+                                         /*who_aliases=*/true);
   out += "},\"connections\":[";
   return out;
 }
@@ -608,8 +609,8 @@ std::string CountFormatter::Json() const {
   const bool match = ServerMatches(header, options_);
   std::string out = "{\"master_pid\":" + Num(header.master_pid) + ",\"servers\":[";
   if (match) {
-    out += "{\"name\":" + JsonString(header.server_name) +
-           ",\"sessions\":" + Num(tally_.sessions) + ",\"users\":" + Num(tally_.users) + "}";
+    out += "{\"name\":" + JsonString(header.server_name) + ",\"sessions\":" + Num(tally_.sessions) +
+           ",\"users\":" + Num(tally_.users) + "}";
   }
   out += "],\"sessions\":" + Num(match ? tally_.sessions : 0u);
   out += ",\"users\":" + Num(match ? tally_.users : 0u) + "}\n";

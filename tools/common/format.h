@@ -66,8 +66,8 @@ std::string JsonString(std::string_view text);
 // (epoch seconds, the scoreboard header's fields). `who_aliases` appends the
 // keys ftpwho printed first, with the same values: "time", "deny",
 // "disconnect".
-std::string ShutdownJson(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time, std::string_view message,
-                         bool who_aliases = false);
+std::string ShutdownJson(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
+                         std::string_view message, bool who_aliases = false);
 
 // ProFTPD's elapsed-time look: "0m5s", "59m59s", "1h13m"; "-" when unknown
 // (start time 0). Negative spans (clock steps) count as 0.

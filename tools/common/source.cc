@@ -39,8 +39,7 @@ ConfigPaths PathsOf(const config::Config& c) {
 }  // namespace
 
 Result<ConfigPaths> ReadConfigPaths(const std::string& config_path,
-                                    const std::vector<std::string>& defines,
-                                    ConfigPaths* partial) {
+                                    const std::vector<std::string>& defines, ConfigPaths* partial) {
   // The top file first, for the tools' own message on a missing or
   // unreadable -c ("cannot read config PATH"); the parser names its errors.
   {
@@ -100,8 +99,7 @@ Result<LiveBoard> OpenLive(const std::string& path) {
       return Error(ErrorCode::kStale,
                    path + ": poolftpd is not running (its master exited and left the scoreboard)");
     }
-    return Error(ErrorCode::kStale, path + ": master process " +
-                                        std::to_string(header.master_pid) +
+    return Error(ErrorCode::kStale, path + ": master process " + std::to_string(header.master_pid) +
                                         " is not running (stale scoreboard)");
   }
   return LiveBoard{std::move(*board), header, NowNs()};

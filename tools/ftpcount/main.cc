@@ -45,14 +45,11 @@ void PrintHelp() {
 int Run(int argc, char** argv) {
   using namespace poolftpd::tools;
   enum { kOptJson = 1000 };
-  static const option kLongOpts[] = {{"config", required_argument, nullptr, 'c'},
-                                     {"define", required_argument, nullptr, 'D'},
-                                     {"file", required_argument, nullptr, 'f'},
-                                     {"server", required_argument, nullptr, 'S'},
-                                     {"json", no_argument, nullptr, kOptJson},
-                                     {"help", no_argument, nullptr, 'h'},
-                                     {"version", no_argument, nullptr, 'V'},
-                                     {nullptr, 0, nullptr, 0}};
+  static const option kLongOpts[] = {
+      {"config", required_argument, nullptr, 'c'}, {"define", required_argument, nullptr, 'D'},
+      {"file", required_argument, nullptr, 'f'},   {"server", required_argument, nullptr, 'S'},
+      {"json", no_argument, nullptr, kOptJson},    {"help", no_argument, nullptr, 'h'},
+      {"version", no_argument, nullptr, 'V'},      {nullptr, 0, nullptr, 0}};
 
   std::optional<std::string> file, config;
   std::vector<std::string> defines;  // -D, for <IfDefine> as in poolftpd

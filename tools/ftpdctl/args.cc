@@ -116,8 +116,8 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     // "debug -1": a level out of range, not an option.
-    const bool negative_level = command && *command == Command::kDebug && arg.size() >= 2 && arg[0] == '-' &&
-                                arg[1] >= '0' && arg[1] <= '9';
+    const bool negative_level = command && *command == Command::kDebug && arg.size() >= 2 &&
+                                arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9';
     if (options_done || arg.size() < 2 || arg[0] != '-' || negative_level) {
       if (!command) {
         for (const CommandEntry& e : kCommands) {
@@ -257,9 +257,11 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
     return o;
   }
   if (o.command == Command::kDebug) {
-    const std::string range = std::to_string(util::kMinDebugLevel) + "-" + std::to_string(util::kMaxDebugLevel);
+    const std::string range =
+        std::to_string(util::kMinDebugLevel) + "-" + std::to_string(util::kMaxDebugLevel);
     if (positional.empty()) return Usage("debug needs a level (" + range + ")");
-    if (positional.size() > 1) return Usage("unexpected argument " + Quote(positional[1]) + " for debug");
+    if (positional.size() > 1)
+      return Usage("unexpected argument " + Quote(positional[1]) + " for debug");
     auto level = ParseInt(positional[0], util::kMinDebugLevel, util::kMaxDebugLevel);
     if (!level) return Usage("bad debug level " + Quote(positional[0]) + " (" + range + ")");
     o.debug_level = *level;

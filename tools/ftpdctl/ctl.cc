@@ -414,7 +414,8 @@ Result<Paths> ResolvePaths(const Options& o, std::string* config_error) {
   }
   Paths p;
   p.pidfile = o.pidfile ? *o.pidfile : cfg.pid_file.value_or(POOLFTPD_PID_FILE);
-  p.scoreboard = o.scoreboard ? *o.scoreboard : cfg.scoreboard_file.value_or(POOLFTPD_SCOREBOARD_FILE);
+  p.scoreboard =
+      o.scoreboard ? *o.scoreboard : cfg.scoreboard_file.value_or(POOLFTPD_SCOREBOARD_FILE);
   return p;
 }
 
@@ -517,9 +518,9 @@ std::string FormatStatusJson(const Status& s) {
   out += "],\"sessions\":" + Num(s.sessions);
   out += ",\"pidfile\":" + JsonString(s.pidfile);
   out += ",\"scoreboard\":" + JsonString(s.scoreboard);
-  out += ",\"shutdown\":" +
-         (s.shutdown ? tools::ShutdownJson(s.shutdown_time, s.deny_time, s.disconnect_time, s.shutdown_message)
-                     : std::string("null"));
+  out += ",\"shutdown\":" + (s.shutdown ? tools::ShutdownJson(s.shutdown_time, s.deny_time,
+                                                              s.disconnect_time, s.shutdown_message)
+                                        : std::string("null"));
   out += "}\n";
   return out;
 }

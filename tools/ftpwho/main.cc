@@ -45,12 +45,15 @@ void PrintHelp() {
 int Run(int argc, char** argv) {
   using namespace poolftpd::tools;
   enum { kOptJson = 1000 };
-  static const option kLongOpts[] = {
-      {"config", required_argument, nullptr, 'c'},
-      {"define", required_argument, nullptr, 'D'},  {"file", required_argument, nullptr, 'f'},
-      {"outform", required_argument, nullptr, 'o'}, {"json", no_argument, nullptr, kOptJson},
-      {"verbose", no_argument, nullptr, 'v'},       {"help", no_argument, nullptr, 'h'},
-      {"version", no_argument, nullptr, 'V'},       {nullptr, 0, nullptr, 0}};
+  static const option kLongOpts[] = {{"config", required_argument, nullptr, 'c'},
+                                     {"define", required_argument, nullptr, 'D'},
+                                     {"file", required_argument, nullptr, 'f'},
+                                     {"outform", required_argument, nullptr, 'o'},
+                                     {"json", no_argument, nullptr, kOptJson},
+                                     {"verbose", no_argument, nullptr, 'v'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {"version", no_argument, nullptr, 'V'},
+                                     {nullptr, 0, nullptr, 0}};
 
   std::optional<std::string> file, config;
   std::vector<std::string> defines;  // -D, for <IfDefine> as in poolftpd
@@ -127,15 +130,14 @@ int Run(int argc, char** argv) {
   } else {
     WhoFormatter f(live->header, live->now_ns, options);
     constexpr size_t kChunk = 64 * 1024;  // written out as it fills
-    live->board.ForEachSlot(
-        options.verbose ? poolftpd::sb::kReadAllText : poolftpd::sb::kReadBrief,
-        [&](const poolftpd::sb::SlotView& v) {
-          f.Add(v);
-          if (f.out().size() >= kChunk) {
-            PutStdout(f.out());
-            f.out().clear();
-          }
-        });
+    live->board.ForEachSlot(options.verbose ? poolftpd::sb::kReadAllText : poolftpd::sb::kReadBrief,
+                            [&](const poolftpd::sb::SlotView& v) {
+                              f.Add(v);
+                              if (f.out().size() >= kChunk) {
+                                PutStdout(f.out());
+                                f.out().clear();
+                              }
+                            });
     f.Finish();
     PutStdout(f.out());
   }

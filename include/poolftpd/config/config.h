@@ -43,8 +43,8 @@ enum class LimitVerdict { kExplicitDeny, kImplicitDeny, kImplicitAllow, kExplici
 // those of the verb registry (verbs.h).
 struct Limit {
   std::vector<std::string> commands;
-  bool allow_all = false;  // AllowAll
-  bool deny_all = false;   // DenyAll
+  bool allow_all = false;         // AllowAll
+  bool deny_all = false;          // DenyAll
   bool order_deny_first = false;  // Order deny,allow (default allow,deny)
   std::vector<AccessRule> rules;  // in file order
   std::string file;
@@ -86,10 +86,10 @@ enum class ContextKind { kServer, kGlobal, kVirtualHost, kAnonymous, kDirectory,
 //     <Limit>s of the blocks further out still apply where the closer ones
 //     say nothing ("inherited until a closer <Limit> is reached").
 struct Directory {
-  std::string path;       // as written, for messages
-  std::string pattern;    // absolute, tidied, without the trailing "/*";
-                          // when `home` is set, the part after "~"
-  bool home = false;      // relative to the session's home (server-level "~")
+  std::string path;            // as written, for messages
+  std::string pattern;         // absolute, tidied, without the trailing "/*";
+                               // when `home` is set, the part after "~"
+  bool home = false;           // relative to the session's home (server-level "~")
   bool contents_only = false;  // written with a trailing "/*"
   std::vector<Limit> limits;
   std::string file;
@@ -104,11 +104,11 @@ bool DirectoryMatches(const Directory& d, std::string_view home, std::string_vie
 
 // <Anonymous DIR> ... </Anonymous>
 struct Anonymous {
-  std::string root;   // absolute path after ~user expansion
-  std::string user;   // User inside the block: the login name it serves
-  std::string group;  // Group inside the block
+  std::string root;               // absolute path after ~user expansion
+  std::string user;               // User inside the block: the login name it serves
+  std::string group;              // Group inside the block
   std::string user_at, group_at;  // "file:line" of those User/Group lines
-  std::string display_login;  // DisplayLogin inside the block, if any
+  std::string display_login;      // DisplayLogin inside the block, if any
   std::vector<Limit> limits;
   std::vector<Directory> directories;  // relative paths already made absolute
   std::string file;
@@ -153,20 +153,20 @@ struct Config {
   // default above (the tools then use their compiled-in defaults).
   std::string pid_file_at, scoreboard_file_at, shutdown_file_at;
   int graceful_stop_timeout = 60;  // QUIT: seconds sessions may take before TERM
-  std::string system_log;    // empty: stderr when -n, else syslog
-  bool system_log_none = false;  // "SystemLog none": log nothing at all (system_log empty)
-  std::string transfer_log;  // empty: no transfer log ("TransferLog none")
+  std::string system_log;          // empty: stderr when -n, else syslog
+  bool system_log_none = false;    // "SystemLog none": log nothing at all (system_log empty)
+  std::string transfer_log;        // empty: no transfer log ("TransferLog none")
   // DebugLevel 0-9; when set it takes precedence over -d (as in ProFTPD).
   std::optional<int> debug_level;
 
-  std::string user;   // server-level User (unprivileged identity for workers)
-  std::string group;  // server-level Group
+  std::string user;               // server-level User (unprivileged identity for workers)
+  std::string group;              // server-level Group
   std::string user_at, group_at;  // "file:line" of those lines; empty: the default
   std::vector<UserAlias> user_aliases;
 
   int max_clients = 256;
-  std::string max_clients_message;  // optional MaxClients text; empty = built-in
-  int max_clients_per_host = 0;  // 0 = unlimited ("MaxClientsPerHost none")
+  std::string max_clients_message;           // optional MaxClients text; empty = built-in
+  int max_clients_per_host = 0;              // 0 = unlimited ("MaxClientsPerHost none")
   std::string max_clients_per_host_message;  // optional text; empty = built-in
   int max_login_attempts = 3;
   // MaxCommandRate COUNT [SECS]: commands per SECS seconds per session,
@@ -190,7 +190,7 @@ struct Config {
   bool use_sendfile = true;
   bool allow_foreign_address = false;
 
-  std::vector<Limit> limits;  // server-level <Limit> blocks
+  std::vector<Limit> limits;           // server-level <Limit> blocks
   std::vector<Directory> directories;  // server-level <Directory> blocks
   std::optional<Anonymous> anonymous;
 
@@ -244,8 +244,7 @@ Result<std::shared_ptr<const Config>> Load(const std::string& path,
 // As Load(), for configuration text already in memory (tests, stdin).
 // `name` is used in error messages, and relative Include paths are resolved
 // against its directory (the current directory when it has none).
-Result<std::shared_ptr<const Config>> LoadFromString(std::string_view text,
-                                                     const std::string& name,
+Result<std::shared_ptr<const Config>> LoadFromString(std::string_view text, const std::string& name,
                                                      const std::vector<std::string>& defines);
 
 }  // namespace poolftpd::config

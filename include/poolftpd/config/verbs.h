@@ -23,12 +23,12 @@ enum VerbFlags : unsigned {
 
 // How the gate finds the virtual path a verb acts on.
 enum class PathArg {
-  kNone,      // not a path command
-  kArg,       // the argument (empty: the current directory)
-  kArgOrRoot, // the argument (empty: "/"): CWD, XCWD
-  kParent,    // ".." of the current directory: CDUP, XCUP
-  kListArgs,  // the argument after ls-style options (LIST, NLST)
-  kStatArgs,  // as kListArgs, but only when there is an argument (STAT)
+  kNone,       // not a path command
+  kArg,        // the argument (empty: the current directory)
+  kArgOrRoot,  // the argument (empty: "/"): CWD, XCWD
+  kParent,     // ".." of the current directory: CDUP, XCUP
+  kListArgs,   // the argument after ls-style options (LIST, NLST)
+  kStatArgs,   // as kListArgs, but only when there is an argument (STAT)
 };
 
 // ProFTPD's command groups (doc/howto/Limit.html):

@@ -43,11 +43,11 @@ enum class ControlAction { kContinue, kAbort, kIgnore };
 // to stop watching it for the rest of the call (its bytes stay unread).
 struct Hooks {
   net::Stream* control = nullptr;
-  const sigset_t* wait_mask = nullptr;           // mask during the wait
-  std::function<bool()> stop_requested;          // checked after EINTR
-  std::function<ControlAction()> on_control;     // control stream readable
-  std::function<void(uint64_t)> progress;        // bytes so far
-  int stall_timeout_ms = 0;                      // 0 = none
+  const sigset_t* wait_mask = nullptr;        // mask during the wait
+  std::function<bool()> stop_requested;       // checked after EINTR
+  std::function<ControlAction()> on_control;  // control stream readable
+  std::function<void(uint64_t)> progress;     // bytes so far
+  int stall_timeout_ms = 0;                   // 0 = none
 };
 
 enum class Status {
@@ -109,12 +109,14 @@ class DataChannel {
 Status SendFile(net::Stream& out, int file_fd, uint64_t offset, uint64_t size, bool use_sendfile,
                 const Hooks& hooks, uint64_t* sent);
 // Sends the file from `offset` with LF->CRLF conversion.
-Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* sent);
+Status SendAscii(net::Stream& out, int file_fd, uint64_t offset, const Hooks& hooks,
+                 uint64_t* sent);
 // Sends a buffer (listings).
 Status SendBuffer(net::Stream& out, std::string_view buf, const Hooks& hooks, uint64_t* sent);
 // Receives `in` to its EOF into `file_fd` from `offset` (pwrite; uploads,
 // binary). *received counts bytes written to the file. kOk at the peer's
 // orderly EOF; kPeerClosed on a reset; kLocalError when writing fails.
-Status ReceiveFile(net::Stream& in, int file_fd, uint64_t offset, const Hooks& hooks, uint64_t* received);
+Status ReceiveFile(net::Stream& in, int file_fd, uint64_t offset, const Hooks& hooks,
+                   uint64_t* received);
 
 }  // namespace poolftpd::data

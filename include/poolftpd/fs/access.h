@@ -26,7 +26,8 @@ class Access {
 
   Access() = default;
   // Explicit credentials (tests, and a future privileged helper).
-  Access(uint32_t uid, uint32_t gid, std::vector<uint32_t> groups, bool dac_override, bool dac_read_search);
+  Access(uint32_t uid, uint32_t gid, std::vector<uint32_t> groups, bool dac_override,
+         bool dac_read_search);
   // The calling process: geteuid, getegid, getgroups and the effective
   // capability set (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH). A few system
   // calls; call once per listing, not per entry.

@@ -43,18 +43,18 @@ std::string FeatFactList(unsigned enabled);
 unsigned ParseFactList(std::string_view arg);
 
 struct Entry {
-  std::string name;    // as in the directory; "." / ".." for cdir/pdir
-  struct stat st {};   // of the entry itself (lstat) ...
+  std::string name;   // as in the directory; "." / ".." for cdir/pdir
+  struct stat st {};  // of the entry itself (lstat) ...
   bool is_link = false;
-  std::string link_target;  // for LIST "name -> target"
-  bool target_ok = false;   // link target resolved inside the root
-  struct stat target_st {}; // ... and of the link target when target_ok
+  std::string link_target;   // for LIST "name -> target"
+  bool target_ok = false;    // link target resolved inside the root
+  struct stat target_st {};  // ... and of the link target when target_ok
 };
 
 struct ListOptions {
-  bool all = false;       // -a: show dotfiles (and . ..)
-  bool long_form = true;  // LIST yes, NLST no (NLST -l gives long form)
-  bool directory = false; // -d: list the directory itself
+  bool all = false;        // -a: show dotfiles (and . ..)
+  bool long_form = true;   // LIST yes, NLST no (NLST -l gives long form)
+  bool directory = false;  // -d: list the directory itself
 };
 
 // Splits "LIST -la dir" style arguments: leading "-xyz" words into options,
@@ -133,12 +133,12 @@ enum class ListStyle { kLs, kFacts, kNames };
 
 struct EmitOptions {
   ListStyle style = ListStyle::kLs;
-  std::time_t now = 0;                // kLs: reference time for recent/old dates
-  const NameLookup* names = nullptr;  // kLs, kFacts: uid/gid names (may be null)
-  unsigned facts = kFactAll;          // kFacts: the facts to show
-  const Access* access = nullptr;     // kFacts: perm for whom (null: this process now)
+  std::time_t now = 0;                    // kLs: reference time for recent/old dates
+  const NameLookup* names = nullptr;      // kLs, kFacts: uid/gid names (may be null)
+  unsigned facts = kFactAll;              // kFacts: the facts to show
+  const Access* access = nullptr;         // kFacts: perm for whom (null: this process now)
   NameCoding coding = NameCoding::kData;  // kControl for STAT
-  bool skip_dot_dirs = false;         // leave out "." and ".." (NLST)
+  bool skip_dot_dirs = false;             // leave out "." and ".." (NLST)
 };
 
 // A directory listing for LIST, NLST and MLSD, built in two steps so the

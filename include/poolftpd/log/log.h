@@ -79,8 +79,8 @@ namespace internal {
 inline void AppendPart(std::string* out, std::string_view s) { out->append(s); }
 inline void AppendPart(std::string* out, char c) { out->push_back(c); }
 template <typename T>
-  requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
-inline void AppendPart(std::string* out, T v) {
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+         !std::is_same_v<T, char>) inline void AppendPart(std::string* out, T v) {
   out->append(std::to_string(v));
 }
 }  // namespace internal
@@ -103,10 +103,10 @@ template <typename... T>
 // VLOG: when the level is off the arguments are not even evaluated, so a
 // call site costs one load and one compare, and no string is built.
 // Client bytes in the parts must be escaped (util::EscapeControl).
-#define POOLFTPD_DEBUG(level, ...)                                               \
-  do {                                                                           \
-    if (::poolftpd::log::DebugEnabled(level)) [[unlikely]]                       \
-      ::poolftpd::log::DebugJoin(level, __VA_ARGS__);                            \
+#define POOLFTPD_DEBUG(level, ...)                         \
+  do {                                                     \
+    if (::poolftpd::log::DebugEnabled(level)) [[unlikely]] \
+      ::poolftpd::log::DebugJoin(level, __VA_ARGS__);      \
   } while (0)
 
 namespace poolftpd::log {
@@ -117,16 +117,16 @@ std::string FormatSystemLine(int64_t now_ns, std::string_view host, int pid,
                              std::string_view message);
 
 struct XferRecord {
-  int64_t now_s = 0;           // completion time (seconds since epoch)
-  int64_t seconds = 0;         // transfer time, rounded, at least 1 if data moved
+  int64_t now_s = 0;    // completion time (seconds since epoch)
+  int64_t seconds = 0;  // transfer time, rounded, at least 1 if data moved
   std::string remote_host;
   uint64_t bytes = 0;
-  std::string filename;        // real path
+  std::string filename;  // real path
   bool ascii = false;
-  char direction = 'o';        // 'o' outgoing, 'i' incoming
-  char access_mode = 'a';      // 'a' anonymous, 'r' real, 'g' guest
-  std::string username;        // for anonymous: the password (e-mail) given
-  bool complete = true;        // 'c' or 'i'
+  char direction = 'o';    // 'o' outgoing, 'i' incoming
+  char access_mode = 'a';  // 'a' anonymous, 'r' real, 'g' guest
+  std::string username;    // for anonymous: the password (e-mail) given
+  bool complete = true;    // 'c' or 'i'
 };
 // One xferlog(5) line, 14 fields, ending in '\n'.
 std::string FormatXferLine(const XferRecord& r);

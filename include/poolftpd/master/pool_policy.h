@@ -97,8 +97,8 @@ class PoolPolicy {
 
   // `accepted`: accepts since the last pass (the wake-up bytes). Ends a
   // pause whose time is up (SpawnGuard::Poll: take its messages after).
-  Plan MakePlan(std::span<const PoolChild> children, const PoolLimits& limits, uint32_t generation, int accepted,
-                int64_t now_ms);
+  Plan MakePlan(std::span<const PoolChild> children, const PoolLimits& limits, uint32_t generation,
+                int accepted, int64_t now_ms);
   // `trickled`: the trickle spawn of `plan` worked.
   Settled Settle(std::span<const PoolChild> children, const PoolLimits& limits, uint32_t generation,
                  const Plan& plan, bool trickled);

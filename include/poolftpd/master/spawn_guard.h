@@ -28,13 +28,13 @@ std::string SignalName(int signo);
 class SpawnGuard {
  public:
   struct Limits {
-    int crash_window_ms = 10000;   // crashes are counted over this window
-    int crash_limit = 10;          // ... and this many in it start a pause
-    int first_pause_ms = 1000;     // the first pause; each next one doubles
+    int crash_window_ms = 10000;  // crashes are counted over this window
+    int crash_limit = 10;         // ... and this many in it start a pause
+    int first_pause_ms = 1000;    // the first pause; each next one doubles
     int max_pause_ms = 60000;
-    int quiet_reset_ms = 10000;    // no crash or fork failure this long after
-                                   // a pause ended: the next pause is short again
-    int trickle_ms = 1000;         // during a pause, at most one spawn this often
+    int quiet_reset_ms = 10000;  // no crash or fork failure this long after
+                                 // a pause ended: the next pause is short again
+    int trickle_ms = 1000;       // during a pause, at most one spawn this often
   };
   SpawnGuard() = default;
   explicit SpawnGuard(const Limits& limits) : limits_(limits) {}
@@ -66,12 +66,12 @@ class SpawnGuard {
   Limits limits_;
   std::vector<int64_t> crashes_;  // times within the window
   bool paused_ = false;
-  bool fork_pause_ = false;       // fork failures keep this pause going
+  bool fork_pause_ = false;         // fork failures keep this pause going
   bool fork_error_logged_ = false;  // errno logged for this pause
   int64_t pause_start_ms_ = 0, pause_until_ms_ = 0, pause_end_ms_ = 0;
-  int64_t last_trouble_ms_ = 0;   // last crash or fork failure
+  int64_t last_trouble_ms_ = 0;  // last crash or fork failure
   int64_t last_trickle_ms_ = 0;
-  int pause_ms_ = 0;              // 0: no back-off armed; next pause is the first
+  int pause_ms_ = 0;  // 0: no back-off armed; next pause is the first
   std::vector<std::string> messages_;
 };
 

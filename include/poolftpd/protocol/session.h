@@ -35,7 +35,7 @@ struct SessionEnv {
   const config::Config* config = nullptr;
   sb::Scoreboard* scoreboard = nullptr;  // may be null in tests
   size_t slot = 0;
-  sb::SlotRecord* record = nullptr;      // the worker's copy of its slot
+  sb::SlotRecord* record = nullptr;  // the worker's copy of its slot
   // The listener that accepted the connection (null: inetd, tests).
   const config::ListenerSpec* listener = nullptr;
   const fs::Root* anon_root = nullptr;   // root of the <Anonymous> tree (null: none)
@@ -45,15 +45,23 @@ struct SessionEnv {
   // The 421 text when stop_requested() ends the session; gets the session's
   // user and cwd for ftpshut's cookies. Null: the RFC's generic text.
   std::function<std::string(std::string_view user, std::string_view cwd)> stop_text;
-  std::string greeting_warning;          // extra 220 lines (pending ftpshut)
+  std::string greeting_warning;  // extra 220 lines (pending ftpshut)
   // The control socket is already non-blocking with SO_OOBINLINE and
   // TCP_NODELAY (inherited from the master's listener): saves three system
   // calls per session.
   bool socket_ready = false;
-  fs::NameLookup names;                  // uid/gid -> name for LIST
+  fs::NameLookup names;  // uid/gid -> name for LIST
 };
 
-enum class SessionEnd { kQuit, kClientGone, kTimeout, kStopped, kLoginFailures, kPreLoginFlood, kError };
+enum class SessionEnd {
+  kQuit,
+  kClientGone,
+  kTimeout,
+  kStopped,
+  kLoginFailures,
+  kPreLoginFlood,
+  kError
+};
 
 // What the gate hands a handler: the verb and its argument, and for a path
 // command (config::Verb::path) the path as the client wrote it, its
@@ -65,9 +73,9 @@ struct Command {
   std::string_view arg;
   const config::Verb* info = nullptr;
   bool has_path = false;
-  std::string path;   // the path part of the argument ("/" for CWD without one, ".." for CDUP)
-  std::string vpath;  // normalised virtual path (has_path)
-  fs::ListOptions list;  // ls-style options before the path (LIST, NLST, STAT)
+  std::string path;       // the path part of the argument ("/" for CWD without one, ".." for CDUP)
+  std::string vpath;      // normalised virtual path (has_path)
+  fs::ListOptions list;   // ls-style options before the path (LIST, NLST, STAT)
   config::Policy policy;  // for vpath, or for the current directory
 };
 
@@ -161,9 +169,10 @@ class Session {
   // Data transfers: sends 150, opens the data connection, runs `transfer`
   // over it (a data loop on its net::Stream), closes it (FIN after a
   // complete transfer), replies 226/426/425/451 and logs. Returns bytes sent.
-  using SendFn = std::function<data::Status(net::Stream& data, const data::Hooks& hooks, uint64_t* sent)>;
-  bool RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath,
-                   uint64_t size, const SendFn& transfer, uint64_t* sent, data::Status* status);
+  using SendFn =
+      std::function<data::Status(net::Stream& data, const data::Hooks& hooks, uint64_t* sent)>;
+  bool RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath, uint64_t size,
+                   const SendFn& transfer, uint64_t* sent, data::Status* status);
   data::Hooks MakeHooks();
   data::ControlAction OnControlDuringTransfer();
   void SendDirListing(const Command& cmd, bool nlst);
@@ -179,8 +188,8 @@ class Session {
 
   bool logged_in_ = false;
   bool user_given_ = false;
-  std::string user_;         // as typed in USER
-  std::string anon_pass_;    // the e-mail given as password (TransferLog)
+  std::string user_;       // as typed in USER
+  std::string anon_pass_;  // the e-mail given as password (TransferLog)
   const config::Anonymous* anon_ = nullptr;
   // The session's file tree, set at login: the <Anonymous> root today.
   const fs::Root* root_ = nullptr;
@@ -192,7 +201,7 @@ class Session {
   int prelogin_commands_ = 0;  // lines received before login
   util::CommandRateLimiter rate_;
   std::string cwd_ = "/";
-  bool ascii_ = true;        // RFC 959 default TYPE A
+  bool ascii_ = true;  // RFC 959 default TYPE A
   uint64_t rest_ = 0;
   bool epsv_all_ = false;
   unsigned mlst_facts_ = fs::kFactAll;

@@ -56,8 +56,8 @@ struct alignas(64) Header {
   // the maximum (acq_rel) before the slot's write begins; readers load it
   // (acquire) and scan only [0, slot_hwm). Valid only with kFeatureSlotHwm.
   std::atomic<uint32_t> slot_hwm;
-  std::atomic<uint32_t> features;  // creator, before magic: kFeature* bits
-  std::atomic<uint64_t> reserved[7];                           // zero, room to grow
+  std::atomic<uint32_t> features;     // creator, before magic: kFeature* bits
+  std::atomic<uint64_t> reserved[7];  // zero, room to grow
 };
 
 // Header::features bits. A file written by an older release of layout

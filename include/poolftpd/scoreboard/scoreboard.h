@@ -64,8 +64,8 @@ const char* XferDirName(XferDir dir);
 
 // Field sizes, bytes including the terminating NUL.
 inline constexpr size_t kUserLen = 64;
-inline constexpr size_t kAddrLen = 64;      // "[v6]:port" or "host[ip]"
-inline constexpr size_t kProtoLen = 8;      // "ftp", "ftps"
+inline constexpr size_t kAddrLen = 64;  // "[v6]:port" or "host[ip]"
+inline constexpr size_t kProtoLen = 8;  // "ftp", "ftps"
 inline constexpr size_t kCmdLen = 16;
 inline constexpr size_t kArgLen = 256;
 inline constexpr size_t kPathLen = 256;
@@ -79,13 +79,13 @@ struct SlotRecord {
   uint32_t generation = 0;
   SlotState state = SlotState::kEmpty;
   XferDir xfer_dir = XferDir::kNone;
-  int64_t session_start_ns = 0;    // CLOCK_REALTIME, 0 if no session
-  int64_t last_activity_ns = 0;    // last command or state change
+  int64_t session_start_ns = 0;  // CLOCK_REALTIME, 0 if no session
+  int64_t last_activity_ns = 0;  // last command or state change
   int64_t xfer_start_ns = 0;
-  uint64_t xfer_size = 0;          // bytes expected, 0 if unknown: the file size
-                                   // (RETR), so done = xfer_offset + bytes_done
-  uint64_t xfer_offset = 0;        // REST offset the transfer started from
-  uint64_t sessions_served = 0;    // by this worker so far
+  uint64_t xfer_size = 0;        // bytes expected, 0 if unknown: the file size
+                                 // (RETR), so done = xfer_offset + bytes_done
+  uint64_t xfer_offset = 0;      // REST offset the transfer started from
+  uint64_t sessions_served = 0;  // by this worker so far
   char user[kUserLen] = {};
   char client_addr[kAddrLen] = {};  // "name[ip]" or "ip"
   char server_addr[kAddrLen] = {};  // "ip:port"
@@ -118,13 +118,13 @@ struct HeaderView {
   uint32_t generation = 0;
   uint32_t max_clients = 0;
   char server_name[kServerNameLen] = {};
-  char server_type[16] = {};        // "standalone", or "inetd" (no master)
+  char server_type[16] = {};              // "standalone", or "inetd" (no master)
   char config_file[kConfigFileLen] = {};  // the master's configuration file, "" if unknown
   // Published shutdown (issue: ftpshut). 0 = none.
   int64_t shutdown_time = 0, deny_time = 0, disconnect_time = 0;
   char shutdown_msg[kShutdownMsgLen] = {};
-  uint64_t total_sessions = 0;      // sessions accepted since start
-  uint64_t total_bytes = 0;         // data bytes sent since start, up to the last step
+  uint64_t total_sessions = 0;  // sessions accepted since start
+  uint64_t total_bytes = 0;     // data bytes sent since start, up to the last step
   // No open-session count: a reader counts the slots (tools::IsListedSession).
 };
 
@@ -343,10 +343,10 @@ class Scoreboard {
   // mapping, ftruncate()s it back. `truncated` also reports a fault that
   // the SIGBUS handler already repaired (TakeTruncationEvents).
   struct SizeCheck {
-    bool truncated = false;     // the file was shorter than the mapping
-    uint64_t seen_size = 0;     // the size fstat saw (the mapping's if repaired already)
-    uint64_t mapped_size = 0;   // what it was restored to
-    int restore_errno = 0;      // ftruncate failed: repair impossible
+    bool truncated = false;    // the file was shorter than the mapping
+    uint64_t seen_size = 0;    // the size fstat saw (the mapping's if repaired already)
+    uint64_t mapped_size = 0;  // what it was restored to
+    int restore_errno = 0;     // ftruncate failed: repair impossible
   };
   SizeCheck RestoreSize();
   // Installs the process-wide SIGBUS guard for this object's mapping (see
@@ -398,8 +398,8 @@ class Scoreboard {
   struct Impl;
   explicit Scoreboard(std::unique_ptr<Impl> impl);
   // Validates and maps the file behind `fd` (owned by `impl`).
-  static Result<Scoreboard> MapExisting(std::unique_ptr<Impl> impl, int fd,
-                                        const std::string& path, bool writable);
+  static Result<Scoreboard> MapExisting(std::unique_ptr<Impl> impl, int fd, const std::string& path,
+                                        bool writable);
   // OpenOrCreateShared(): a valid file whose master is gone becomes inetd.
   void AdoptIfMasterless(int fd);
   // Read() into an existing view, copying only the text `fields` (kRead*).

@@ -31,7 +31,9 @@ struct DontForkAllocator {
   }
   void deallocate(T* p, std::size_t n) noexcept { DontForkFree(p, n * sizeof(T)); }
   template <class U>
-  bool operator==(const DontForkAllocator<U>&) const noexcept { return true; }
+  bool operator==(const DontForkAllocator<U>&) const noexcept {
+    return true;
+  }
 };
 
 }  // namespace poolftpd::util

@@ -17,7 +17,7 @@ namespace poolftpd::net {
 // An IPv4 or IPv6 address. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are
 // stored as IPv4 so a dual-stack listener compares equal to the PORT address.
 struct IpAddress {
-  int family = 0;  // AF_INET or AF_INET6; 0 = unset
+  int family = 0;                   // AF_INET or AF_INET6; 0 = unset
   std::array<uint8_t, 16> bytes{};  // IPv4 uses the first 4
 
   static std::optional<IpAddress> Parse(std::string_view text);

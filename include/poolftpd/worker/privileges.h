@@ -53,7 +53,7 @@ struct Identity {
   bool switch_user = false;  // started as root: chroot + setres[ug]id
   uid_t uid = 0;
   gid_t gid = 0;
-  std::string chroot_dir;    // empty: no chroot (kRealUsers: always empty)
+  std::string chroot_dir;  // empty: no chroot (kRealUsers: always empty)
   PrivilegeModel model = PrivilegeModel::kAnonymousOnly;
   bool bind_data_port = false;  // kRealUsers: active mode from port 20 (keeps CAP_NET_BIND_SERVICE)
 };

@@ -53,7 +53,7 @@ struct ChildSpec {
   pid_t master_pid = 0;
   std::span<const int> listen_fds;
   std::span<const config::ListenerSpec> listeners;  // listen_fds[i] listens as listeners[i]
-  int notify_fd = -1;         // write end of the master's wake-up pipe
+  int notify_fd = -1;                               // write end of the master's wake-up pipe
   std::span<const int> keep_fds;  // log fds and the like; everything else is closed
   const Identity* identity = nullptr;
   const KnownNames* names = nullptr;  // from PrepareWorkers; null: the worker looks them up
