@@ -24,6 +24,7 @@
 #include "poolftpd/data/data_channel.h"
 #include "poolftpd/net/stream.h"
 #include "poolftpd/util/io.h"
+#include "test_files.h"
 #include "test_streams.h"
 
 namespace poolftpd::data {
@@ -363,23 +364,9 @@ class Reader {
   std::thread thread_;
 };
 
-class TempFile {
+class TempFile : public testing_files::TempFile {
  public:
-  explicit TempFile(const std::string& content) {
-    const char* tmp = ::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/data_test.XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    fd_.reset(::mkostemp(buf.data(), O_CLOEXEC));
-    path_ = buf.data();
-    if (fd_) (void)util::WriteAll(fd_.get(), content);
-  }
-  ~TempFile() { ::unlink(path_.c_str()); }
-  int fd() const { return fd_.get(); }
-
- private:
-  UniqueFd fd_;
-  std::string path_;
+  explicit TempFile(const std::string& content) : testing_files::TempFile(content, "data_test") {}
 };
 
 std::string Pattern(size_t n) {

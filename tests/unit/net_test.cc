@@ -18,6 +18,7 @@
 #include "poolftpd/net/stream.h"
 #include "poolftpd/net/wait.h"
 #include "poolftpd/util/io.h"
+#include "test_files.h"
 #include "test_streams.h"
 
 namespace poolftpd::net {
@@ -36,21 +37,9 @@ Pair SocketPair() {
   return p;
 }
 
-class TempFile {
+class TempFile : public testing_files::TempFile {
  public:
-  explicit TempFile(const std::string& content) {
-    const char* tmp = ::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/net_test.XXXXXX";
-    fd_.reset(::mkostemp(tmpl.data(), O_CLOEXEC));
-    path_ = tmpl;
-    if (fd_) (void)util::WriteAll(fd_.get(), content);
-  }
-  ~TempFile() { ::unlink(path_.c_str()); }
-  int fd() const { return fd_.get(); }
-
- private:
-  UniqueFd fd_;
-  std::string path_;
+  explicit TempFile(const std::string& content) : testing_files::TempFile(content, "net_test") {}
 };
 
 std::string ReadAll(int fd) {
