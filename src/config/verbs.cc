@@ -1,6 +1,8 @@
 #include "poolftpd/config/verbs.h"
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 
 namespace poolftpd::config {
 namespace {
@@ -70,13 +72,42 @@ constexpr std::array kVerbs = {
     Verb{"SITE_CHMOD", kSiteSub | kWrite, G::kWrite, P::kNone, true, "<sp> mode <sp> pathname"},
 };
 
+// FindVerb runs a few times per command (gate, <Limit> matching): an index
+// sorted by the first 8 bytes of each name packed into one integer, so a
+// look-up is a binary search over integers plus one string compare.
+constexpr uint64_t Key(std::string_view name) {
+  uint64_t k = 0;
+  for (size_t i = 0; i < 8; ++i)
+    k = (k << 8) | (i < name.size() ? static_cast<uint8_t>(name[i]) : 0u);
+  return k;
+}
+
+struct IndexEntry {
+  uint64_t key;
+  uint16_t pos;  // into kVerbs
+};
+
+constexpr auto kIndex = [] {
+  std::array<IndexEntry, kVerbs.size()> index{};
+  for (size_t i = 0; i < kVerbs.size(); ++i)
+    index[i] = IndexEntry{Key(kVerbs[i].name), static_cast<uint16_t>(i)};
+  std::sort(index.begin(), index.end(),
+            [](const IndexEntry& a, const IndexEntry& b) { return a.key < b.key; });
+  return index;
+}();
+
 }  // namespace
 
 std::span<const Verb> Verbs() { return kVerbs; }
 
 const Verb* FindVerb(std::string_view name) {
-  for (const auto& v : kVerbs)
-    if (v.name == name) return &v;
+  const uint64_t key = Key(name);
+  auto it = std::lower_bound(kIndex.begin(), kIndex.end(), key,
+                             [](const IndexEntry& e, uint64_t k) { return e.key < k; });
+  // Names sharing their first 8 bytes (or differing only by NUL padding)
+  // share a key: the name decides.
+  for (; it != kIndex.end() && it->key == key; ++it)
+    if (kVerbs[it->pos].name == name) return &kVerbs[it->pos];
   return nullptr;
 }
 

@@ -15,6 +15,7 @@
 
 #include "../../src/config/directives.h"
 #include "poolftpd/config/environment.h"
+#include "poolftpd/config/verbs.h"
 #include "poolftpd/util/limits.h"
 
 namespace poolftpd::config {
@@ -1383,6 +1384,26 @@ TEST_F(EnvironmentTest, AnonymousRootMustBeADirectory) {
   const std::string inc = Write("anon.conf", "\n\n<Anonymous " + missing + ">\n" + block);
   EXPECT_EQ(EnvError("Include " + inc + "\n", false),
             inc + ":3: <Anonymous " + missing + ">: the directory does not exist");
+}
+
+TEST(VerbRegistryTest, FindVerbFindsEveryEntryAndNothingElse) {
+  for (const Verb& v : Verbs()) {
+    EXPECT_EQ(FindVerb(v.name), &v) << v.name;
+    // A prefix is found only as a verb of its own (CDUP's "CDU" is none).
+    const std::string_view prefix = v.name.substr(0, v.name.size() - 1);
+    if (const Verb* p = FindVerb(prefix)) {
+      EXPECT_EQ(p->name, prefix);
+    }
+    EXPECT_EQ(FindVerb(std::string(v.name) + "X"), nullptr) << v.name;
+    EXPECT_EQ(FindVerb(std::string(v.name) + std::string(1, '\0')), nullptr) << v.name;
+  }
+  EXPECT_EQ(FindVerb(""), nullptr);
+  EXPECT_EQ(FindVerb("retr"), nullptr);
+  EXPECT_EQ(FindVerb("SITE_CHMO"), nullptr);
+  EXPECT_EQ(FindVerb("SITE_CHMODE"), nullptr);
+  ASSERT_NE(FindVerb("SITE_CHMOD"), nullptr);
+  ASSERT_NE(FindVerb("SITE_CHGRP"), nullptr);
+  EXPECT_NE(FindVerb("SITE_CHMOD"), FindVerb("SITE_CHGRP"));
 }
 
 }  // namespace
