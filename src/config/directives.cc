@@ -68,7 +68,7 @@ bool LooksLikeHostname(std::string_view s) {
   });
 }
 
-// SECURITY: loading a config does no DNS (config.h: no network I/O), so an
+// SECURITY (S9): loading a config does no DNS (config.h: no network I/O), so an
 // address directive takes IP literals only; a name would make the listener
 // set depend on resolver state at reload time.
 Result<net::IpAddress> ParseIpLiteral(std::string_view directive, std::string_view text) {
@@ -392,7 +392,7 @@ Result<void> AddAccessRule(std::string_view directive, bool allow, SetterState& 
       rule.networks.push_back(*cidr);
       continue;
     }
-    // SECURITY: names would make access control depend on PTR records the
+    // SECURITY (S6): names would make access control depend on PTR records the
     // client's owner controls; poolftpd never resolves them.
     if (LooksLikeHostname(item) || (!item.empty() && item.front() == '.'))
       return Invalid(name + ": " + Quote(item) +

@@ -71,7 +71,7 @@ Result<void> CheckEnvironment(const Config& cfg, bool as_root) {
     if (pw_found == nullptr)
       return At(user_at, "User " + internal::Quote(user) + (user_default ? " (the default)" : "") +
                              ": no such user on this system");
-    // SECURITY: workers parse network input; they never run as root.
+    // SECURITY (S1): workers parse network input; they never run as root.
     if (pw.pw_uid == 0)
       return At(user_at,
                 "User " + internal::Quote(user) + " is root: refusing to run workers as root");

@@ -101,7 +101,7 @@ bool HasWildcard(std::string_view s) { return s.find_first_of("*?[") != std::str
 
 // Expands `pattern` with glob(3), files only, in byte order. No match is an
 // empty list.
-// SECURITY: the pattern comes from the operator's own config (trusted); glob
+// SECURITY (S9): the pattern comes from the operator's own config (trusted); glob
 // is never used on client input.
 Result<std::vector<std::string>> GlobFiles(const std::string& pattern) {
   glob_t g{};

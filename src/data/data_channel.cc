@@ -257,7 +257,7 @@ Status DataChannel::Open(const net::IpAddress& peer, bool allow_foreign, int tim
         return Status::kLocalError;
       }
       const auto from = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
-      // SECURITY: the data peer must be the control peer (PASV port theft);
+      // SECURITY (S5): the data peer must be the control peer (PASV port theft);
       // AllowForeignAddress lifts this for FXP set-ups.
       if (!allow_foreign && !(from.addr == peer)) {
         *detail = from.addr.ToString();

@@ -187,7 +187,7 @@ struct DirListing::State {
   void StatRec(Rec& r) const {
     if (r.state != kPending) return;
     struct stat st;
-    // SECURITY: `r.name` is one component from getdents (no '/'); with
+    // SECURITY (S4): `r.name` is one component from getdents (no '/'); with
     // AT_SYMLINK_NOFOLLOW the stat cannot leave the directory.
     if (::fstatat(dir.get(), r.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
       r.attr = AttrOf(st);
@@ -499,7 +499,7 @@ bool DirListing::Emit(const EmitOptions& opts, const Sink& sink) {
           Attr a = r.attr;
           bool dangling = false;
           if (S_ISLNK(a.mode)) {
-            // SECURITY: the link's target is attacker-influenced; it is
+            // SECURITY (S4): the link's target is attacker-influenced; it is
             // resolved only through openat2 under the root, so a link out
             // of the tree shows as a dangling symlink, never as its target.
             auto t = s.root->Stat(JoinVpath(s.base, name));

@@ -61,7 +61,7 @@ inline char* PutText(char* p, std::string_view s) {
 // A name or link target per `coding` (see NameCoding in listing.h): the one
 // place that writes them into listings and replies. Writes at most
 // 2 * s.size() bytes (kControl doubles a CR).
-// SECURITY: names and link targets are chosen by whoever can create files
+// SECURITY (S4): names and link targets are chosen by whoever can create files
 // in the tree; after this no CR or LF of theirs can end a line (kData has
 // neither, kControl has no LF and a CR only before NUL).
 inline char* PutName(char* p, std::string_view s, NameCoding coding) {

@@ -1,5 +1,5 @@
 // GlobMatch / HasGlob: our own bounded matcher for LIST/NLST wildcards.
-// SECURITY: patterns come from clients; fnmatch(3) backtracks without bound,
+// SECURITY (S3): patterns come from clients; fnmatch(3) backtracks without bound,
 // this matcher gives up after limits::kGlobStepBudget steps.
 #include <cstddef>
 #include <string_view>

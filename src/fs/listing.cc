@@ -51,7 +51,7 @@ void ResolveLink(const Root& root, std::string_view vpath, int link_dirfd, const
   e->is_link = S_ISLNK(e->st.st_mode);
   if (!e->is_link) return;
   e->link_target = ReadLinkAt(link_dirfd, link_name);
-  // SECURITY: the target text is attacker-influenced (anyone who can create
+  // SECURITY (S4): the target text is attacker-influenced (anyone who can create
   // links in the tree); it is resolved only through openat2 under the root,
   // so a link to "/etc/passwd" or "../../x" never reports an outside file.
   auto target = root.Stat(vpath);
@@ -122,7 +122,7 @@ Result<std::vector<Entry>> ReadDir(const Root& root, std::string_view vpath, boo
     entries[i].name.assign(view(names[i]));
     const std::string& nm = entries[i].name;
     if (nm == "." || nm == "..") continue;
-    // SECURITY: `nm` is one component from the kernel (no '/'); with
+    // SECURITY (S4): `nm` is one component from the kernel (no '/'); with
     // AT_SYMLINK_NOFOLLOW the stat cannot leave the directory.
     stat_ok[i] = ::fstatat(dfd, nm.c_str(), &entries[i].st, AT_SYMLINK_NOFOLLOW) == 0;
   }

@@ -23,7 +23,7 @@ bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos;
 }  // namespace
 
 Result<std::string> Normalize(std::string_view cwd, std::string_view arg) {
-  // SECURITY: `arg` is client input. A NUL would cut the path short at the
+  // SECURITY (S3): `arg` is client input. A NUL would cut the path short at the
   // syscall boundary, so it is refused rather than truncated.
   if (HasNul(cwd) || HasNul(arg)) {
     return Error(ErrorCode::kInvalid, "path contains a NUL byte");
@@ -93,7 +93,7 @@ Result<UniqueFd> Root::Open(std::string_view vpath, int flags) const {
 
 Result<UniqueFd> Root::Open(std::string_view vpath, int flags, mode_t mode) const {
   if (!fd_.valid()) return Error(ErrorCode::kInternal, "openat2 on a closed root", EBADF);
-  // SECURITY: a NUL inside the string would make the kernel see a shorter
+  // SECURITY (S3): a NUL inside the string would make the kernel see a shorter
   // path than the one we checked and log; refuse it.
   if (HasNul(vpath)) return Error::FromErrno(EINVAL, "openat2", "<path with NUL>");
   const std::string rel = RelativeToRoot(vpath);
@@ -102,7 +102,7 @@ Result<UniqueFd> Root::Open(std::string_view vpath, int flags, mode_t mode) cons
   // openat2 refuses a non-zero mode unless the call can create a file.
   const bool creates = (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
   how.mode = creates ? (mode & 07777) : 0;
-  // SECURITY: RESOLVE_IN_ROOT makes "..", absolute paths and absolute symlink
+  // SECURITY (S3): RESOLVE_IN_ROOT makes "..", absolute paths and absolute symlink
   // targets resolve as if the root were "/"; RESOLVE_NO_MAGICLINKS stops
   // /proc/<pid>/fd-style links that would jump anywhere. The kernel enforces
   // this on every component, so no string check on `vpath` is needed.
@@ -135,7 +135,7 @@ Result<struct stat> Root::Lstat(std::string_view vpath) const {
 Result<UniqueFd> Root::EnterDir(std::string_view vpath) const {
   auto dir = Open(vpath, O_PATH | O_DIRECTORY);
   if (!dir) return dir.error();
-  // SECURITY: looking up "." inside the directory needs search permission
+  // SECURITY (S3): looking up "." inside the directory needs search permission
   // on it, so the kernel itself answers whether this process may enter; a
   // "." lookup through an fd cannot leave that directory.
   const int fd = ::openat(dir->get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC);

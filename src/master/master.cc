@@ -1,17 +1,16 @@
-#include "poolftpd/master/master.h"
+// The standalone master: set-up, spawning and reaping workers, the event
+// loop; the entry points of master.h.
+#include "master_internal.h"
 
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/single_threaded.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -20,12 +19,8 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
-#include <cstring>
 #include <ctime>
-#include <optional>
-#include <unordered_map>
 
-#include "poolftpd/config/environment.h"
 #include "poolftpd/log/log.h"
 #include "poolftpd/master/notify.h"
 #include "poolftpd/master/pidfile.h"
@@ -34,54 +29,10 @@
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/scoreboard/shutdown.h"
 #include "poolftpd/util/debug_signal.h"
-#include "poolftpd/util/dontfork.h"
 #include "poolftpd/util/io.h"
-#include "poolftpd/util/unique_fd.h"
 #include "poolftpd/worker/worker.h"
 
-namespace poolftpd::master {
-namespace {
-
-constexpr int kListenBacklog = 4096;
-// Spawning (PoolPolicy): FTP logins come in bursts (a mirror sync, a
-// release), so the pool replaces every worker that accepts at once and ramps
-// its rate quickly (1024/s doubling to 8192/s), unlike httpd's 32/s.
-constexpr int kStopGraceMs = 3000;          // TERM -> KILL for stragglers
-constexpr int64_t kDamageReportMs = 60000;  // repeated header damage: one line a minute
-
-struct Listener {
-  config::ListenerSpec spec;
-  UniqueFd fd;
-};
-
-struct Child {
-  pid_t pid = 0;
-  uint32_t generation = 0;
-  bool leaving = false;  // told to leave (USR1) or TERMed
-};
-
-Result<UniqueFd> OpenListener(const net::Endpoint& ep, bool dual_stack) {
-  const int family = ep.addr.is_v4() ? AF_INET : AF_INET6;
-  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return Error::FromErrno(errno, "socket", ep.ToString());
-  const int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  // Accepted control connections inherit these (the session relies on it):
-  // Telnet Synch before ABOR stays in band, and replies are never delayed by Nagle.
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
-  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (family == AF_INET6) {
-    const int v6only = dual_stack ? 0 : 1;
-    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-  }
-  sockaddr_storage ss;
-  const unsigned len = ep.ToSockaddr(&ss);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
-    return Error::FromErrno(errno, "bind", ep.ToString());
-  if (::listen(fd.get(), kListenBacklog) != 0)
-    return Error::FromErrno(errno, "listen", ep.ToString());
-  return fd;
-}
+namespace poolftpd::master::detail {
 
 Result<worker::Identity> ResolveIdentity(const config::Config& cfg) {
   worker::Identity id;
@@ -101,7 +52,7 @@ Result<worker::Identity> ResolveIdentity(const config::Config& cfg) {
   const struct group* gr = ::getgrnam(group_name.c_str());
   if (gr == nullptr)
     return Error(ErrorCode::kInvalid, "Group \"" + group_name + "\": no such group on this system");
-  // SECURITY: workers parse network input; they never run as root.
+  // SECURITY (S1): workers parse network input; they never run as root.
   if (pw->pw_uid == 0)
     return Error(ErrorCode::kInvalid,
                  "User \"" + user + "\" is root: refusing to run workers as root");
@@ -119,102 +70,6 @@ int ConfiguredDebugLevel(const Options& opts, const config::Config& cfg) {
 std::string SystemLogPath(const config::Config& cfg) {
   return cfg.system_log_none ? "/dev/null" : cfg.system_log;
 }
-
-class Master {
- public:
-  Master(const Options& opts, std::shared_ptr<const config::Config> cfg)
-      : opts_(opts), cfg_(std::move(cfg)) {}
-  int Run(int ready_fd);
-
- private:
-  Result<void> Setup();
-  Result<std::vector<Listener>> Reconcile(const config::Config& cfg);
-  void Loop();
-  void DrainSignals();
-  void Reap();
-  void Maintain();
-  bool SpawnOne();
-  void LogSpawnGuard();
-  // Every tick: a truncated file or a damaged header is repaired from the
-  // master's own state, and logged.
-  void CheckScoreboard();
-  void Reload();
-  void ReopenLogs();
-  void Stop();
-  void SetFullListening(bool on);
-  void RefuseFull();
-  // Accepts what is pending (up to 64 per listener) and answers `msg`.
-  void RefuseAll(const std::string& msg, const std::string& why);
-  void Tell(size_t slot, int signo);
-  // Sends `signo` to every child `whom` selects (slot order); `leave`: marks
-  // them as told to leave. Returns how many were told.
-  int TellChildren(int signo, Whom whom, bool leave);
-  // The live children (by_pid_ order) with their slot states, into the
-  // reused snapshot_ (no allocation: reserved for every slot).
-  std::span<const PoolChild> TakeSnapshot();
-  PoolLimits Limits() const {
-    return PoolLimits{cfg_->min_spare_servers, cfg_->max_spare_servers, cfg_->max_clients};
-  }
-  void SendStatus();
-  // ftpdctl debug N: a queued DebugLevelSignal (util/debug_signal.h).
-  void OnDebugSignal(const signalfd_siginfo& si);
-  // Sets this process's level and queues it to every child in our table.
-  void SetDebugLevel(int level);
-  // ftpshut: re-read ShutdownFile when it changed (or `force`), publish it.
-  // Returns a description when a shutdown is pending.
-  std::string WatchShutdownFile(bool force);
-  void EnforceDisconnect();
-  void SetListeners(std::vector<Listener> ls);
-  void FreeSlot(size_t slot);
-
-  Options opts_;
-  std::shared_ptr<const config::Config> cfg_;
-  worker::Identity identity_;
-  worker::KnownNames names_;  // resolved here so workers need no NSS (PrepareWorkers)
-  std::vector<Listener> listeners_;
-  std::vector<int> listen_fds_;                     // listeners_' fds, handed to every worker
-  std::vector<config::ListenerSpec> listen_specs_;  // their specs, in the same order
-  std::optional<sb::Scoreboard> board_opt_;
-  sb::Scoreboard* board_ = nullptr;
-  PidFile pidfile_;
-  UniqueFd sigfd_, epfd_, timerfd_, notify_rd_, notify_wr_;
-  // By slot, and the pid index: written after every fork, so kept where
-  // workers do not share them (util/dontfork.h).
-  std::vector<Child, util::DontForkAllocator<Child>> children_;
-  std::unordered_map<pid_t, size_t, std::hash<pid_t>, std::equal_to<pid_t>,
-                     util::DontForkAllocator<std::pair<const pid_t, size_t>>>
-      by_pid_;
-  uint32_t generation_ = 1;
-  // Bit i set: slot i is free. A spawn clears it, FreeSlot sets it;
-  // SpawnOne takes the lowest, so live slots stay dense at the bottom and
-  // tools read only up to the scoreboard's mark. Written after every fork,
-  // so kept where workers do not share it.
-  std::vector<uint64_t, util::DontForkAllocator<uint64_t>> free_bits_;
-  int64_t last_maintain_ms_ = 0;
-  bool maintain_due_ = false;
-  bool full_listening_ = false;
-  // Spawn policy: decisions in policy_, executed here.
-  PoolPolicy policy_;
-  std::vector<PoolChild> snapshot_;
-  int accepted_since_maintain_ = 0;  // wake-up bytes: one per accept
-  uint32_t hwm_floor_ = 0;           // one past the highest slot ever handed out
-  int64_t damage_logged_ms_ = 0;
-  int damage_unreported_ = 0;
-  // Pending orders from signals.
-  int stop_signal_ = 0;
-  bool stop_ = false, graceful_ = false, reload_ = false, reopen_ = false, reap_ = false;
-  int64_t graceful_since_ms_ = 0;
-  Notifier notifier_;
-  struct FileStamp {
-    bool exists = false;
-    int64_t mtime_ns = 0, size = 0, ino = 0;
-    friend bool operator==(const FileStamp&, const FileStamp&) = default;
-  } shutdown_stamp_;
-  std::string last_status_;
-};
-
-// Epoll tags.
-constexpr uint64_t kTagSignal = 1, kTagTimer = 2, kTagNotify = 3, kTagListenBase = 100;
 
 Result<void> Master::Setup() {
   auto id = ResolveIdentity(*cfg_);
@@ -287,52 +142,6 @@ Result<void> Master::Setup() {
   add(timerfd_.get(), kTagTimer);
   add(notify_rd_.get(), kTagNotify);
   return Ok();
-}
-
-Result<std::vector<Listener>> Master::Reconcile(const config::Config& cfg) {
-  std::vector<Listener> out;
-  for (const config::ListenerSpec& want : config::Listeners(cfg)) {
-    const net::Endpoint& ep = want.endpoint;
-    const bool dual = want.dual_stack;
-    // An unchanged listener keeps its socket (and its backlog of clients).
-    auto it = std::find_if(listeners_.begin(), listeners_.end(), [&](const Listener& l) {
-      return l.fd.valid() && l.spec.endpoint.port == ep.port && l.spec.endpoint.addr == ep.addr &&
-             l.spec.dual_stack == dual;
-    });
-    if (it != listeners_.end()) {
-      Listener l;
-      l.spec = want;
-      l.spec.endpoint = it->spec.endpoint;
-      l.fd.reset(::fcntl(it->fd.get(), F_DUPFD_CLOEXEC, 3));
-      out.push_back(std::move(l));
-      continue;
-    }
-    auto fd = OpenListener(ep, dual);
-    if (!fd && dual && fd.error().sys_errno() == EAFNOSUPPORT) {
-      // No IPv6 on this host: fall back to IPv4 only.
-      config::ListenerSpec v4 = want;
-      v4.endpoint = net::Endpoint{*net::IpAddress::Parse("0.0.0.0"), ep.port};
-      v4.dual_stack = false;
-      fd = OpenListener(v4.endpoint, false);
-      if (fd) {
-        out.push_back(Listener{v4, std::move(*fd)});
-        continue;
-      }
-    }
-    if (!fd) return fd.error();
-    out.push_back(Listener{want, std::move(*fd)});
-  }
-  return out;
-}
-
-void Master::SetListeners(std::vector<Listener> ls) {
-  listeners_ = std::move(ls);
-  listen_fds_.clear();
-  listen_specs_.clear();
-  for (const auto& l : listeners_) {
-    listen_fds_.push_back(l.fd.get());
-    listen_specs_.push_back(l.spec);
-  }
 }
 
 void Master::FreeSlot(size_t slot) {
@@ -513,335 +322,6 @@ void Master::Maintain() {
   SetFullListening(settled.full_listening);
 }
 
-void Master::SetFullListening(bool on) {
-  if (on == full_listening_) return;
-  full_listening_ = on;
-  POOLFTPD_DEBUG(
-      9, on ? "pool: full (MaxClients " : "pool: no longer full (MaxClients ", cfg_->max_clients,
-      on ? "): the master answers new connections with 421" : "): connections go to workers again");
-  for (size_t i = 0; i < listeners_.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTagListenBase + i;
-    ::epoll_ctl(epfd_.get(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listeners_[i].fd.get(),
-                on ? &ev : nullptr);
-  }
-}
-
-void Master::RefuseFull() {
-  // Re-check: a worker may have become free since the wake-up.
-  const PoolPolicy::Refusal r =
-      policy_.CheckFull(PoolPolicy::Count(TakeSnapshot(), generation_), Limits());
-  // Spawning paused and no worker free (no_worker): nobody would greet the client.
-  if (!r.full && !r.no_worker) {
-    SetFullListening(false);
-    return;
-  }
-  if (r.no_worker) {
-    RefuseAll("421 Service not available, please try again later.\r\n",
-              "Connection refused (no worker available: spawning paused)");
-    return;
-  }
-  std::string text =
-      cfg_->max_clients_message.empty()
-          ? "Sorry, the maximum number of clients (%m) for this server are already connected."
-          : cfg_->max_clients_message;
-  // ProFTPD's %m cookie: the limit itself.
-  for (size_t at; (at = text.find("%m")) != std::string::npos;)
-    text.replace(at, 2, std::to_string(cfg_->max_clients));
-  RefuseAll("421 " + text + "\r\n",
-            "Connection refused (MaxClients " + std::to_string(cfg_->max_clients) + ")");
-}
-
-void Master::RefuseAll(const std::string& msg, const std::string& why) {
-  for (const auto& l : listeners_) {
-    for (int n = 0; n < 64; ++n) {
-      sockaddr_storage ss;
-      socklen_t len = sizeof ss;
-      UniqueFd c(::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
-                           SOCK_CLOEXEC | SOCK_NONBLOCK));
-      if (!c) break;
-      const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
-      const std::string ip = peer.addr.ToString();
-      log::Logs::SetClient(ip, ip);
-      log::Info(why);
-      POOLFTPD_DEBUG(5, "sending reply '", std::string_view(msg).substr(0, msg.size() - 2), "'");
-      log::Logs::ClearClient();
-      (void)::send(c.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-  }
-}
-
-void Master::DrainSignals() {
-  signalfd_siginfo si;
-  while (::read(sigfd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-    if (static_cast<int>(si.ssi_signo) == util::DebugLevelSignal()) OnDebugSignal(si);
-    switch (si.ssi_signo) {
-      case SIGTERM:
-      case SIGINT:
-        stop_ = true;
-        stop_signal_ = static_cast<int>(si.ssi_signo);
-        break;
-      case SIGQUIT:
-        graceful_ = true;
-        break;
-      case SIGHUP:
-        reload_ = true;
-        break;
-      case SIGUSR1:
-        reopen_ = true;
-        break;
-      case SIGCHLD:
-        reap_ = true;
-        break;
-      default:
-        break;
-    }
-  }
-}
-
-void Master::ReopenLogs() {
-  if (auto r = log::Logs::Reopen(SystemLogPath(*cfg_), cfg_->transfer_log); !r)
-    log::Error("reopening logs failed: " + r.error().message() +
-               "; still writing to the old files");
-}
-
-std::string Master::WatchShutdownFile(bool force) {
-  // ftpshut writes the file, then the header: a published shutdown with no
-  // file means the file went away, even if it came and went between checks.
-  const bool published = board_->ReadHeader().shutdown_time != 0;
-  FileStamp now;
-  struct stat st;
-  if (::stat(cfg_->shutdown_file.c_str(), &st) == 0) {
-    now.exists = true;
-    now.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    now.size = st.st_size;
-    now.ino = static_cast<int64_t>(st.st_ino);
-  }
-  if (!force && now == shutdown_stamp_ && (now.exists || !published)) return "";
-  const bool was = shutdown_stamp_.exists;
-  shutdown_stamp_ = now;
-  auto info = sb::ReadShutdownFile(cfg_->shutdown_file);
-  if (!info) {
-    log::Error("ShutdownFile " + info.error().message() + "; ignored");
-    board_->SetShutdown(0, 0, 0, "");
-    return "";
-  }
-  if (!info->has_value()) {
-    board_->SetShutdown(0, 0, 0, "");
-    if (was) log::Info("ShutdownFile " + cfg_->shutdown_file + " removed: accepting logins again");
-    return "";
-  }
-  const sb::ShutdownInfo& i = **info;
-  board_->SetShutdown(i.shutdown_time, i.deny_time, i.disconnect_time, i.message);
-  const std::string what = "shutdown pending (ShutdownFile " + cfg_->shutdown_file +
-                           "): shutdown at " + sb::FormatShutdownTime(i.shutdown_time) +
-                           ", new logins refused from " + sb::FormatShutdownTime(i.deny_time) +
-                           ", sessions closed at " + sb::FormatShutdownTime(i.disconnect_time);
-  log::Warn(what);
-  return what;
-}
-
-void Master::EnforceDisconnect() {
-  // The header is the live state: ftpshut publishes there before the file
-  // change is noticed. Past the disconnect time, busy workers get USR2 and
-  // end their session with the shutdown message.
-  const sb::HeaderView h = board_->ReadHeader();
-  if (h.shutdown_time == 0) return;
-  const int64_t disconnect = h.disconnect_time ? h.disconnect_time : h.shutdown_time;
-  if (std::time(nullptr) < disconnect) return;
-  TellChildren(SIGUSR2, Whom::kBusy, /*leave=*/false);
-}
-
-void Master::CheckScoreboard() {
-  const std::string& file = board_->path();
-  const sb::TruncationEvents faults = sb::TakeTruncationEvents();
-  const sb::Scoreboard::SizeCheck size = board_->RestoreSize();
-  const int err = faults.restore_errno != 0 ? faults.restore_errno : size.restore_errno;
-  if (err != 0 || sb::MappingDetached()) {
-    log::Error("scoreboard " + file + " was truncated and its size cannot be restored (" +
-               std::strerror(err) + "): stopping; remove the file and start again");
-    stop_ = true;
-    return;
-  }
-  if (faults.restored > 0 || size.truncated) {
-    // The pages past the old end read as zeros again: the header is ours to
-    // rewrite; each worker republishes its own slot (idle ones within a
-    // second, sessions at their next command).
-    board_->RepairHeader(hwm_floor_);
-    WatchShutdownFile(true);
-    log::Error("scoreboard " + file + " was truncated" +
-               (size.truncated ? " (to " + std::to_string(size.seen_size) + " bytes)" : "") +
-               "; size restored (" + std::to_string(size.mapped_size) +
-               " bytes) and header rewritten");
-    return;
-  }
-  const std::string damage = board_->CheckHeader(hwm_floor_);
-  if (damage.empty()) return;
-  // SECURITY: the file is writable by whoever can write its directory (and
-  // by every worker): the master decides from its own copy and puts the
-  // header back; it never adopts what it found there.
-  board_->RepairHeader(hwm_floor_);
-  WatchShutdownFile(true);
-  const int64_t now = util::MonotonicMs();
-  if (damage_logged_ms_ != 0 && now - damage_logged_ms_ < kDamageReportMs) {
-    ++damage_unreported_;
-    return;
-  }
-  std::string line = "scoreboard " + file + ": header damaged (" + damage +
-                     "); rewritten from the master's own state";
-  if (damage_unreported_ > 0)
-    line +=
-        " (also repaired " + std::to_string(damage_unreported_) + " times since the last report)";
-  log::Error(line);
-  damage_logged_ms_ = now;
-  damage_unreported_ = 0;
-}
-
-void Master::SendStatus() {
-  if (!notifier_.enabled()) return;
-  int idle = 0, busy = 0;
-  for (const auto& [pid, i] : by_pid_) {
-    if (IsBusy(board_->PeekState(i))) ++busy;
-    else
-      ++idle;
-  }
-  const std::string status = "STATUS=" + std::to_string(busy) + " sessions, " +
-                             std::to_string(idle) + " idle workers, generation " +
-                             std::to_string(generation_);
-  if (status != last_status_) {
-    notifier_.Send(status);
-    last_status_ = status;
-  }
-}
-
-void Master::OnDebugSignal(const signalfd_siginfo& si) {
-  const int level = si.ssi_int;
-  // SECURITY: who may change the level. The kernel delivers this signal only
-  // from root (CAP_KILL) or a process of our own uid -- the right that TERM
-  // needs too -- and that is the real boundary: ssi_uid is what the sender
-  // wrote (sigqueue(3) and ftpdctl put their real uid there, a raw
-  // rt_sigqueueinfo(2) could claim any). The check below states the policy
-  // and drops a stray sender; SI_QUEUE only, since a plain kill carries no
-  // level, and only 0-9.
-  if (si.ssi_code != SI_QUEUE || (si.ssi_uid != 0 && si.ssi_uid != ::geteuid()) ||
-      level < util::kMinDebugLevel || level > util::kMaxDebugLevel) {
-    log::Warn("ignored a debug-level signal from pid " + std::to_string(si.ssi_pid) + " uid " +
-              std::to_string(si.ssi_uid) + " (code " + std::to_string(si.ssi_code) + ", level " +
-              std::to_string(level) + ")");
-    return;
-  }
-  SetDebugLevel(level);
-  // Logged after the workers were told: a test (or an operator) that sees
-  // this line knows every worker has the signal queued.
-  log::Info("debug level changed to " + std::to_string(level) + " by uid " +
-            std::to_string(si.ssi_uid));
-}
-
-void Master::SetDebugLevel(int level) {
-  log::Logs::SetDebugLevel(level);  // new workers inherit it by fork
-  sigval value{};
-  value.sival_int = level;
-  int told = 0;
-  for (const Child& c : children_) {
-    // PIDs from our own table only (a zombie not yet reaped takes it harmlessly).
-    if (c.pid > 0 && ::sigqueue(c.pid, util::DebugLevelSignal(), value) == 0) ++told;
-  }
-  POOLFTPD_DEBUG(9, "pool: debug level ", level, " queued to ", told, " worker(s)");
-}
-
-void Master::Reload() {
-  log::Info("received SIGHUP -- master server reparsing configuration file");
-  notifier_.Reloading();
-  struct ReadyAgain {  // READY=1 whether the reload worked or not
-    const Notifier& n;
-    ~ReadyAgain() { n.Send("READY=1"); }
-  } ready_again{notifier_};
-  auto loaded = config::Load(opts_.config_file, opts_.defines);
-  if (!loaded) {
-    log::Error(loaded.error().message() +
-               " (reload failed; still running on the old configuration)");
-    return;
-  }
-  std::shared_ptr<const config::Config> next = *loaded;
-  if (next->server_type != config::ServerType::kStandalone) {
-    log::Error(opts_.config_file +
-               ": ServerType inetd is not supported (reload failed; still running on the old "
-               "configuration)");
-    return;
-  }
-  if (auto env = config::CheckEnvironment(*next, ::geteuid() == 0); !env) {
-    log::Error(env.error().message() + " (reload failed; still running on the old configuration)");
-    return;
-  }
-  auto id = ResolveIdentity(*next);
-  if (!id) {
-    log::Error(id.error().message() + " (reload failed; still running on the old configuration)");
-    return;
-  }
-  auto ls = Reconcile(*next);
-  if (!ls) {
-    log::Error(ls.error().message() + " (reload failed; still running on the old configuration)");
-    return;
-  }
-  if (next->scoreboard_file != cfg_->scoreboard_file || next->pid_file != cfg_->pid_file)
-    log::Warn("ScoreboardFile/PidFile changes take effect at the next restart");
-  const int slots = static_cast<int>(children_.size());
-  if (next->max_clients + next->max_spare_servers > slots)
-    log::Warn("MaxClients + MaxSpareServers above " + std::to_string(slots) +
-              " needs a restart; the pool stays within the current scoreboard");
-  SetFullListening(false);
-  SetListeners(std::move(*ls));
-  cfg_ = std::move(next);
-  if (const int d = ConfiguredDebugLevel(opts_, *cfg_); d != log::Logs::debug_level()) {
-    log::Info("debug level " + std::to_string(d) + " from the configuration (was " +
-              std::to_string(log::Logs::debug_level()) + ")");
-    SetDebugLevel(d);
-  }
-  identity_ = *id;
-  names_ = worker::PrepareWorkers(*cfg_, identity_);
-  ReopenLogs();
-  ++generation_;
-  board_->SetGeneration(generation_);
-  board_->SetMaxClients(static_cast<uint32_t>(cfg_->max_clients));
-  board_->SetServerName(cfg_->server_name);
-  // Idle old-generation workers leave at once; busy ones after their session.
-  TellChildren(SIGUSR1, Whom::kOldGeneration, /*leave=*/true);
-  policy_.OnReload();  // replace the pool at once
-  POOLFTPD_DEBUG(9, "pool: reload: old-generation workers told to leave; spawn rate ",
-                 policy_.spawn_rate(), "/s");
-  WatchShutdownFile(true);
-  log::Info("configuration reloaded (generation " + std::to_string(generation_) + ")");
-}
-
-void Master::Stop() {
-  SetFullListening(false);
-  SetListeners({});
-  TellChildren(SIGTERM, Whom::kAll, /*leave=*/true);
-  const int64_t deadline = util::MonotonicMs() + kStopGraceMs;
-  while (!by_pid_.empty()) {
-    Reap();
-    if (by_pid_.empty()) break;
-    if (util::MonotonicMs() >= deadline) {
-      TellChildren(SIGKILL, Whom::kAll, /*leave=*/false);
-      while (!by_pid_.empty()) {
-        int status;
-        const pid_t pid = ::waitpid(-1, &status, 0);
-        if (pid < 0) break;
-        auto it = by_pid_.find(pid);
-        if (it != by_pid_.end()) {
-          board_->Clear(it->second);
-          FreeSlot(it->second);
-          by_pid_.erase(it);
-        }
-      }
-      break;
-    }
-    timespec ts{0, 10 * 1000000};
-    ::nanosleep(&ts, nullptr);
-  }
-}
-
 void Master::Loop() {
   while (!stop_) {
     epoll_event evs[16];
@@ -977,13 +457,17 @@ int Master::Run(int ready_fd) {
   return 0;
 }
 
-}  // namespace
+}  // namespace poolftpd::master::detail
+
+namespace poolftpd::master {
 
 int RunInetd(const Options& opts, std::shared_ptr<const config::Config> cfg) {
-  if (auto r = log::Logs::Open(SystemLogPath(*cfg), cfg->transfer_log, /*foreground=*/false); !r)
+  if (auto r =
+          log::Logs::Open(detail::SystemLogPath(*cfg), cfg->transfer_log, /*foreground=*/false);
+      !r)
     return 1;
-  log::Logs::SetDebugLevel(ConfiguredDebugLevel(opts, *cfg));
-  auto id = ResolveIdentity(*cfg);
+  log::Logs::SetDebugLevel(detail::ConfiguredDebugLevel(opts, *cfg));
+  auto id = detail::ResolveIdentity(*cfg);
   if (!id) {
     log::Error("fatal: " + id.error().message());
     return 1;
@@ -992,7 +476,7 @@ int RunInetd(const Options& opts, std::shared_ptr<const config::Config> cfg) {
 }
 
 int Run(const Options& opts, std::shared_ptr<const config::Config> cfg, int ready_fd) {
-  Master m(opts, std::move(cfg));
+  detail::Master m(opts, std::move(cfg));
   return m.Run(ready_fd);
 }
 

@@ -14,6 +14,10 @@
 namespace poolftpd::master {
 
 void Notifier::Init() {
+  // SECURITY (S12): the environment is whoever started us. NOTIFY_SOCKET is
+  // taken only as an absolute path or an abstract name ('@') that fits
+  // sun_path; anything else is ignored. Only fixed text is ever sent to it,
+  // and it is removed so that workers do not inherit it.
   const char* p = std::getenv("NOTIFY_SOCKET");
   if (p != nullptr && (p[0] == '/' || p[0] == '@') &&
       std::strlen(p) < sizeof(sockaddr_un::sun_path))

@@ -52,7 +52,7 @@ bool IsPoolftpd(pid_t pid) {
 
 Result<void> PidFile::Write(const std::string& path) {
   note_.clear();
-  // SECURITY: as root, a PidFile in a directory others can write to could be
+  // SECURITY (S13): as root, a PidFile in a directory others can write to could be
   // swapped for a link or a forged PID that an init script then signals.
   const size_t slash = path.rfind('/');
   const std::string dir = slash == 0 ? "/" : path.substr(0, slash == std::string::npos ? 0 : slash);

@@ -16,7 +16,7 @@ constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}
 std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
   if (text.size() > 2 && text.front() == '[' && text.back() == ']')
     text = text.substr(1, text.size() - 2);
-  // SECURITY: inet_pton reads a C string; an embedded NUL would hide the rest.
+  // SECURITY (S2): inet_pton reads a C string; an embedded NUL would hide the rest.
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos)
     return std::nullopt;
   std::string s(text);

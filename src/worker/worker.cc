@@ -59,7 +59,7 @@ extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal
   const int saved = errno;
   const int level = si->si_value.sival_int;
   const bool any = g_debug_any_sender.load(std::memory_order_relaxed) != 0;
-  // SECURITY: only the kernel's permission check (root, or our own uid --
+  // SECURITY (S10): only the kernel's permission check (root, or our own uid --
   // who may TERM us anyway) guards this; si_pid is the sender's claim. It
   // still filters a stray kill(1) (SI_USER) or another process's queue, and
   // the level is range-checked: the worst a sender can do is make us log.
@@ -146,6 +146,11 @@ uint64_t ClientKey(const net::IpAddress& a) {
 
 // UseReverseDNS. Not inlined: its 1 KiB buffer stays out of Serve's frame,
 // which is on the stack for the whole session.
+// SECURITY (S11): a PTR answer is chosen by whoever controls the client's
+// reverse zone, so it only labels the client (logs, slot, %R) and decides
+// nothing. NI_NAMEREQD: no answer yields "" (the caller shows the address),
+// never a numeric string posing as a name; the name is bounded by NI_MAXHOST
+// and its control characters are escaped. It is not forward-confirmed.
 [[gnu::noinline]] std::string ReverseName(const sockaddr_storage& ss, socklen_t len) {
   char host[NI_MAXHOST];
   if (::getnameinfo(reinterpret_cast<const sockaddr*>(&ss), len, host, sizeof host, nullptr, 0,
@@ -387,7 +392,7 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     sigset_t wait_mask;
     SetUpSignals(&wait_mask, /*inetd=*/false);
     const int notify_fd[] = {spec.notify_fd};
-    // SECURITY: this closes the master's scoreboard fd too: a worker keeps
+    // SECURITY (S7): this closes the master's scoreboard fd too: a worker keeps
     // only the mapping, so it can write its slot but never shrink the file.
     CloseAllBut({spec.listen_fds, notify_fd, spec.keep_fds});
 
@@ -443,7 +448,7 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     uint64_t served = 0;
     for (;;) {
       if (g_term.load() || g_leave.load()) Exit(WorkerExit::kOk);
-      // SECURITY: no order is taken from the header (anyone who can write
+      // SECURITY (S7): no order is taken from the header (anyone who can write
       // the file can write it): a reload reaches old workers as USR1 from
       // the master. A worker whose mapping had to be cut off from the file
       // (it stayed truncated, see sb::TruncationPolicy) leaves.

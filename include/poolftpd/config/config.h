@@ -219,7 +219,7 @@ struct Policy {
 
   // The governing <Directory> (the closest match), or nullptr.
   const Directory* directory() const { return directory_count ? directories[0] : nullptr; }
-  // SECURITY: anonymous sessions are read-only whatever the file modes say;
+  // SECURITY (S6): anonymous sessions are read-only whatever the file modes say;
   // the per-directory upload rules plug in here.
   bool read_only() const { return anonymous != nullptr; }
 };

@@ -58,7 +58,7 @@ enum class Status {
   kStalled,     // no progress within stall_timeout_ms
   kStopped,     // stop_requested() (TERM/kick)
   kTimeout,     // data connection not established in time
-  kForeign,     // SECURITY: data connection from another address refused
+  kForeign,     // SECURITY (S5): data connection from another address refused
   kNoData,      // no PASV/PORT given
 };
 

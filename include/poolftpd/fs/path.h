@@ -31,7 +31,7 @@ std::string RelativeToRoot(std::string_view vpath);
 // listings and replies of other clients (listings encode them, see
 // NameCoding in listing.h, but a name the server creates should never need
 // it); NUL cannot reach the kernel intact.
-// SECURITY: STOR, STOU, APPE, MKD and RNTO must call this on the last
+// SECURITY (S3): STOR, STOU, APPE, MKD and RNTO must call this on the last
 // component of the normalised target before creating anything, and answer
 // 553 (RFC 959: file name not allowed) when it is false. (Issue 12 wires
 // it; today those commands answer 550.)

@@ -379,7 +379,7 @@ class Scoreboard {
   // slot_count(). Grows while the file is in use; never above slot_count().
   uint32_t scan_limit() const;
 
-  // --- added ---
+  // --- shutdown state and the mapped file ---
   // ftpshut (writable Open) or the master: publish the shutdown state
   // (times in seconds since the epoch, 0 = none; message truncated to
   // kShutdownMsgLen-1). All zero clears it. Written under a header seqlock;

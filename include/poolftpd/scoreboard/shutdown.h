@@ -84,7 +84,7 @@ struct CookieContext {
   std::string user;         // %U: the logged-in user, "NONE" if empty
   std::string cwd;          // %C: the session's cwd, "(none)" if empty
   int64_t now = 0;          // %T: seconds since the epoch, 0 = the clock now
-  std::string server_name;  // %V: ServerName (added; ProFTPD has it too)
+  std::string server_name;  // %V: ServerName
 };
 
 // Expands ProFTPD's cookies in `msg` in one pass (substituted text is not

@@ -45,7 +45,7 @@ namespace poolftpd::worker {
 // Which sessions a configuration can have.
 enum class PrivilegeModel {
   kAnonymousOnly,  // every session is the <Anonymous> identity
-  kRealUsers,      // sessions log in as system accounts (issue 12)
+  kRealUsers,      // sessions log in as system accounts (no config selects it yet)
 };
 
 // Who a worker is between its stages. Resolved by the master from the config.
