@@ -4,8 +4,9 @@
 // the record under the slot's seqlock (one Publish each), the others change
 // fields that the next publication carries. Transfer byte counts go to the
 // slot's bytes_done and the header's total_bytes atomics as they move,
-// outside the seqlock. Without a record (null) every method does nothing;
-// without a scoreboard the record is kept but never published. Worker
+// outside the seqlock. Without a record (null) no field is written and
+// nothing is published; without a scoreboard the record is kept but never
+// published. Worker
 // process only; one session at a time.
 #pragma once
 
@@ -38,7 +39,7 @@ class SlotStatus {
   // bytes_done 0; publishes the record in state kTransferring.
   void TransferStarted(sb::XferDir dir, std::string_view vpath, uint64_t size, uint64_t offset);
   // `bytes` of the running transfer have moved (a running total): sets
-  // bytes_done and adds what is new to the header's total_bytes.
+  // bytes_done and adds the increase to the header's total_bytes.
   void Progress(uint64_t bytes);
   // The transfer ended after `bytes` in all: bytes never reported through
   // Progress count once; the transfer fields are cleared (published with
