@@ -777,6 +777,7 @@ class SessionTest : public ::testing::Test {
       Session s(env_, *control, net::Endpoint{Ip("127.0.0.1"), 21},
                 net::Endpoint{Ip("127.0.0.1"), 40000}, "");
       end_ = s.Run();
+      publishes_ = s.slot_status().publishes();
     });
     const FtpReply greeting = client_->Read();
     ASSERT_EQ(greeting.code, 220) << greeting;
@@ -823,7 +824,8 @@ class SessionTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
   std::thread thread_;
   SessionEnd end_ = SessionEnd::kError;
-  int stream_kind_ = 0;  // 0 TcpStream, 1 PieceStream, 2 BufferingStream
+  uint64_t publishes_ = 0;  // the session's scoreboard publications (after Join)
+  int stream_kind_ = 0;     // 0 TcpStream, 1 PieceStream, 2 BufferingStream
 };
 
 TEST_F(SessionTest, GreetingAndQuit) {
@@ -1474,6 +1476,27 @@ TEST_F(SessionTest, StatWithoutArgument) {
   const FtpReply r = C().Cmd("STAT");
   EXPECT_EQ(r.code, 211) << r;
   EXPECT_GE(r.lines.size(), 2u);
+}
+
+// The seqlock cost of a session: one publication at the start, one per
+// command line read (idle or connected), one more per command after login
+// (logged in), one per transfer (transferring), one at the end (closing).
+// 20 for this session, as counted before the slot writes went through
+// SlotStatus.
+TEST_F(SessionTest, ScoreboardPublishesPerSession) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  EXPECT_EQ(C().Cmd("CWD pub").code, 250);
+  EXPECT_EQ(C().Cmd("NOOP").code, 200);
+  EXPECT_EQ(Passive("LIST").done.code, 226);
+  EXPECT_EQ(Passive("RETR file.txt").done.code, 226);
+  EXPECT_EQ(C().Cmd("QUIT").code, 221);
+  Join();
+  // 1 start + 2 (USER, PASS) + 2 x 7 logged-in commands + 2 transfers + 1 end.
+  EXPECT_EQ(publishes_, 20u);
+  EXPECT_EQ(record_.xfer_dir, sb::XferDir::kNone);
+  EXPECT_STREQ(record_.xfer_path, "");
+  EXPECT_STREQ(record_.cmd, "QUIT");
 }
 
 TEST_F(SessionTest, ScoreboardRecordFollowsSession) {

@@ -1,7 +1,7 @@
 // The control connection of one session, as I/O: reply writing, command
 // line reading with the session timeouts, reading while a transfer runs,
 // the discard rule for a change of protection, and the lingering close.
-// It drives a net::Stream (TcpStream today; a TLS stream after AUTH TLS) and
+// It drives a net::Stream (a TcpStream, or a TLS stream after AUTH TLS) and
 // waits only through net::Wait, so protocol makes no socket or poll system
 // call. The FTP decisions (what a line means, which reply) stay in Session.
 // Worker process only; one per session, no heap block of its own.

@@ -1,7 +1,7 @@
 // One FTP session on one control connection: command table (verb ->
 // handler; flags and HELP text come from the verb registry,
 // config/verbs.h), the gate (login, arity, path, <Limit>, read-only),
-// handlers and scoreboard updates. The control connection's I/O and
+// handlers, and the slot's status through a SlotStatus. The control connection's I/O and
 // timeouts are a ControlChannel over the net::Stream the worker hands in;
 // data transfers run the data module's loops over a net::Stream of the data
 // connection. A fresh Session per connection, so no state survives into the
@@ -23,6 +23,7 @@
 #include "poolftpd/fs/path.h"
 #include "poolftpd/net/stream.h"
 #include "poolftpd/protocol/control_channel.h"
+#include "poolftpd/protocol/slot_status.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/util/net.h"
 #include "poolftpd/util/rate_limit.h"
@@ -89,8 +90,8 @@ struct CommandSpec {
 };
 
 std::span<const CommandSpec> Commands();
-// The handler row of `verb` (upper case), or nullptr (unknown verbs, and the
-// write verbs the read-only gate refuses: they have no handler yet).
+// The handler row of `verb` (upper case), or nullptr (unknown verbs, and
+// write verbs without a handler, which the read-only gate refuses).
 const CommandSpec* FindCommand(std::string_view verb);
 
 class Session {
@@ -106,6 +107,8 @@ class Session {
   SessionEnd Run();
   // Sends one reply without waiting (master-full / per-host refusals).
   static void Refuse(net::Stream& control, int code, std::string_view text);
+  // The slot's status as the session left it (tests count publications).
+  const SlotStatus& slot_status() const { return status_; }
 
   // Handlers (public for the command table).
   void DoUser(const Command& cmd);
@@ -148,8 +151,6 @@ class Session {
   // ControlChannel::Reply; a failed write ends the session (kClientGone).
   void Reply(int code, std::string_view text);
   void Dispatch(const std::string& line);
-  void Publish(sb::SlotState state);
-  void SetCommand(std::string_view verb, std::string_view arg);
   void LoginFailed(std::string_view log_text);
   void EndWith(SessionEnd how, int code, std::string_view text);
   void EndStopped();
@@ -166,13 +167,29 @@ class Session {
   bool ResolveCommandPath(Command* cmd);
   std::string ErrnoText(std::string_view what, int err) const;
 
-  // Data transfers: sends 150, opens the data connection, runs `transfer`
-  // over it (a data loop on its net::Stream), closes it (FIN after a
-  // complete transfer), replies 226/426/425/451 and logs. Returns bytes sent.
-  using SendFn =
-      std::function<data::Status(net::Stream& data, const data::Hooks& hooks, uint64_t* sent)>;
+  // Data-connection set-up. A 501 and true when EPSV ALL forbids `verb`.
+  bool RefusedAfterEpsvAll(std::string_view verb);
+  // PASV (227 with the address) and EPSV (`extended`: 229, port only):
+  // listens on a passive port of the local address.
+  void SetUpPassive(std::string_view verb, bool extended);
+  // PORT and EPRT: `ep` becomes the active target when it is the client's
+  // own address on an unprivileged port, else 500.
+  void SetUpActive(std::string_view verb, const net::Endpoint& ep);
+
+  // A data loop of either direction over the data connection's stream: a
+  // send loop (RETR, listings) or a receive loop (data::ReceiveFile, for an
+  // upload); it reports its running byte count through hooks.progress and
+  // stores the bytes moved in `*moved`.
+  using TransferFn =
+      std::function<data::Status(net::Stream& data, const data::Hooks& hooks, uint64_t* moved)>;
+  // The one transfer runner, for either direction `dir`: opens the data
+  // connection (active mode before the 150, passive after it), sends 150
+  // `opening`, runs `transfer` over it, closes it (FIN after a complete
+  // transfer), keeps the slot's transfer fields, replies 226/426/425/451.
+  // `*moved`: bytes moved; `*status`: how it ended (kNoData: no transfer
+  // took place). True on a complete transfer.
   bool RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath, uint64_t size,
-                   const SendFn& transfer, uint64_t* sent, data::Status* status);
+                   const TransferFn& transfer, uint64_t* moved, data::Status* status);
   data::Hooks MakeHooks();
   data::ControlAction OnControlDuringTransfer();
   void SendDirListing(const Command& cmd, bool nlst);
@@ -185,13 +202,14 @@ class Session {
   net::Endpoint local_, peer_;
   std::string peer_name_;
   data::DataChannel data_;
+  SlotStatus status_;  // the only writer of env_.record
 
   bool logged_in_ = false;
   bool user_given_ = false;
   std::string user_;       // as typed in USER
   std::string anon_pass_;  // the e-mail given as password (TransferLog)
   const config::Anonymous* anon_ = nullptr;
-  // The session's file tree, set at login: the <Anonymous> root today.
+  // The session's file tree, set at login (the <Anonymous> root).
   const fs::Root* root_ = nullptr;
   std::string_view real_root_;  // its real path, for the TransferLog
   std::string_view home_;       // what "~" means to <Directory> (the root as configured)
