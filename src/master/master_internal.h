@@ -53,8 +53,9 @@ constexpr uint64_t kTagSignal = 1, kTagTimer = 2, kTagNotify = 3, kTagListenBase
 // `dual_stack`); accepted connections inherit SO_OOBINLINE and TCP_NODELAY.
 Result<UniqueFd> OpenListener(const net::Endpoint& ep, bool dual_stack);
 
-// The credentials workers take (root only): the <Anonymous> User/Group and root
-// if there is one, else User/Group; a User of uid 0 is refused.
+// The credentials workers take. As root: the <Anonymous> User/Group (and its
+// root as the chroot) if there is one, else User/Group (default nobody/
+// nogroup); a User of uid 0 is refused. Not root: no switch at all.
 Result<worker::Identity> ResolveIdentity(const config::Config& cfg);
 
 // DebugLevel wins over -d, as in ProFTPD.
