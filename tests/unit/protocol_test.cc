@@ -40,6 +40,7 @@
 #include "poolftpd/protocol/line_reader.h"
 #include "poolftpd/protocol/reply.h"
 #include "poolftpd/protocol/session.h"
+#include "poolftpd/protocol/slot_status.h"
 #include "poolftpd/scoreboard/scoreboard.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/limits.h"
@@ -1476,6 +1477,43 @@ TEST_F(SessionTest, StatWithoutArgument) {
   const FtpReply r = C().Cmd("STAT");
   EXPECT_EQ(r.code, 211) << r;
   EXPECT_GE(r.lines.size(), 2u);
+}
+
+// SlotStatus: only State and TransferStarted publish; the other methods
+// change fields for the next publication; no record, no writes.
+TEST(SlotStatusTest, PublishesOnlyOnStateAndTransferStart) {
+  sb::SlotRecord rec;
+  SlotStatus st(nullptr, 0, &rec);
+  st.User("anon\r\nymous");
+  st.Cwd("/pub");
+  st.Command("RETR", "file.txt");
+  EXPECT_EQ(st.publishes(), 0u);
+  st.State(sb::SlotState::kLoggedIn);
+  EXPECT_EQ(st.publishes(), 1u);
+  EXPECT_EQ(rec.state, sb::SlotState::kLoggedIn);
+  EXPECT_STREQ(rec.cwd, "/pub");
+  EXPECT_STREQ(rec.cmd, "RETR");
+  EXPECT_STREQ(rec.arg, "file.txt");
+  EXPECT_EQ(std::string(rec.user), util::EscapeControl("anon\r\nymous"));
+  st.TransferStarted(sb::XferDir::kRetr, "/pub/file.txt", 12, 0);
+  EXPECT_EQ(st.publishes(), 2u);
+  EXPECT_EQ(rec.state, sb::SlotState::kTransferring);
+  EXPECT_EQ(st.transfer_path(), "/pub/file.txt");
+  EXPECT_EQ(rec.xfer_size, 12u);
+  st.Progress(6);
+  st.TransferEnded(12);
+  EXPECT_EQ(st.publishes(), 2u);
+  EXPECT_EQ(rec.xfer_dir, sb::XferDir::kNone);
+  EXPECT_EQ(st.transfer_path(), "");
+  st.User("");
+  EXPECT_STREQ(rec.user, "");
+
+  SlotStatus none(nullptr, 0, nullptr);
+  none.State(sb::SlotState::kIdle);
+  none.TransferStarted(sb::XferDir::kList, "/", 0, 0);
+  none.TransferEnded(0);
+  EXPECT_EQ(none.publishes(), 0u);
+  EXPECT_EQ(none.transfer_path(), "");
 }
 
 // The seqlock cost of a session: one publication at the start, one per
