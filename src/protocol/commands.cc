@@ -116,7 +116,7 @@ void Session::DoHelp(const Command& cmd) {
 std::string Session::ErrnoText(std::string_view what, int err) const {
   std::string t = PathText(what.substr(0, 512));
   t += ": ";
-  // SECURITY: EXDEV/ELOOP from RESOLVE_IN_ROOT mean "escapes the root";
+  // SECURITY (S3): EXDEV/ELOOP from RESOLVE_IN_ROOT mean "escapes the root";
   // the client just sees "No such file or directory".
   if (err == EXDEV || err == ELOOP || err == ENOENT || err == ENOTDIR)
     t += "No such file or directory";
@@ -261,7 +261,7 @@ void Session::DoSite(const Command& cmd) {
     Reply(500, "'SITE " + util::EscapeControl(sub.substr(0, 32)) + "' not understood");
     return;
   }
-  // SECURITY: SITE is a gate of its own for its subcommands: <Limit
+  // SECURITY (S6): SITE is a gate of its own for its subcommands: <Limit
   // SITE_CHMOD> (and the WRITE group, which names SITE_CHMOD and SITE_CHGRP)
   // govern the subcommand as in ProFTPD, under the policy of the current
   // directory the main gate found.
@@ -272,7 +272,7 @@ void Session::DoSite(const Command& cmd) {
     return;
   }
   if (c->flags & config::kWrite) {  // write subcommands have no handler
-    // SECURITY: anonymous sessions are read-only whatever the file modes say.
+    // SECURITY (S6): anonymous sessions are read-only whatever the file modes say.
     Reply(550, "SITE " + sub + ": Permission denied");
     return;
   }

@@ -13,7 +13,7 @@ namespace poolftpd::protocol {
 namespace {
 
 // Each line of a formatted reply ("230-...\r\n 230 ...\r\n"), at most
-// kMaxLines of them (a STAT of a big directory is one reply). SECURITY: the
+// kMaxLines of them (a STAT of a big directory is one reply). SECURITY (S2): the
 // 500 for an unknown verb echoes it, so "PASSsecret" comes back as
 // "500 PASSSECRET not understood": that one is masked too.
 [[gnu::cold, gnu::noinline]] void DebugReply(std::string_view reply) {

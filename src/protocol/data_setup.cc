@@ -30,7 +30,7 @@ void Session::SetUpPassive(std::string_view verb, bool extended) {
 }
 
 void Session::SetUpActive(std::string_view verb, const net::Endpoint& ep) {
-  // SECURITY: the target must be the client itself (no FTP bounce) and not a
+  // SECURITY (S5): the target must be the client itself (no FTP bounce) and not a
   // privileged port; the client controls every byte of the argument.
   if (!(ep.addr == peer_.addr) || ep.port < 1024) {
     log::Warn("Refused " + std::string(verb) + " " + ep.ToString() +

@@ -112,7 +112,7 @@ void Session::Dispatch(const std::string& line) {
     // The path is normalised once, here, and its policy found (the closest
     // <Directory>, then <Anonymous>, then the server).
     path_ok = ResolveCommandPath(&cmd);
-    // SECURITY: <Limit> blocks are the operator's per-command access policy
+    // SECURITY (S6): <Limit> blocks are the operator's per-command access policy
     // (QUIT always works, so a client can leave).
     if (verb != "QUIT" && !auth::CommandAllowed(cmd.policy, verb, peer_.addr)) {
       log::Info(verb + " denied by <Limit>");
@@ -122,7 +122,7 @@ void Session::Dispatch(const std::string& line) {
   }
   const CommandSpec* spec = FindCommand(verb);
   if ((flags & config::kWrite) && (cmd.policy.read_only() || spec == nullptr)) {
-    // SECURITY: anonymous sessions are read-only whatever the file modes say.
+    // SECURITY (S6): anonymous sessions are read-only whatever the file modes say.
     Reply(550, verb + ": Permission denied");
     return;
   }

@@ -49,7 +49,7 @@ void LineReader::Feed(std::string_view bytes) {
     }
     // RFC 959: a CR inside a pathname is sent as CR NUL; the NUL is dropped
     // so the command sees the CR (the name round-trips with fs::EncodeName).
-    // SECURITY: only a NUL right after a CR goes; any other NUL stays, and
+    // SECURITY (S2): only a NUL right after a CR goes; any other NUL stays, and
     // fs::Normalize refuses paths that hold one.
     if (ch == '\0' && last_cr_) {
       last_cr_ = false;

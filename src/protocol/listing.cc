@@ -163,7 +163,7 @@ void Session::DoMlst(const Command& cmd) {
     return;
   }
   e->name = vpath;
-  // SECURITY: a file name with CR/LF must not forge reply lines: names are
+  // SECURITY (S4): a file name with CR/LF must not forge reply lines: names are
   // encoded for the control connection (CR NUL, LF as NUL).
   Reply(250, "Start of list for " + PathText(vpath) + "\n" +
                  fs::FormatFacts(*e, mlst_facts_, fs::Access::OfProcess(), env_.names, "",
@@ -214,7 +214,7 @@ void Session::DoStat(const Command& cmd) {
   std::string t = "Status of " + PathText(path) + ":\n";
   for (size_t pos = 0; pos < lines.size();) {
     const size_t nl = lines.find("\r\n", pos);
-    // SECURITY: names in `lines` are encoded for the control connection (a
+    // SECURITY (S4): names in `lines` are encoded for the control connection (a
     // CR only as CR NUL, no LF), so CRLF ends exactly one ls line.
     t += std::string_view(lines).substr(pos, nl - pos);
     t += '\n';

@@ -23,7 +23,7 @@ constexpr size_t kMaxDisplayFile = 16 * 1024;
 }  // namespace
 
 bool Session::AdmitCommand() {
-  // SECURITY: before login the client is anonymous and costs us a reply per
+  // SECURITY (S2): before login the client is anonymous and costs us a reply per
   // line; bound the lines (limits.h says why the number) instead of serving
   // a pipelined flood until TimeoutLogin. Every line counts, USER and PASS
   // too, and each allowed login attempt adds room for its USER/PASS pair, so
@@ -39,7 +39,7 @@ bool Session::AdmitCommand() {
     }
   }
   if (!rate_.enabled()) return true;
-  // SECURITY: MaxCommandRate throttles a flooding client by delaying its
+  // SECURITY (S2): MaxCommandRate throttles a flooding client by delaying its
   // commands (none is dropped, replies stay in order). Logged once per
   // burst, so the flood cannot flood the log.
   const int64_t now_ns = util::MonotonicNs();

@@ -5,7 +5,7 @@
 namespace poolftpd::protocol {
 namespace {
 
-// SECURITY: nothing inside a line may end it. A CR goes out as CR NUL (RFC
+// SECURITY (S2): nothing inside a line may end it. A CR goes out as CR NUL (RFC
 // 959; a CR already followed by NUL is such a pair, from fs::EncodeName);
 // NUL is kept (it stands for LF in encoded names). Lines are split on LF
 // before this, so no LF reaches here.

@@ -22,7 +22,7 @@ inline std::string PathText(std::string_view path) {
 }
 
 // Debug level 5, in ProFTPD's shape ("dispatching CMD command 'PASS
-// (hidden)'"), `when` appended. SECURITY: the argument of a kSecret command
+// (hidden)'"), `when` appended. SECURITY (S2): the argument of a kSecret command
 // never reaches the log, nor does a line that merely starts like PASS
 // ("PASS\tsecret" and "PASSsecret" are 500s, but still passwords); client
 // bytes are escaped.

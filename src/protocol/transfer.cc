@@ -39,7 +39,7 @@ data::ControlAction Session::OnControlDuringTransfer() {
       abort_seen_ = true;
       return data::ControlAction::kAbort;
     }
-    // SECURITY: over MaxCommandRate, NOOP and STAT wait in the queue like
+    // SECURITY (S2): over MaxCommandRate, NOOP and STAT wait in the queue like
     // any other command (and are delayed after the transfer) instead of
     // being answered at once; ABOR is never delayed.
     const bool stat = verb == "STAT" && util::Trim(line).size() == 4;

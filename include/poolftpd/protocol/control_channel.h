@@ -78,7 +78,7 @@ class ControlChannel {
   // The reader holds more than it will take before lines are popped.
   bool reader_full() const { return reader_.full(); }
 
-  // SECURITY: the STARTTLS injection rule. When the channel changes
+  // SECURITY (S2): the STARTTLS injection rule. When the channel changes
   // protection (AUTH TLS, later CCC), every byte received before the change
   // is dropped: the reader's bytes, queued lines and the stream's Buffered()
   // bytes, so plaintext a client (or an attacker on the path) pipelined
