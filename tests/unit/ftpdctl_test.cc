@@ -890,6 +890,13 @@ class FakeServer : public ::testing::Test {
 
     master_ = ::fork();
     if (master_ == 0) {
+      // Default HUP/TERM/INT dispositions and an empty mask, whatever the
+      // test runner inherited (nohup ignores HUP): a signal ends the fake
+      // master as it would end an unprepared process.
+      for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2}) ::signal(s, SIG_DFL);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
       const std::string script = "(read x < " + fifo_ + ") & wait";
       ::execl(exe_.c_str(), "poolftpd", "-c", script.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
