@@ -247,8 +247,12 @@ def test_ftpdctl_debug_changes_a_running_server(server_factory):
         assert re.search(r"sent debug level 5 to master \d+", r.stdout), r.stdout
         wait_until(lambda: f"debug level changed to 5 by uid {uid}" in s.syslog_text(), 10,
                    what="the master to log the change")
-        # The session that was already connected and idle: its next command
-        # (the line is written before the reply is sent).
+        # The session that was already connected and idle. A command that
+        # reaches the worker together with the signal may still be handled
+        # at the old level (ppoll reports the ready socket and leaves the
+        # signal pending until the next wait), so one NOOP goes first; the
+        # command after it is logged (the line is written before the reply).
+        idle.sendcmd("NOOP")
         idle.sendcmd("MDTM small.txt")
         assert PREFIX + "dispatching command 'MDTM small.txt'" in s.syslog_text()
         # A new session, from its greeting on.
@@ -264,6 +268,7 @@ def test_ftpdctl_debug_changes_a_running_server(server_factory):
         assert r.returncode == 0, r.stderr
         wait_until(lambda: f"debug level changed to 0 by uid {uid}" in s.syslog_text(), 10,
                    what="the change back to 0")
+        idle.sendcmd("NOOP")  # as above: the level is in place after it
         idle.sendcmd("HELP SYST")
         run_session(s, "x@example.org", lambda ftp: ftp.sendcmd("SYST"))
         log = s.syslog_text()
