@@ -51,7 +51,7 @@ bool Session::SendListing(std::string_view what, const std::string& text, std::s
   data::Status status;
   return RunTransfer(
       std::string("Opening ASCII mode data connection for ") + std::string(what),
-      sb::XferDir::kList, vpath, text.size(),
+      sb::XferDir::kList, vpath, text.size(), 0,
       [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
         return data::SendBuffer(out, text, h, n);
       },
@@ -110,7 +110,7 @@ void Session::SendDirListing(const Command& cmd, bool nlst) {
   uint64_t sent = 0;
   data::Status status;
   RunTransfer(
-      "Opening ASCII mode data connection for file list", sb::XferDir::kList, vpath, 0,
+      "Opening ASCII mode data connection for file list", sb::XferDir::kList, vpath, 0, 0,
       [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
         return StreamListing(*listing, eo, out, h, n);
       },
@@ -147,7 +147,7 @@ void Session::DoMlsd(const Command& cmd) {
   uint64_t sent = 0;
   data::Status status;
   RunTransfer(
-      "Opening ASCII mode data connection for MLSD", sb::XferDir::kList, vpath, 0,
+      "Opening ASCII mode data connection for MLSD", sb::XferDir::kList, vpath, 0, 0,
       [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
         return StreamListing(*listing, eo, out, h, n);
       },

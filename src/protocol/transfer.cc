@@ -76,8 +76,8 @@ data::Hooks Session::MakeHooks() {
 }
 
 bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath,
-                          uint64_t size, const TransferFn& transfer, uint64_t* moved,
-                          data::Status* status) {
+                          uint64_t size, uint64_t offset, const TransferFn& transfer,
+                          uint64_t* moved, data::Status* status) {
   *moved = 0;
   if (!data_.configured()) {
     Reply(425, "Unable to build data connection: use PORT, EPRT, PASV or EPSV first");
@@ -119,7 +119,7 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
   }
   Reply(150, opening);
   abort_seen_ = false;
-  status_.TransferStarted(dir, vpath, size, dir == sb::XferDir::kList ? 0 : rest_);
+  status_.TransferStarted(dir, vpath, size, offset);
   POOLFTPD_DEBUG(7, "transfer start: ",
                  dir == sb::XferDir::kRetr   ? "RETR "
                  : dir == sb::XferDir::kStor ? "STOR "
@@ -215,7 +215,7 @@ void Session::DoRetr(const Command& cmd) {
   data::Status status;
   const int64_t t0 = util::MonotonicMs();
   RunTransfer(
-      opening, sb::XferDir::kRetr, vpath, size,
+      opening, sb::XferDir::kRetr, vpath, size, offset,
       [&](net::Stream& out, const data::Hooks& h, uint64_t* n) {
         return ascii ? data::SendAscii(out, file_fd, offset, h, n)
                      : data::SendFile(out, file_fd, offset, size, use_sendfile, h, n);

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from helpers import (BUILD, FTPCOUNT, FTPWHO, SlowDownload, ftp_close, json_dicts, kill_quietly,
-                     pid_alive, run_tool, wait_until)
+                     open_data, pid_alive, run_tool, wait_until)
 
 FTPDCTL = BUILD / "ftpdctl"
 RESERVED1_OFFSET = 72  # the word that once was active_sessions (FORMAT.md)
@@ -114,3 +114,29 @@ def test_open_sessions_follow_the_slots_after_a_sigkill(server):
         for f in others:
             ftp_close(f)
     wait_until(lambda: agree(server, 0), 10, what="no session counted after QUIT")
+
+
+def test_a_resumed_download_shows_its_offset(server, huge):
+    """REST then RETR: ftpwho shows where the download started and counts the
+    skipped part as done (percent), as ProFTPD's ftpwho does."""
+    offset = 8 * 1024 * 1024
+    f = server.login()
+    sock = None
+    try:
+        f.voidcmd("TYPE I")
+        sock = open_data(f, "pasv", f"RETR {huge.huge_name}", rest=offset, rcvbuf=32768)
+        sock.recv(65536)
+
+        def transfer():
+            for c in who_json(server)["connections"]:
+                if c.get("transfer"):
+                    return c["transfer"]
+            return None
+        t = wait_until(transfer, 10, what="ftpwho --json to show the transfer")
+        assert t["offset"] == offset, t
+        assert t["size"] == huge.huge_size, t
+        assert t["percent"] >= offset * 100 // huge.huge_size, t
+    finally:
+        if sock:
+            sock.close()
+        ftp_close(f)

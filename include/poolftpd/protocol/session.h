@@ -188,8 +188,11 @@ class Session {
   // transfer), keeps the slot's transfer fields, replies 226/426/425/451.
   // `*moved`: bytes moved; `*status`: how it ended (kNoData: no transfer
   // took place). True on a complete transfer.
+  // `offset` is where a RETR or STOR starts in the file (REST), shown in the
+  // slot; 0 for a listing.
   bool RunTransfer(std::string_view opening, sb::XferDir dir, std::string_view vpath, uint64_t size,
-                   const TransferFn& transfer, uint64_t* moved, data::Status* status);
+                   uint64_t offset, const TransferFn& transfer, uint64_t* moved,
+                   data::Status* status);
   data::Hooks MakeHooks();
   data::ControlAction OnControlDuringTransfer();
   void SendDirListing(const Command& cmd, bool nlst);
