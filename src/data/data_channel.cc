@@ -221,7 +221,9 @@ Result<uint16_t> DataChannel::Listen(const net::IpAddress& local, config::PortRa
     }
     if (errno != EADDRINUSE) return Error::FromErrno(errno, "listen", ep.ToString());
   }
-  return Error(ErrorCode::kLimit, "no free port in the passive port range", EADDRINUSE);
+  return Error(ErrorCode::kLimit, "no free port in the passive port range " +
+                                      std::to_string(range.low) + "-" + std::to_string(range.high) +
+                                      " (" + std::to_string(span) + " ports, all in use)");
 }
 
 void DataChannel::SetActive(const net::Endpoint& target, const net::IpAddress& local) {

@@ -88,7 +88,7 @@ int64_t ControlChannel::LoginDeadlineNs() const {
   return (start_ms_ + timeouts_.login_s * 1000LL) * 1000000;
 }
 
-ControlChannel::Read ControlChannel::ReadLine(std::string* line, bool logged_in) {
+ControlChannel::Read ControlChannel::ReadLine(std::string* line, bool logged_in, int64_t wake_ms) {
   if (!pending_.empty()) {
     *line = std::move(pending_.front());
     pending_.erase(pending_.begin());
@@ -113,13 +113,22 @@ ControlChannel::Read ControlChannel::ReadLine(std::string* line, bool logged_in)
     if (!logged_in) consider(timeouts_.login_s, start_ms_);
     consider(timeouts_.idle_s, last_command_ms_);
     if (logged_in) consider(timeouts_.no_transfer_s, last_transfer_ms_);
-    if (deadline && deadline - util::MonotonicMs() <= 0) return Read::kTimeout;
-    switch (net::WaitFor(stream_, /*write=*/false, deadline ? deadline * 1000000 : net::kNoDeadline,
-                         wait_mask_, &stop_)) {
+    const int64_t now = util::MonotonicMs();
+    if (deadline && deadline - now <= 0) return Read::kTimeout;
+    // Past the wake time, input already there still comes first (one look).
+    const bool woke = wake_ms && wake_ms - now <= 0;
+    int64_t until = net::kNoDeadline;  // ns
+    if (woke) until = net::kPollOnly;
+    else if (wake_ms && (!deadline || wake_ms < deadline))
+      until = wake_ms * 1000000;
+    else if (deadline)
+      until = deadline * 1000000;
+    switch (net::WaitFor(stream_, /*write=*/false, until, wait_mask_, &stop_)) {
       case net::WaitResult::kReady:
         break;
       case net::WaitResult::kTimeout:
-        continue;  // re-evaluated above: returns kTimeout
+        if (woke) return Read::kWake;
+        continue;  // re-evaluated above: kTimeout, or kWake after one look
       case net::WaitResult::kStopped:
         return Read::kStop;
       case net::WaitResult::kError:

@@ -3,7 +3,9 @@
 // handlers only parse their argument and check what is particular to them.
 #include "poolftpd/log/log.h"
 #include "poolftpd/protocol/session.h"
+#include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
+#include "session_internal.h"
 
 namespace poolftpd::protocol {
 
@@ -14,12 +16,18 @@ bool Session::RefusedAfterEpsvAll(std::string_view verb) {
 }
 
 void Session::SetUpPassive(std::string_view verb, bool extended) {
+  // Listen() first closes this session's previous listener, so PASV after
+  // PASV holds one port, never more.
   auto port = data_.Listen(local_.addr, cfg_.passive_ports);
   if (!port) {
     log::Warn(std::string(verb) + ": " + port.error().message());
     Reply(425, "Unable to build data connection: no free port");
     return;
   }
+  // SECURITY (S5): a listener the client never uses is closed after the data
+  // timeout, so idle sessions cannot hold the PassivePorts range.
+  passive_expiry_ms_ = util::MonotonicMs() + DataConnectTimeoutMs(cfg_);
+  passive_port_ = *port;
   if (extended) {
     Reply(229, "Entering Extended Passive Mode (|||" + std::to_string(*port) + "|)");
     return;

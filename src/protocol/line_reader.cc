@@ -41,10 +41,7 @@ void LineReader::Feed(std::string_view bytes) {
     }
     if (discarding_) {
       last_cr_ = false;
-      if (ch == '\n') {
-        discarding_ = false;
-        too_long_at_.push_back(buf_.size());
-      }
+      if (ch == '\n') discarding_ = false;
       continue;
     }
     // RFC 959: a CR inside a pathname is sent as CR NUL; the NUL is dropped
@@ -61,9 +58,12 @@ void LineReader::Feed(std::string_view bytes) {
     if (ch == '\n') {
       cur_len_ = 0;
     } else if (++cur_len_ > limits::kMaxCommandLine + 1) {
+      // Reported now, not at its LF: a client that sends a huge line and
+      // waits gets its 500 at once; the rest up to the LF is dropped.
       buf_.resize(buf_.size() - cur_len_);
       cur_len_ = 0;
       discarding_ = true;
+      too_long_at_.push_back(buf_.size());
     }
   }
 }

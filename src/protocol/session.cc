@@ -4,6 +4,7 @@
 
 #include "poolftpd/log/log.h"
 #include "poolftpd/util/limits.h"
+#include "session_internal.h"
 
 namespace poolftpd::protocol {
 
@@ -68,7 +69,8 @@ SessionEnd Session::Run() {
   std::string line;
   while (!done_) {
     status_.State(logged_in_ ? sb::SlotState::kIdle : sb::SlotState::kConnected);
-    switch (ctl_.ReadLine(&line, logged_in_)) {
+    const bool passive = data_.configured() && !data_.active();
+    switch (ctl_.ReadLine(&line, logged_in_, passive ? passive_expiry_ms_ : 0)) {
       case Read::kLine:
         if (!AdmitCommand()) break;
         ctl_.CommandReceived();
@@ -91,6 +93,9 @@ SessionEnd Session::Run() {
       case Read::kTimeout:
         EndTimedOut();
         break;
+      case Read::kWake:
+        ClosePassiveUnused();
+        break;
     }
   }
   status_.State(sb::SlotState::kClosing);
@@ -98,6 +103,14 @@ SessionEnd Session::Run() {
   if (end_ != SessionEnd::kClientGone) ctl_.LingeringClose();
   log::Info("FTP session closed.");
   return end_;
+}
+
+void Session::ClosePassiveUnused() {
+  log::Info("Data connection timeout: no transfer command within " +
+            std::to_string(DataConnectTimeoutMs(cfg_) / 1000) + " seconds; passive port " +
+            std::to_string(passive_port_) + " closed");
+  data_.Reset();
+  passive_expiry_ms_ = 0;
 }
 
 void Session::EndTimedOut() {

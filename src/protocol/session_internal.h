@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "poolftpd/config/config.h"
 #include "poolftpd/config/verbs.h"
 #include "poolftpd/fs/listing.h"
 
@@ -20,6 +21,13 @@ const config::Verb* FindClientVerb(std::string_view verb);
 inline std::string PathText(std::string_view path) {
   return fs::EncodeName(path, fs::NameCoding::kControl);
 }
+
+// How long a client may take to open a data connection (passive: to
+// connect after the 150; active: our connect to it), and how long a PASV/EPSV
+// listener no transfer command used stays open: TimeoutStalled, the bound
+// ProFTPD puts on opening the data connection, but at most 30 s (the default
+// TimeoutStalled of an hour would hold a passive port that long).
+int DataConnectTimeoutMs(const config::Config& cfg);
 
 // Debug level 5, in ProFTPD's shape ("dispatching CMD command 'PASS
 // (hidden)'"), `when` appended. SECURITY (S2): the argument of a kSecret command

@@ -6,16 +6,16 @@
 #include "poolftpd/log/log.h"
 #include "poolftpd/protocol/session.h"
 #include "poolftpd/util/io.h"
+#include "poolftpd/util/limits.h"
 #include "poolftpd/util/strings.h"
 #include "session_internal.h"
 
 namespace poolftpd::protocol {
-namespace {
-
-// How long a client may take to open the data connection after 150.
-constexpr int kDataConnectTimeoutMs = 30000;
-
-}  // namespace
+int DataConnectTimeoutMs(const config::Config& cfg) {
+  constexpr int kMaxMs = 30000;
+  if (cfg.timeout_stalled <= 0 || cfg.timeout_stalled >= kMaxMs / 1000) return kMaxMs;
+  return cfg.timeout_stalled * 1000;
+}
 
 data::ControlAction Session::OnControlDuringTransfer() {
   if (!ctl_.ReadDuringTransfer()) {
@@ -28,6 +28,8 @@ data::ControlAction Session::OnControlDuringTransfer() {
     const auto next = ctl_.PopLine(&line);
     if (next == LineReader::Next::kNeedMore) break;
     if (next == LineReader::Next::kTooLong) {
+      log::Warn("command line too long (over " + std::to_string(limits::kMaxCommandLine) +
+                " bytes) during a transfer, discarded");
       Reply(500, "Command line too long");
       continue;
     }
@@ -94,8 +96,8 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
     // port is a plain 425 (RFC 959: "Can't open data connection") and not a
     // 150 followed by 426. Passive mode must send 150 first: the client may
     // connect only after it.
-    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock,
-                    &detail);
+    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, DataConnectTimeoutMs(cfg_), hooks,
+                    &sock, &detail);
     if (st != data::Status::kOk) {
       *status = data::Status::kNoData;  // no transfer took place
       switch (st) {
@@ -108,6 +110,8 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
           Reply(226, "Abort successful");
           break;
         case data::Status::kTimeout:
+          log::Info("Data connection timeout: could not connect to the client's port within " +
+                    std::to_string(DataConnectTimeoutMs(cfg_) / 1000) + " seconds");
           Reply(425, "Can't open data connection: Connection timed out");
           break;
         default:
@@ -129,8 +133,8 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
                  active ? "active" : "passive", ")");
 
   if (!active)
-    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, kDataConnectTimeoutMs, hooks, &sock,
-                    &detail);
+    st = data_.Open(peer_.addr, cfg_.allow_foreign_address, DataConnectTimeoutMs(cfg_), hooks,
+                    &sock, &detail);
   if (st == data::Status::kOk) {
     hooks.progress = [this](uint64_t b) { status_.Progress(b); };
     net::TcpStream stream(std::move(sock));
@@ -159,6 +163,9 @@ bool Session::RunTransfer(std::string_view opening, sb::XferDir dir, std::string
       Reply(425, "Unable to build data connection: connection from foreign address refused");
       return false;
     case data::Status::kTimeout:
+      log::Info("Data connection timeout: the client did not connect within " +
+                std::to_string(DataConnectTimeoutMs(cfg_) / 1000) +
+                " seconds; passive listener closed");
       Reply(425, "Unable to build data connection: Connection timed out");
       return false;
     case data::Status::kNoData:

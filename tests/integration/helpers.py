@@ -528,6 +528,9 @@ class Server:
         self.conf = self.dir / "poolftpd.conf"
         self.pidfile = self.run_dir / "poolftpd.pid"
         self.scoreboard = self.run_dir / "poolftpd.scoreboard"
+        # Every path the config would otherwise default to a host file:
+        # tests never read the host's /etc/shutmsg (test_host_files.py).
+        self.shutmsg = self.dir / "shutmsg"
         self.syslog = self.log_dir / "system.log"
         self.xferlog = self.log_dir / "xfer.log"
         self.stdout_path = self.dir / "stdout.txt"
@@ -559,6 +562,7 @@ class Server:
             "DefaultAddress 127.0.0.1",
             f"PidFile {self.pidfile}",
             f"ScoreboardFile {self.scoreboard}",
+            f"ShutdownFile {self.shutmsg}",
             f"SystemLog {self.syslog}",
             f"TransferLog {self.xferlog}",
             f"PassivePorts {self.pasv[0]} {self.pasv[1]}",

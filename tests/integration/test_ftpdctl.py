@@ -137,11 +137,7 @@ def test_status_and_ftpwho_print_the_shutdown_in_one_shape(server_factory):
     ftpwho --json's server.shutdown are the same object (tools::ShutdownJson);
     ftpwho adds its first keys ("time", "deny", "disconnect") with the same
     values."""
-    s = server_factory(start=False)
-    shutmsg = s.dir / "shutmsg"
-    s.extra.append(f"ShutdownFile {shutmsg}")
-    s.write_config()
-    s.start()
+    s = server_factory()  # its ShutdownFile is s.shutmsg
     r = run_tool(BUILD / "ftpshut", "-c", s.conf, "-l", "5", "-d", "2", "+10", "maintenance")
     assert r.returncode == 0, r.stderr
     who = wait_until(lambda: (w := who_json(s))["server"]["shutdown"] and w, 15,

@@ -23,12 +23,9 @@ def _need_ftpshut():
 
 
 def shut_server(server_factory, **kw):
-    """A started server whose ShutdownFile is <its dir>/shutmsg."""
-    s = server_factory(start=False, **kw)
-    s.shutmsg = s.dir / "shutmsg"
-    s.extra.append(f"ShutdownFile {s.shutmsg}")
-    s.write_config()
-    return s
+    """A server (not started yet) whose ShutdownFile is s.shutmsg, as
+    every test server's (<its dir>/shutmsg)."""
+    return server_factory(start=False, **kw)
 
 
 def ftpshut(s, *args, ok=True):
@@ -255,9 +252,6 @@ def test_file_written_by_hand_is_noticed(server_factory):
 
 def test_pending_file_at_start_is_announced(server_factory):
     s = server_factory(start=False)
-    s.shutmsg = s.dir / "shutmsg"
-    s.extra.append(f"ShutdownFile {s.shutmsg}")
-    s.write_config()
     # No server yet: ftpshut writes the file and says the server is not running.
     r = ftpshut(s, "+30", "planned", "downtime", "at", "%s")
     assert "poolftpd is not running" in r.stdout, r.stdout

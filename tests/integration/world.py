@@ -19,6 +19,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TMPFS = ("/srv", "/var/log", "/run", "/usr/local")
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
+# What poolftpd and its scripts read from /etc: a world starts without the
+# host's copies (a stale /etc/shutmsg would refuse every login in it).
+POOLFTPD_ETC_FILES = ("shutmsg", "poolftpd.conf", "default/poolftpd")
 
 
 def unshare_works():
@@ -30,15 +33,16 @@ def unshare_works():
     return r.returncode == 0
 
 
-def run_world(workdir, steps, drop_ftp=True, env=None, timeout=600):
+def run_world(workdir, steps, drop_ftp=True, env=None, timeout=600, step_timeout=300):
     """Runs `steps` (shell command strings) in a fresh world; returns a list
     of {"cmd", "rc", "out", "err"}, one per step run (it stops after a step
-    whose command starts with "!" fails, the "!" being stripped)."""
+    whose command starts with "!" fails, the "!" being stripped). Each step
+    may take `step_timeout` seconds."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     spec = workdir / "world.json"
     spec.write_text(json.dumps({"workdir": str(workdir), "steps": steps, "drop_ftp": drop_ftp,
-                                "env": env or {}}))
+                                "env": env or {}, "step_timeout": step_timeout}))
     r = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
                         "--mount-proc", sys.executable, str(HERE / "world.py"), str(spec)],
                        capture_output=True, text=True, timeout=timeout,
@@ -55,6 +59,8 @@ def _setup(workdir, drop_ftp):
     if etc.exists():
         shutil.rmtree(etc)
     run("cp", "-a", "/etc", str(etc))
+    for name in POOLFTPD_ETC_FILES:
+        (etc / name).unlink(missing_ok=True)
     if drop_ftp:
         for name in ACCOUNT_FILES:
             p = etc / name
@@ -81,7 +87,7 @@ def _main(spec_path):
         if must:
             cmd = cmd[1:]
         r = subprocess.run(["/bin/sh", "-c", cmd], capture_output=True, text=True, env=env,
-                           timeout=300, stdin=subprocess.DEVNULL)
+                           timeout=spec.get("step_timeout", 300), stdin=subprocess.DEVNULL)
         results.append({"cmd": cmd, "rc": r.returncode, "out": r.stdout, "err": r.stderr})
         if must and r.returncode != 0:
             break

@@ -208,7 +208,8 @@ TEST(LineReaderTest, OverlongLineAcrossManyFeeds) {
   };
   feed("USER a\r\nPAS");
   for (int i = 0; i < 20; ++i) feed(std::string(1000, 'x'));
-  EXPECT_EQ(got, (Lines{"USER a"})) << "nothing reported before the overlong line ends";
+  EXPECT_EQ(got, (Lines{"USER a", "<TOOLONG>"}))
+      << "reported once the line passes the limit, before its LF arrives";
   feed("yyy\r");
   feed("\nPWD\r\n");
   feed("QUIT\r\n");
@@ -1611,6 +1612,53 @@ TEST_F(SessionTest, PreLoginBoundCountsTooLongAndUnknownLines) {
   EXPECT_EQ(Join(), SessionEnd::kPreLoginFlood);
 }
 
+// A 1 MiB line with no LF: 500 as soon as it passes the limit, not when
+// (if ever) its LF comes; the rest of it is dropped and the session goes on.
+TEST_F(SessionTest, MegabyteLineWithoutNewlineAnsweredAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Login());
+  ASSERT_TRUE(C().Send(std::string(1 << 20, 'A')));
+  const FtpReply r = C().Read();
+  EXPECT_EQ(r.code, 500) << r;
+  ASSERT_TRUE(C().Send(std::string(1000, 'B') + "\r\n"));
+  EXPECT_EQ(C().Cmd("NOOP").code, 200) << "one reply for the overlong line, not two";
+  EXPECT_EQ(C().Cmd("QUIT").code, 221);
+  EXPECT_EQ(Join(), SessionEnd::kQuit);
+}
+
+// PASV and no transfer command: the listener closes after the data timeout
+// (TimeoutStalled 1 here) without a reply; the next RETR needs a new PASV.
+TEST_F(SessionTest, UnusedPassiveListenerClosedAfterTheDataTimeout) {
+  ASSERT_NO_FATAL_FAILURE(Start("", "TimeoutStalled 1"));
+  ASSERT_NO_FATAL_FAILURE(Login());
+  const FtpReply p = C().Cmd("PASV");
+  ASSERT_EQ(p.code, 227) << p;
+  const uint16_t port = PasvPort(p);
+  // Listening now; polled (not timed) until the port can be bound again.
+  auto port_free = [port] {
+    UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_storage ss;
+    const unsigned len = net::Endpoint{Ip("127.0.0.1"), port}.ToSockaddr(&ss);
+    return ::bind(s.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0;
+  };
+  EXPECT_FALSE(port_free());
+  bool freed = false;
+  for (int i = 0; i < 500 && !freed; ++i) {
+    freed = port_free();
+    if (!freed) ::usleep(20000);
+  }
+  EXPECT_TRUE(freed) << "the unused PASV listener on port " << port << " stayed open";
+  EXPECT_EQ(C().Cmd("NOOP").code, 200) << "no unsolicited reply before it";
+  const FtpReply retr = C().Cmd("RETR /pub/file.txt");
+  EXPECT_EQ(retr.code, 425) << retr;
+  ASSERT_EQ(C().Cmd("TYPE I").code, 200);
+  const Transfer t = Passive("RETR /pub/file.txt");
+  EXPECT_EQ(t.opening.code, 150) << t.opening;
+  EXPECT_EQ(t.data, kFileText);
+  EXPECT_EQ(C().Cmd("QUIT").code, 221);
+  EXPECT_EQ(Join(), SessionEnd::kQuit);
+}
+
 TEST_F(SessionTest, OptsUtf8AllowedBeforeLogin) {
   ASSERT_NO_FATAL_FAILURE(Start());
   FtpReply r = C().Cmd("OPTS UTF8 ON");
@@ -1916,6 +1964,30 @@ TEST_P(ControlChannelTest, IdleTimeout) {
   std::string line;
   EXPECT_EQ(p.channel->ReadLine(&line, true), ControlChannel::Read::kTimeout);
   EXPECT_EQ(p.channel->TimeoutText(true), "Idle timeout (1 seconds)");
+}
+
+// The caller's wake time (an unused PASV listener's end) comes before the
+// idle timeout: kWake, and the channel reads on afterwards; a line already
+// there wins over the wake time.
+TEST_P(ControlChannelTest, WakeTimeBeforeTheTimeouts) {
+  ChannelPair p = MakeChannel(GetParam(), ControlTimeouts{0, 60, 0});
+  ASSERT_TRUE(p.channel);
+  std::string line;
+  EXPECT_EQ(p.channel->ReadLine(&line, true, util::MonotonicMs() + 50),
+            ControlChannel::Read::kWake);
+  const std::string in = "NOOP\r\n";
+  ASSERT_EQ(::write(p.client.get(), in.data(), in.size()), static_cast<ssize_t>(in.size()));
+  ASSERT_EQ(p.channel->ReadLine(&line, true, util::MonotonicMs() - 1), ControlChannel::Read::kLine);
+  EXPECT_EQ(line, "NOOP");
+}
+
+// An idle timeout that expires first still ends the session (kTimeout).
+TEST_P(ControlChannelTest, TimeoutBeforeTheWakeTime) {
+  ChannelPair p = MakeChannel(GetParam(), ControlTimeouts{0, 1, 0});
+  ASSERT_TRUE(p.channel);
+  std::string line;
+  EXPECT_EQ(p.channel->ReadLine(&line, true, util::MonotonicMs() + 60000),
+            ControlChannel::Read::kTimeout);
 }
 
 TEST_P(ControlChannelTest, LinesReadDuringATransferComeFirst) {

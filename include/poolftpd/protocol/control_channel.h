@@ -29,7 +29,8 @@ struct ControlTimeouts {
 
 class ControlChannel {
  public:
-  enum class Read { kLine, kEof, kTimeout, kStop, kTooLong };
+  // kWake: the caller's own deadline (ReadLine's `wake_ms`) came first.
+  enum class Read { kLine, kEof, kTimeout, kStop, kTooLong, kWake };
 
   // `stream`, `wait_mask` and `stop` outlive the channel. `stop` (may be
   // empty) is asked after a signal interrupted a wait: TERM or a kick.
@@ -61,8 +62,10 @@ class ControlChannel {
 
   // The next command line: a line queued during a transfer first, then the
   // reader, then the stream (waiting until the nearest of TimeoutLogin (not
-  // `logged_in`), TimeoutIdle, TimeoutNoTransfer (`logged_in`)).
-  Read ReadLine(std::string* line, bool logged_in);
+  // `logged_in`), TimeoutIdle, TimeoutNoTransfer (`logged_in`)). `wake_ms`
+  // (monotonic ms, 0 = none): kWake once it has passed with no line read and
+  // no timeout expired (the session's unused PASV listener).
+  Read ReadLine(std::string* line, bool logged_in, int64_t wake_ms = 0);
 
   // During a transfer (the control stream is readable): reads what is there
   // into the reader (one read, and more while the stream holds Buffered()

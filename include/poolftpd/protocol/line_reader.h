@@ -19,8 +19,9 @@ class LineReader {
   // Appends received bytes (Telnet commands removed, IAC IAC -> 0xFF).
   void Feed(std::string_view bytes);
   // Takes the next complete line (without CR/LF) into *line. kTooLong is
-  // returned once for a line that exceeded the limit; its bytes are dropped
-  // up to and including its LF.
+  // returned once for a line that exceeded the limit, as soon as it has (its
+  // LF need not have arrived); its bytes are dropped up to and including
+  // its LF, whenever that comes.
   Next Pop(std::string* line);
   // Bytes buffered but not yet returned.
   std::size_t buffered() const { return buf_.size() - pos_; }

@@ -155,6 +155,10 @@ class Session {
   void EndWith(SessionEnd how, int code, std::string_view text);
   void EndStopped();
   void EndTimedOut();
+  // A PASV/EPSV listener no transfer command used within
+  // DataConnectTimeoutMs: closed with a log line (no reply: nothing is
+  // pending; the next transfer command gets 425 "use PASV first").
+  void ClosePassiveUnused();
   // Before each command line: the pre-login bound and MaxCommandRate. False
   // when the session ended instead (421 sent).
   bool AdmitCommand();
@@ -225,6 +229,8 @@ class Session {
   bool ascii_ = true;  // RFC 959 default TYPE A
   uint64_t rest_ = 0;
   bool epsv_all_ = false;
+  int64_t passive_expiry_ms_ = 0;  // monotonic ms when an unused PASV listener closes
+  uint16_t passive_port_ = 0;
   unsigned mlst_facts_ = fs::kFactAll;
   bool abort_seen_ = false;
   bool done_ = false;
