@@ -913,12 +913,25 @@ class FakeServer : public ::testing::Test {
       if (!worker_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     ASSERT_GT(worker_, 0) << "the fake master forked no worker";
-    stranger_ = ::fork();
-    if (stranger_ == 0) {
-      ::execl("/bin/sleep", "sleep", "60", static_cast<char*>(nullptr));
-      ::_exit(127);
+    // The stranger must start in another clock tick than the master, or a
+    // forged header with the master's start time would match it too (the
+    // "PID was reused" case); a worker found at once leaves both in one tick.
+    const uint64_t master_ticks = ReadProcessInfo(master_)->start_ticks;
+    for (int i = 0; i < 100; ++i) {
+      stranger_ = ::fork();
+      if (stranger_ == 0) {
+        ::execl("/bin/sleep", "sleep", "60", static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      ASSERT_GT(stranger_, 0);
+      auto info = ReadProcessInfo(stranger_);
+      if (info && info->start_ticks != master_ticks) break;
+      ::kill(stranger_, SIGKILL);
+      ::waitpid(stranger_, nullptr, 0);
+      stranger_ = 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    ASSERT_GT(stranger_, 0);
+    ASSERT_GT(stranger_, 0) << "no stranger started outside the master's clock tick";
 
     // A scoreboard left by a dead master, then pointed at the fake one.
     const pid_t creator = ::fork();
