@@ -1582,6 +1582,16 @@ void Scoreboard::GuardTruncation(TruncationPolicy policy) const {
   });
 }
 
+void Scoreboard::DetachFromFile() {
+  if (!impl_ || impl_->mapped_size == 0) return;
+  impl_->writable = false;
+  // MAP_FIXED over the whole region: the pages no longer reach the file (and
+  // anonymous memory cannot raise SIGBUS). The region object keeps its
+  // address and size; _exit never unmaps it.
+  (void)::mmap(impl_->region.get_address(), impl_->mapped_size, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+
 TruncationEvents TakeTruncationEvents() {
   TruncationEvents ev;
   ev.restored = g_guard_restored.exchange(0, std::memory_order_relaxed);

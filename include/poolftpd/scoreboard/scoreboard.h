@@ -353,6 +353,12 @@ class Scoreboard {
   // TruncationPolicy). Call again after fork() to change the policy (a
   // worker: kWait); the handler and mapping are inherited.
   void GuardTruncation(TruncationPolicy policy) const;
+  // Worker whose master is gone: cuts this process off the file for good.
+  // The whole mapping is replaced by private zero memory and every writer
+  // becomes a no-op, so nothing it does later reaches the file, which a new
+  // master may already be taking over (Create() reuses the inode). Reads
+  // then see an empty header and empty slots. Affects this process only.
+  void DetachFromFile();
 
   // --- readers ---
   // Copies one slot under the seqlock (bounded retries), validates it
