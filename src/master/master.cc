@@ -128,6 +128,7 @@ Result<void> Master::Setup() {
     return Error::FromErrno(errno, "epoll/timerfd/pipe");
   notify_rd_.reset(pipefd[0]);
   notify_wr_.reset(pipefd[1]);
+  reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   itimerspec its{};
   its.it_interval.tv_sec = 1;
   its.it_value.tv_sec = 1;

@@ -434,8 +434,10 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
 
     UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
     if (!ep) {
-      log::Error(Error::FromErrno(errno, "epoll_create1").message());
-      Exit(WorkerExit::kSick);
+      // Without a wait set nothing can be accepted: a worker that cannot
+      // start (EMFILE under an exhausted RLIMIT_NOFILE), so spawning pauses.
+      log::Error("worker cannot start: " + Error::FromErrno(errno, "epoll_create1").message());
+      Exit(WorkerExit::kFatal);
     }
     auto add_listeners = [&](bool add) {
       for (int fd : spec.listen_fds) {
