@@ -103,6 +103,7 @@ Result<void> Master::Setup() {
   // A shrunk file (truncate -s 0) would kill us with SIGBUS: put the size
   // back and carry on (CheckScoreboard logs it and rewrites the header).
   board_->GuardTruncation(sb::TruncationPolicy::kRestore);
+  worker::GuardScoreboardWrites(board_);
   board_->SetGeneration(generation_);
   {
     // ftpdctl status shows which file the master runs on.

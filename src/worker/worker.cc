@@ -42,7 +42,7 @@ std::atomic<int> g_kick{0};   // USR2: end the current session (ftpdctl kick)
 std::atomic<int> g_master_gone{0};
 
 // The parent-death signal. Not TERM: a worker whose master died finishes the
-// transfer it is running (see MasterGone in RunChild). Blocked like the
+// transfer it is running (see master_gone in RunChild). Blocked like the
 // others, but deliverable during a blocking sendfile step too (send_mask),
 // so the listeners go at once even under a slow download.
 int MasterGoneSignal() { return SIGRTMIN + 2; }
@@ -80,6 +80,20 @@ extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal
 }
 
 [[noreturn]] void Exit(WorkerExit code) { ::_exit(static_cast<int>(code)); }
+
+// The scoreboard write gate (sb::SetWriteGate, GuardScoreboardWrites):
+// before every write, whether this process is the master or a worker whose
+// parent is still that master; if neither, the mapping is cut off the file
+// first (a restarted master reuses it, and the death signal may not have
+// been taken yet: it waits for the next wait). Set by the master before
+// any fork, so no worker writes these words (their page stays shared).
+pid_t g_gate_master = 0;
+sb::Scoreboard* g_gate_board = nullptr;
+bool MasterStillThere() {
+  if (::getppid() == g_gate_master || ::getpid() == g_gate_master) return true;
+  g_gate_board->DetachFromFile();
+  return false;
+}
 
 // A failed privilege stage for the SystemLog: the message and the errno.
 std::string StageFailure(const Error& e) {
@@ -289,7 +303,7 @@ class Worker {
   }
 
   sb::SlotRecord& rec() { return rec_; }
-  // The master is gone (RunChild's MasterGone): stop_text says so.
+  // The master is gone (RunChild's master_gone): stop_text says so.
   void SetOrphaned() { orphaned_ = true; }
   void Publish() {
     if (board_) board_->Publish(slot_, rec_);
@@ -383,6 +397,12 @@ const std::string* KnownNames::Find(bool is_group, unsigned id) const {
   for (const Entry& e : entries)
     if (e.is_group == is_group && e.id == id) return &e.name;
   return nullptr;
+}
+
+void GuardScoreboardWrites(sb::Scoreboard* board) {
+  g_gate_master = ::getpid();
+  g_gate_board = board;
+  sb::SetWriteGate(&MasterStillThere);
 }
 
 KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {

@@ -532,6 +532,7 @@ class Harness:
         self.server = Server(base, self.tree, build, args)
         self.stopping = threading.Event()   # clients: finish the current session, start no new one
         self.done = threading.Event()       # everything else: stop
+        self.go = threading.Event()         # clients: start (once all threads exist)
         self.sid_lock = threading.Lock()
         self.next_sid = 0
         self.master_down = None             # monotonic time of the master's SIGKILL while restarting
@@ -568,6 +569,7 @@ class Harness:
 
     # ---- threads -------------------------------------------------------------
     def client(self, rnd):
+        self.go.wait()
         while not self.stopping.is_set():
             with self.sid_lock:
                 self.next_sid += 1
@@ -826,9 +828,11 @@ class Harness:
                threading.Thread(target=self.sampler, daemon=True)]
         if a.loris:
             aux.append(threading.Thread(target=self.loris, args=(random.Random(rnd.random()),), daemon=True))
-        for t in aux + threads:
+        for t in threads + aux:
             t.start()
+        self.go.set()
         print(f"soak: {len(threads)} client threads started in {now() - t0:.1f} s", file=sys.stderr, flush=True)
+        t0 = now()  # the run starts with the load
         master_kill_at = t0 + a.seconds * a.master_kill_at if a.master_kill_at > 0 else None
         plant_at = t0 + a.seconds / 3
         deadline = t0 + a.seconds
