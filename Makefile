@@ -86,7 +86,7 @@ SRV_LIBS := $(foreach m,$(LINK_ORDER),$(call modlib,$(m)))
 SERVER   := $(BUILD)/poolftpd
 TOOL_BINS:= $(addprefix $(BUILD)/,$(TOOLS))
 
-.PHONY: all test unit integration check-includes check-format run install clean deps deps-test bench deps-bench bench-sendpath
+.PHONY: all test unit integration check-includes check-format run install clean deps deps-test bench deps-bench bench-sendpath soak
 .DEFAULT_GOAL := all
 
 all: $(SERVER) $(TOOL_BINS)
@@ -223,6 +223,15 @@ test: deps-test
 	@$(MAKE) --no-print-directory check-format
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+
+# --- soak: faults and reloads under load (tests/soak/soak.py) --------------
+# make soak SECONDS=N (default 300): the real server under ~500 sessions, a
+# HUP every second, worker and master SIGKILLs, vanishing clients and 200
+# slow-loris connections; exits non-zero on any violation. SOAK_ARGS adds
+# harness options (e.g. "--sessions 100 --seed 7"; see soak.py --help).
+SECONDS ?= 300
+soak: all
+	/usr/bin/python3 tests/soak/soak.py --build $(abspath $(BUILD)) --seconds $(SECONDS) $(SOAK_ARGS)
 
 # --- demo ----------------------------------------------------------------
 RUN_DIR := $(abspath $(BUILD)/run)

@@ -933,19 +933,19 @@ bool Scoreboard::MasterAlive() const {
 }
 
 void Scoreboard::SetGeneration(uint32_t generation) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   if (impl_->master) impl_->expected.generation = generation;
   impl_->header->generation.store(generation, std::memory_order_release);
 }
 
 void Scoreboard::SetMaxClients(uint32_t max_clients) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   if (impl_->master) impl_->expected.max_clients = max_clients;
   impl_->header->max_clients.store(max_clients, std::memory_order_relaxed);
 }
 
 void Scoreboard::SetServerName(const std::string& name) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   if (impl_->master) SetText(impl_->expected.server_name, name);
   Header& h = *impl_->header;
   const uint32_t odd = HeaderWriteBegin(h.name_seq);
@@ -954,7 +954,7 @@ void Scoreboard::SetServerName(const std::string& name) {
 }
 
 void Scoreboard::SetConfigFile(const std::string& path) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   if (impl_->master) SetText(impl_->expected.config_file, path);
   Header& h = *impl_->header;
   const uint32_t odd = HeaderWriteBegin(h.name_seq);
@@ -964,7 +964,7 @@ void Scoreboard::SetConfigFile(const std::string& path) {
 
 void Scoreboard::SetShutdown(int64_t shutdown_time, int64_t deny_time, int64_t disconnect_time,
                              const std::string& message) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   Header& h = *impl_->header;
   const uint32_t odd = HeaderWriteBegin(h.shutdown_seq);
   h.shutdown_time.store(shutdown_time, std::memory_order_relaxed);
@@ -975,7 +975,7 @@ void Scoreboard::SetShutdown(int64_t shutdown_time, int64_t deny_time, int64_t d
 }
 
 void Scoreboard::ClearMaster() {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   impl_->header->master_pid.store(0, std::memory_order_release);
 }
 
@@ -985,6 +985,19 @@ const std::string& Scoreboard::path() const {
   return impl_ ? impl_->path : kNone;
 }
 bool Scoreboard::writable() const { return impl_ && impl_->writable; }
+
+namespace {
+std::atomic<bool (*)()> g_write_gate{nullptr};
+}  // namespace
+
+void SetWriteGate(bool (*gate)()) { g_write_gate.store(gate, std::memory_order_relaxed); }
+
+bool Scoreboard::Writes() const {
+  if (!impl_ || !impl_->writable) return false;
+  bool (*gate)() = g_write_gate.load(std::memory_order_relaxed);
+  // The gate may detach this very object (DetachFromFile): ask again after.
+  return gate == nullptr || (gate() && impl_->writable);
+}
 FileInfo Scoreboard::file_info() const { return impl_ ? impl_->file_info : FileInfo{}; }
 
 bool IsInetd(const HeaderView& header) {
@@ -1027,7 +1040,7 @@ HeaderView Scoreboard::ReadHeader() const {
 // Slots: writers
 
 void Scoreboard::Publish(size_t index, const SlotRecord& rec) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   Slot* s = impl_->SlotAt(index);
   if (!s) return;
   const uint32_t odd = SlotWriteBegin(*impl_->header, *s, index);
@@ -1057,7 +1070,7 @@ void Scoreboard::Publish(size_t index, const SlotRecord& rec) {
 }
 
 void Scoreboard::Clear(size_t index) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   Slot* s = impl_->SlotAt(index);
   if (!s) return;
   const auto relaxed = std::memory_order_relaxed;
@@ -1088,17 +1101,17 @@ void Scoreboard::Clear(size_t index) {
 }
 
 void Scoreboard::SetBytesDone(size_t index, uint64_t bytes) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   if (Slot* s = impl_->SlotAt(index)) s->bytes_done.store(bytes, std::memory_order_relaxed);
 }
 
 void Scoreboard::AddTotalBytes(uint64_t delta) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   impl_->header->total_bytes.fetch_add(delta, std::memory_order_relaxed);
 }
 
 void Scoreboard::SetClientKey(size_t index, uint64_t key) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   if (Slot* s = impl_->SlotAt(index)) s->client_key.store(key, std::memory_order_relaxed);
 }
 
@@ -1118,7 +1131,7 @@ uint32_t Scoreboard::CountClientKey(uint64_t key) const {
 }
 
 void Scoreboard::CountSession() {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   impl_->header->total_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -1214,7 +1227,7 @@ void Scoreboard::ReadInto(size_t index, unsigned fields, SlotView* v) const {
 }
 
 std::optional<size_t> Scoreboard::ClaimFreeSlot(int32_t pid) {
-  if (!impl_ || !impl_->writable || pid <= 0 || static_cast<uint64_t>(pid) > kOwnerPidMask) {
+  if (!Writes() || pid <= 0 || static_cast<uint64_t>(pid) > kOwnerPidMask) {
     return std::nullopt;
   }
   const uint64_t mine = MakeOwner(pid, ProcessStartTicks(pid));
@@ -1262,7 +1275,7 @@ std::optional<size_t> Scoreboard::ClaimFreeSlot(int32_t pid) {
 }
 
 void Scoreboard::ReleaseSlot(size_t index) {
-  if (!impl_ || !impl_->writable) return;
+  if (!Writes()) return;
   Slot* s = impl_->SlotAt(index);
   if (!s) return;
   Clear(index);
@@ -1580,6 +1593,16 @@ void Scoreboard::GuardTruncation(TruncationPolicy policy) const {
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGBUS, &sa, nullptr);
   });
+}
+
+void Scoreboard::DetachFromFile() {
+  if (!impl_ || impl_->mapped_size == 0) return;
+  impl_->writable = false;
+  // MAP_FIXED over the whole region: the pages no longer reach the file (and
+  // anonymous memory cannot raise SIGBUS). The region object keeps its
+  // address and size; _exit never unmaps it.
+  (void)::mmap(impl_->region.get_address(), impl_->mapped_size, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 }
 
 TruncationEvents TakeTruncationEvents() {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -354,7 +355,11 @@ Status SendFileBlocking(net::Stream& out, int file_fd, uint64_t offset, uint64_t
                  kSendfileChunk, " bytes");
   while (off < size) {
     const uint64_t left = size - off;
+    sigset_t saved;
+    const bool masked =
+        hooks.send_mask != nullptr && ::pthread_sigmask(SIG_SETMASK, hooks.send_mask, &saved) == 0;
     const ssize_t n = out.SendFile(file_fd, &off, left < kSendfileChunk ? left : kSendfileChunk);
+    if (masked) ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
     if (n == 0) break;  // file shrank under us
     ++steps;
     POOLFTPD_DEBUG(
@@ -377,6 +382,12 @@ Status SendFileBlocking(net::Stream& out, int file_fd, uint64_t offset, uint64_t
     } else if (hooks.stall_timeout_ms > 0 &&
                util::MonotonicMs() - last_progress >= hooks.stall_timeout_ms) {
       st = Status::kStalled;
+      break;
+    }
+    // A signal taken during the step (send_mask) ran its handler there, so
+    // the wait below will not report it: ask now.
+    if (masked && hooks.stop_requested && hooks.stop_requested()) {
+      st = Status::kStopped;
       break;
     }
     if ((st = CheckBetweenChunks(hooks, &ignored)) != Status::kOk) break;

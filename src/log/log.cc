@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
@@ -24,6 +25,10 @@ struct State {
   std::string host;
   std::string client_name;
   std::string client_ip;
+  // Lines this process could not write (ENOSPC on a full log disk, ...),
+  // reported by the first line that can be written again.
+  uint64_t lost_system = 0, lost_transfer = 0;
+  int lost_errno = 0;
 };
 
 State& S() {
@@ -174,7 +179,23 @@ void Write(Level level, std::string_view message) {
   const std::string line =
       FormatSystemLine(util::RealtimeNs(), Host(), s.pid, s.client_name, s.client_ip, message);
   const int fd = s.system_fd >= 0 ? s.system_fd : STDERR_FILENO;
-  (void)util::WriteAll(fd, line);
+  if (s.lost_system + s.lost_transfer > 0) {
+    std::string lost;
+    if (s.lost_system > 0) lost = std::to_string(s.lost_system) + " SystemLog line(s)";
+    if (s.lost_transfer > 0)
+      lost +=
+          (lost.empty() ? "" : " and ") + std::to_string(s.lost_transfer) + " TransferLog line(s)";
+    lost += " of this process lost: " + std::string(std::strerror(s.lost_errno));
+    if (!util::WriteAll(fd, FormatSystemLine(util::RealtimeNs(), Host(), s.pid, {}, {}, lost))) {
+      ++s.lost_system;  // still no room: this line is lost too
+      return;
+    }
+    s.lost_system = s.lost_transfer = 0;
+  }
+  if (auto r = util::WriteAll(fd, line); !r) {
+    ++s.lost_system;
+    s.lost_errno = r.error().sys_errno();
+  }
 }
 
 void Debug(int level, std::string_view message) {
@@ -223,8 +244,12 @@ std::string FormatXferLine(const XferRecord& r) {
 }
 
 void WriteXfer(const XferRecord& r) {
-  if (S().transfer_fd < 0) return;
-  (void)util::WriteAll(S().transfer_fd, FormatXferLine(r));
+  State& s = S();
+  if (s.transfer_fd < 0) return;
+  if (auto w = util::WriteAll(s.transfer_fd, FormatXferLine(r)); !w) {
+    ++s.lost_transfer;
+    s.lost_errno = w.error().sys_errno();
+  }
 }
 
 }  // namespace poolftpd::log

@@ -13,6 +13,7 @@
 
 #include "poolftpd/log/log.h"
 #include "poolftpd/master/pool_policy.h"
+#include "poolftpd/util/io.h"
 #include "poolftpd/util/unique_fd.h"
 
 namespace poolftpd::master::detail {
@@ -87,6 +88,12 @@ void Master::SetListeners(std::vector<Listener> ls) {
 }
 
 void Master::SetFullListening(bool on) {
+  // Out of descriptors and no reserve left: the listeners stay unwatched
+  // until the pause ends (RefuseAll), however often the loop asks.
+  if (on && listen_pause_until_ms_ != 0) {
+    if (util::MonotonicMs() < listen_pause_until_ms_) return;
+    listen_pause_until_ms_ = 0;
+  }
   if (on == full_listening_) return;
   full_listening_ = on;
   POOLFTPD_DEBUG(
@@ -131,8 +138,35 @@ void Master::RefuseAll(const std::string& msg, const std::string& why) {
     for (int n = 0; n < 64; ++n) {
       sockaddr_storage ss;
       socklen_t len = sizeof ss;
-      UniqueFd c(::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
-                           SOCK_CLOEXEC | SOCK_NONBLOCK));
+      auto accept_one = [&] {
+        len = sizeof ss;
+        return UniqueFd(::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                                  SOCK_CLOEXEC | SOCK_NONBLOCK));
+      };
+      UniqueFd c = accept_one();
+      bool reserved = false;  // `c` took the reserve descriptor's place
+      if (!c && (errno == EMFILE || errno == ENFILE)) {
+        const int err = errno;
+        if (!fd_shortage_logged_)
+          log::Error(Error::FromErrno(err, "accept4").message() +
+                     (reserve_fd_ ? ": refusing new connections with 421 until descriptors are free"
+                                  : ": not accepting for a second"));
+        fd_shortage_logged_ = true;
+        if (reserve_fd_) {
+          reserve_fd_.reset();  // one descriptor free: take the client, tell it, close
+          c = accept_one();
+          reserved = true;
+        }
+        if (!c) {
+          // Nothing to accept with: stop watching the listeners for a
+          // second (the connection waits in the backlog) instead of being
+          // woken for it again at once.
+          listen_pause_until_ms_ = util::MonotonicMs() + 1000;
+          SetFullListening(false);
+          reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+          return;
+        }
+      }
       if (!c) break;
       const auto peer = net::Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
       const std::string ip = peer.addr.ToString();
@@ -141,6 +175,10 @@ void Master::RefuseAll(const std::string& msg, const std::string& why) {
       POOLFTPD_DEBUG(5, "sending reply '", std::string_view(msg).substr(0, msg.size() - 2), "'");
       log::Logs::ClearClient();
       (void)::send(c.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (reserved) {
+        c.reset();
+        reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      }
     }
   }
 }

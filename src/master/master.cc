@@ -103,6 +103,7 @@ Result<void> Master::Setup() {
   // A shrunk file (truncate -s 0) would kill us with SIGBUS: put the size
   // back and carry on (CheckScoreboard logs it and rewrites the header).
   board_->GuardTruncation(sb::TruncationPolicy::kRestore);
+  worker::GuardScoreboardWrites(board_);
   board_->SetGeneration(generation_);
   {
     // ftpdctl status shows which file the master runs on.
@@ -128,6 +129,7 @@ Result<void> Master::Setup() {
     return Error::FromErrno(errno, "epoll/timerfd/pipe");
   notify_rd_.reset(pipefd[0]);
   notify_wr_.reset(pipefd[1]);
+  reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   itimerspec its{};
   its.it_interval.tv_sec = 1;
   its.it_value.tv_sec = 1;

@@ -140,6 +140,15 @@ class Master {
   int64_t last_maintain_ms_ = 0;
   bool maintain_due_ = false;
   bool full_listening_ = false;
+  // Descriptors exhausted (EMFILE/ENFILE): /dev/null held open so that one
+  // fd can be freed to accept and refuse a client with 421 (RefuseAll);
+  // without it the master stops watching the listeners until
+  // listen_pause_until_ms_, so a pending connection cannot make it spin.
+  UniqueFd reserve_fd_;
+  int64_t listen_pause_until_ms_ = 0;
+  bool fd_shortage_logged_ = false;
+  // CheckScoreboard: whether ScoreboardFile still names our file.
+  bool scoreboard_at_path_ = true;
   // Spawn policy: decisions in policy_, executed here.
   PoolPolicy policy_;
   std::vector<PoolChild> snapshot_;

@@ -2,6 +2,7 @@
 // disconnect deadline, and the scoreboard header.
 #include "master_internal.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -65,6 +66,30 @@ void Master::EnforceDisconnect() {
 
 void Master::CheckScoreboard() {
   const std::string& file = board_->path();
+  // Descriptors were short (RefuseAll): say when one can be had again.
+  if (fd_shortage_logged_) {
+    if (UniqueFd probe(::open("/dev/null", O_RDONLY | O_CLOEXEC)); probe) {
+      fd_shortage_logged_ = false;
+      if (!reserve_fd_) reserve_fd_ = std::move(probe);
+      log::Info("file descriptors available again");
+    }
+  }
+  // Removed (or renamed, or replaced) under us: our mapping, and the
+  // workers', go on, but the tools find no file, or another one, at the
+  // path. Nothing can put the unlinked file back: say so once.
+  struct stat st;
+  const sb::FileInfo mine = board_->file_info();
+  const bool found = ::stat(file.c_str(), &st) == 0;
+  const bool ours = found && st.st_dev == mine.dev && st.st_ino == mine.ino;
+  if (ours != scoreboard_at_path_) {
+    scoreboard_at_path_ = ours;
+    if (ours) log::Info("scoreboard " + file + " is back in place");
+    else
+      log::Error("scoreboard " + file + " was removed" +
+                 (found ? " and another file put in its place" : "") +
+                 " while the server runs: sessions go on, but ftpwho, ftpcount, ftpshut and "
+                 "ftpdctl cannot see this server; restart it to recreate the file");
+  }
   const sb::TruncationEvents faults = sb::TakeTruncationEvents();
   const sb::Scoreboard::SizeCheck size = board_->RestoreSize();
   const int err = faults.restore_errno != 0 ? faults.restore_errno : size.restore_errno;

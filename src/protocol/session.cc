@@ -69,6 +69,13 @@ SessionEnd Session::Run() {
   std::string line;
   while (!done_) {
     status_.State(logged_in_ ? sb::SlotState::kIdle : sb::SlotState::kConnected);
+    // An order that could not end the session when it came (the master
+    // died during a transfer, which runs to its end) ends it before the
+    // next command.
+    if (env_.stop_requested && env_.stop_requested()) {
+      EndStopped();
+      break;
+    }
     const bool passive = data_.configured() && !data_.active();
     switch (ctl_.ReadLine(&line, logged_in_, passive ? passive_expiry_ms_ : 0)) {
       case Read::kLine:

@@ -71,6 +71,7 @@ data::Hooks Session::MakeHooks() {
   data::Hooks h;
   h.control = &ctl_.stream();
   h.wait_mask = env_.wait_mask;
+  h.send_mask = env_.send_mask;
   h.stop_requested = env_.stop_requested;
   h.on_control = [this] { return OnControlDuringTransfer(); };
   h.stall_timeout_ms = cfg_.timeout_stalled > 0 ? cfg_.timeout_stalled * 1000 : 0;

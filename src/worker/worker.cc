@@ -38,6 +38,14 @@ namespace {
 std::atomic<int> g_term{0};   // TERM: end the session now, then exit
 std::atomic<int> g_leave{0};  // USR1: leave after the current session
 std::atomic<int> g_kick{0};   // USR2: end the current session (ftpdctl kick)
+// MasterGoneSignal (PR_SET_PDEATHSIG): the master may be gone; getppid() says.
+std::atomic<int> g_master_gone{0};
+
+// The parent-death signal. Not TERM: a worker whose master died finishes the
+// transfer it is running (see master_gone in RunChild). Blocked like the
+// others, but deliverable during a blocking sendfile step too (send_mask),
+// so the listeners go at once even under a slow download.
+int MasterGoneSignal() { return SIGRTMIN + 2; }
 
 extern "C" void OnWorkerSignal(int signo) {  // Async-signal-safe.
   const int saved = errno;
@@ -46,6 +54,8 @@ extern "C" void OnWorkerSignal(int signo) {  // Async-signal-safe.
     g_leave.store(1, std::memory_order_relaxed);
   else if (signo == SIGUSR2)
     g_kick.store(1, std::memory_order_relaxed);
+  else if (signo == MasterGoneSignal())
+    g_master_gone.store(1, std::memory_order_relaxed);
   errno = saved;
 }
 
@@ -70,6 +80,20 @@ extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal
 }
 
 [[noreturn]] void Exit(WorkerExit code) { ::_exit(static_cast<int>(code)); }
+
+// The scoreboard write gate (sb::SetWriteGate, GuardScoreboardWrites):
+// before every write, whether this process is the master or a worker whose
+// parent is still that master; if neither, the mapping is cut off the file
+// first (a restarted master reuses it, and the death signal may not have
+// been taken yet: it waits for the next wait). Set by the master before
+// any fork, so no worker writes these words (their page stays shared).
+pid_t g_gate_master = 0;
+sb::Scoreboard* g_gate_board = nullptr;
+bool MasterStillThere() {
+  if (::getppid() == g_gate_master || ::getpid() == g_gate_master) return true;
+  g_gate_board->DetachFromFile();
+  return false;
+}
 
 // A failed privilege stage for the SystemLog: the message and the errno.
 std::string StageFailure(const Error& e) {
@@ -179,16 +203,17 @@ std::string ShutdownText(const sb::ShutdownInfo& info, const sb::CookieContext& 
 
 namespace {
 
-// Blocks TERM/USR1/USR2 and the debug-level signal (they are taken only
-// inside ppoll/epoll_pwait, whose mask `wait_mask` unblocks them, so no other
-// system call ever sees EINTR from them) and ignores HUP/QUIT/INT/PIPE.
-// Debug-level signals count from the master only (the parent), or from any
-// queued sender when `inetd`.
-void SetUpSignals(sigset_t* wait_mask, bool inetd) {
+// Blocks TERM/USR1/USR2, MasterGoneSignal and the debug-level signal (they
+// are taken only inside ppoll/epoll_pwait, whose mask `wait_mask` unblocks
+// them, so no other system call ever sees EINTR from them; `send_mask`, the
+// mask of a blocking sendfile step, lets MasterGoneSignal alone through) and
+// ignores HUP/QUIT/INT/PIPE. Debug-level signals count from the master only
+// (the parent), or from any queued sender when `inetd`.
+void SetUpSignals(sigset_t* wait_mask, sigset_t* send_mask, bool inetd) {
   struct sigaction sa {};
   sa.sa_handler = OnWorkerSignal;
   sigemptyset(&sa.sa_mask);
-  for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
+  for (int s : {SIGTERM, SIGUSR1, SIGUSR2, MasterGoneSignal()}) ::sigaction(s, &sa, nullptr);
   if (inetd) g_debug_any_sender.store(1, std::memory_order_relaxed);
   struct sigaction dbg {};
   dbg.sa_sigaction = OnDebugLevelSignal;
@@ -205,6 +230,8 @@ void SetUpSignals(sigset_t* wait_mask, bool inetd) {
   sigemptyset(&blocked);
   for (int s : {SIGTERM, SIGUSR1, SIGUSR2}) sigaddset(&blocked, s);
   sigaddset(&blocked, util::DebugLevelSignal());
+  *send_mask = blocked;
+  sigaddset(&blocked, MasterGoneSignal());
   ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
   sigemptyset(wait_mask);
 }
@@ -245,8 +272,8 @@ class Worker {
     root_.emplace(std::move(*r));
   }
 
-  void SetUpEnv(const sigset_t* wait_mask, std::function<bool()> stop_requested,
-                bool socket_ready) {
+  void SetUpEnv(const sigset_t* wait_mask, const sigset_t* send_mask,
+                std::function<bool()> stop_requested, bool socket_ready) {
     env_.socket_ready = socket_ready;
     env_.config = &cfg_;
     env_.scoreboard = board_;
@@ -255,6 +282,7 @@ class Worker {
     env_.anon_root = root_ ? &*root_ : nullptr;
     if (cfg_.anonymous) env_.anon_real_root = cfg_.anonymous->root;
     env_.wait_mask = wait_mask;
+    env_.send_mask = send_mask;
     env_.stop_requested = std::move(stop_requested);
     env_.names = [this](bool is_group, unsigned id) { return names_.Lookup(is_group, id); };
     cookies_.server_name = cfg_.server_name;
@@ -269,11 +297,14 @@ class Worker {
         return ShutdownText(info, c);
       }
       if (g_kick.load()) return "Session terminated by the administrator";
+      if (orphaned_) return "Service not available, closing control connection (server restarting)";
       return "";
     };
   }
 
   sb::SlotRecord& rec() { return rec_; }
+  // The master is gone (RunChild's master_gone): stop_text says so.
+  void SetOrphaned() { orphaned_ = true; }
   void Publish() {
     if (board_) board_->Publish(slot_, rec_);
   }
@@ -357,6 +388,7 @@ class Worker {
   std::optional<fs::Root> root_;  // in the object: no heap block per worker
   protocol::SessionEnv env_;
   sb::CookieContext cookies_;
+  bool orphaned_ = false;
 };
 
 }  // namespace
@@ -365,6 +397,12 @@ const std::string* KnownNames::Find(bool is_group, unsigned id) const {
   for (const Entry& e : entries)
     if (e.is_group == is_group && e.id == id) return &e.name;
   return nullptr;
+}
+
+void GuardScoreboardWrites(sb::Scoreboard* board) {
+  g_gate_master = ::getpid();
+  g_gate_board = board;
+  sb::SetWriteGate(&MasterStillThere);
 }
 
 KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
@@ -389,8 +427,8 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
   try {
     const config::Config& cfg = *spec.config;
     log::Logs::AfterFork();
-    sigset_t wait_mask;
-    SetUpSignals(&wait_mask, /*inetd=*/false);
+    sigset_t wait_mask, send_mask;
+    SetUpSignals(&wait_mask, &send_mask, /*inetd=*/false);
     const int notify_fd[] = {spec.notify_fd};
     // SECURITY (S7): this closes the master's scoreboard fd too: a worker keeps
     // only the mapping, so it can write its slot but never shrink the file.
@@ -409,14 +447,17 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
       log::Error("worker privilege drop failed: " + StageFailure(d.error()));
       Exit(WorkerExit::kFatal);
     }
-    // After the credential change (which clears it): die with the master.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // After the credential change (which clears it): hear of the master's
+    // death at once, whatever it died of (MasterGone below).
+    ::prctl(PR_SET_PDEATHSIG, MasterGoneSignal());
     if (::getppid() != spec.master_pid) Exit(WorkerExit::kOk);
 
     UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
     if (!ep) {
-      log::Error(Error::FromErrno(errno, "epoll_create1").message());
-      Exit(WorkerExit::kSick);
+      // Without a wait set nothing can be accepted: a worker that cannot
+      // start (EMFILE under an exhausted RLIMIT_NOFILE), so spawning pauses.
+      log::Error("worker cannot start: " + Error::FromErrno(errno, "epoll_create1").message());
+      Exit(WorkerExit::kFatal);
     }
     auto add_listeners = [&](bool add) {
       for (int fd : spec.listen_fds) {
@@ -428,18 +469,54 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
     };
     add_listeners(true);
 
-    // Runs in the main flow after a wait was interrupted by a signal. A busy
+    bool listeners_closed = false;
+    auto close_listeners = [&] {
+      if (listeners_closed) return;
+      for (int fd : spec.listen_fds) ::close(fd);
+      listeners_closed = true;
+    };
+    // Whether the master is gone (it died, even by SIGKILL: the kernel sends
+    // MasterGoneSignal). The first time, in the main flow: the worker cuts
+    // its scoreboard mapping off the file (a new master may take the file
+    // over) and then closes its listener copies, so a restarted master can
+    // bind at once.
+    // SECURITY (S1): the signal is only a wake-up (anyone with our uid can
+    // send it); getppid() decides, and a worker never outlives its session
+    // without a master.
+    bool orphaned = false;
+    auto master_gone = [&] {
+      if (orphaned) return true;
+      if (g_master_gone.load(std::memory_order_relaxed) == 0) return false;
+      if (::getppid() == spec.master_pid) {
+        g_master_gone.store(0, std::memory_order_relaxed);  // not from the kernel
+        return false;
+      }
+      orphaned = true;
+      board.DetachFromFile();
+      close_listeners();
+      w.SetOrphaned();
+      const sb::SlotState state = w.rec().state;
+      if (state != sb::SlotState::kReady && state != sb::SlotState::kStarting)
+        log::Warn("the master (pid " + std::to_string(spec.master_pid) +
+                  ") is gone: listeners closed; " +
+                  (state == sb::SlotState::kTransferring
+                       ? "the running transfer is finished, then the session ends"
+                       : "the session ends"));
+      return true;
+    };
+
+    // Runs in the main flow after a wait was interrupted by a signal (and
+    // between commands, and after each blocking sendfile step). A busy
     // worker told to leave (HUP, QUIT, USR1) closes its listener copies at
     // once, so after a graceful stop or a listener change no connection waits
-    // in a backlog that this worker will never accept from.
-    bool listeners_closed = false;
+    // in a backlog that this worker will never accept from. Without a
+    // master, a running transfer goes on to its end (226) and the session
+    // ends with 421 right after it (or at once when none runs).
     w.SetUpEnv(
-        &wait_mask,
+        &wait_mask, &send_mask,
         [&] {
-          if (g_leave.load(std::memory_order_relaxed) != 0 && !listeners_closed) {
-            for (int fd : spec.listen_fds) ::close(fd);
-            listeners_closed = true;
-          }
+          if (g_leave.load(std::memory_order_relaxed) != 0) close_listeners();
+          if (master_gone() && w.rec().state != sb::SlotState::kTransferring) return true;
           return g_term.load(std::memory_order_relaxed) != 0 ||
                  g_kick.load(std::memory_order_relaxed) != 0;
         },
@@ -447,7 +524,7 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
 
     uint64_t served = 0;
     for (;;) {
-      if (g_term.load() || g_leave.load()) Exit(WorkerExit::kOk);
+      if (g_term.load() || g_leave.load() || master_gone()) Exit(WorkerExit::kOk);
       // SECURITY (S7): no order is taken from the header (anyone who can write
       // the file can write it): a reload reaches old workers as USR1 from
       // the master. A worker whose mapping had to be cut off from the file
@@ -502,8 +579,8 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
 
 int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
   try {
-    sigset_t wait_mask;
-    SetUpSignals(&wait_mask, /*inetd=*/true);
+    sigset_t wait_mask, send_mask;
+    SetUpSignals(&wait_mask, &send_mask, /*inetd=*/true);
     // The superserver hands us the connection on stdin (and stdout).
     UniqueFd conn(::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3));
     sockaddr_storage ss;
@@ -553,7 +630,7 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
       return 2;
     }
     w.SetUpEnv(
-        &wait_mask,
+        &wait_mask, &send_mask,
         [] {
           return g_term.load(std::memory_order_relaxed) != 0 ||
                  g_kick.load(std::memory_order_relaxed) != 0;

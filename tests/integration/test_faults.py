@@ -1,22 +1,28 @@
 """Faults that used to take the whole service down (issue 9, items 9-11):
 a storm of SIGKILLed workers, a crash loop, fork failing under RLIMIT_NPROC,
-the live scoreboard truncated, its header overwritten. In every case the
-master stays up, says what happened in the SystemLog, repairs what it can,
-and every new client is greeted (220, or a 421 from the master) instead of
-hanging in the backlog. Also: a master stopped with SIGINT says SIGINT."""
+the live scoreboard truncated, its header overwritten; and (issue 11)
+descriptors exhausted (EMFILE), a full file system under the logs, the
+scoreboard file removed. In every case the master stays up, says what
+happened in the SystemLog, repairs what it can, does not spin, and every
+new client is greeted (220, or a 421 from the master) instead of hanging in
+the backlog. Also: a master stopped with SIGINT says SIGINT."""
 
+import errno
 import json
 import os
+import re
 import resource
 import signal
+import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from helpers import (FTPCOUNT, FTPWHO, IS_ROOT, Ctl, Identity, Server, children_of, json_dicts,
-                     kill_quietly, pid_alive, proc_stat, run_tool, wait_until)
+from helpers import (FTPCOUNT, FTPWHO, IS_ROOT, NOBODY_UID, NOGROUP_GID, Ctl, Identity, Server,
+                     children_of, ftp_close, json_dicts, kill_quietly, listing, pid_alive, proc_stat,
+                     retr, run_tool, wait_until)
 
 GREETING_WAIT = 10.0  # a client gives up on the greeting after this (a hang)
 
@@ -346,3 +352,222 @@ def test_sigint_is_logged_as_sigint(server_factory):
     text = s.syslog_text()
     assert "received SIGINT -- stopping" in text, text[-1000:]
     assert "received SIGTERM" not in text
+
+
+# ---- issue 11: descriptors exhausted, a full log disk, the scoreboard removed --
+
+CPU_BUDGET_S = 0.5  # master CPU allowed over a few seconds of a fault episode; a spin burns the whole episode
+
+
+def cpu_seconds(pid):
+    """utime + stime of `pid` (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    rest = data[data.rfind(")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pid, seconds):
+    """CPU seconds `pid` used over `seconds` of wall time."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+def set_nofile(identity, pid, soft, hard):
+    """prlimit(2) on the master, as the master's own uid: another uid's
+    limits need CAP_SYS_RESOURCE, which a container's root may lack."""
+    subprocess.run(identity.prefix + ["prlimit", f"--pid={pid}", f"--nofile={soft}:{hard}"], check=True,
+                   capture_output=True)
+
+
+def nofile(pid):
+    """(soft, hard) RLIMIT_NOFILE of `pid` (/proc/PID/limits is world-readable)."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError(f"no open files limit for {pid}")
+
+
+def lowest_free_fd(pid):
+    fds = {int(n) for n in os.listdir(f"/proc/{pid}/fd")}
+    return min(set(range(len(fds) + 1)) - fds)
+
+
+def test_emfile_in_the_master_is_refused_with_421_and_never_spins(server_factory, identity):
+    """The master at its RLIMIT_NOFILE while it answers clients itself
+    (MaxClients reached): it frees its reserve descriptor to accept each one
+    and answer 421, logs the shortage once, does not spin, and says when
+    descriptors are available again."""
+    s = server_factory(settings={"StartServers": 2, "MinSpareServers": 1, "MaxSpareServers": 2,
+                                 "MaxClients": 2})
+    sessions = [s.login() for _ in range(2)]
+    master = s.master_pid
+    limit = nofile(master)
+    try:
+        wait_until(lambda: greet(s.port) == 421, 10, what="the master to answer for a full pool")
+        # Every descriptor number below the limit is in use: accept4 fails.
+        set_nofile(identity, master, lowest_free_fd(master), limit[1])
+        before = cpu_seconds(master)
+        codes = [greet(s.port) for _ in range(20)]
+        used = cpu_seconds(master) - before
+        assert codes == [421] * 20, codes
+        assert used < CPU_BUDGET_S, f"the master used {used:.2f} s of CPU for 20 refusals under EMFILE"
+        lines = log_lines(s, "accept4 failed: Too many open files")
+        assert len(lines) == 1 and "refusing new connections with 421" in lines[0], lines
+        assert len(log_lines(s, "Connection refused (MaxClients 2)")) >= 20
+        for f in sessions:
+            assert f.sendcmd("NOOP").startswith("200")
+        set_nofile(identity, master, *limit)
+        wait_until(lambda: log_lines(s, "file descriptors available again"), 5,
+                   what="the end of the shortage to be logged")
+        ftp_close(sessions.pop())
+        wait_until(lambda: greet(s.port) == 220, 10, what="a worker to greet again")
+    finally:
+        if pid_alive(master):
+            set_nofile(identity, master, *limit)
+        for f in sessions:
+            ftp_close(f)
+
+
+def test_workers_without_descriptors_pause_spawning_and_nothing_spins(server_factory, identity):
+    """RLIMIT_NOFILE exhausted for every process forked from the master:
+    a session already running goes on; each new worker says it cannot
+    start and spawning pauses; a client that connects meanwhile waits in
+    the backlog (no descriptor, no reply is possible) while the master
+    stays idle; once descriptors are available again that very client is
+    greeted."""
+    s = server_factory(settings={"StartServers": 2, "MinSpareServers": 1, "MaxSpareServers": 2,
+                                 "MaxClients": 10})
+    wait_pool(s, 2)
+    master = s.master_pid
+    f = s.login()
+    limit = nofile(master)
+    waiting = None
+    try:
+        busy = s.worker_for(f.sock)
+        # Only 0-2 fit: no new descriptor at all, in the master or a new worker.
+        set_nofile(identity, master, 3, limit[1])
+        for pid in live_children(master) - {busy}:
+            kill_quietly(pid, signal.SIGKILL)
+        wait_until(lambda: log_lines(s, "worker cannot start: epoll_create1 failed: Too many open files"), 10,
+                   what="a worker to say it cannot start")
+        wait_until(lambda: log_lines(s, "spawning paused"), 10, what="spawning to pause")
+        waiting = socket.create_connection(("127.0.0.1", s.port), timeout=GREETING_WAIT)
+        used = idle_cpu(master, 3.0)
+        assert used < CPU_BUDGET_S, f"the master used {used:.2f} s of CPU in 3 s under EMFILE"
+        assert len(live_children(master) - {busy}) <= 1, "workers piling up"
+        # The session that started before is unaffected (its worker has its own limit).
+        assert f.sendcmd("NOOP").startswith("200")
+        assert retr(f, "small.txt") == b"hello world\n"
+        set_nofile(identity, master, *limit)
+        waiting.settimeout(20)
+        assert waiting.recv(3) == b"220", "the client that waited was not greeted"
+        wait_until(lambda: log_lines(s, "spawning resumed"), 20, what="spawning to resume")
+        assert greet(s.port) == 220
+    finally:
+        if pid_alive(master):
+            set_nofile(identity, master, *limit)
+        if waiting is not None:
+            waiting.close()
+        ftp_close(f)
+
+
+def mount_tmpfs(path, size, uid, gid):
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,uid={uid},gid={gid}",
+                        "soaklog", str(path)], capture_output=True, text=True)
+    return r.returncode == 0, r.stderr.strip()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a full log file system needs a tmpfs mount: run as root")
+def test_full_log_disk_keeps_serving_and_says_what_was_lost(server_factory, identity, tree):
+    s = server_factory(start=False)
+    uid, gid = (0, 0) if identity.privileged else (NOBODY_UID, NOGROUP_GID)
+    ok, why = mount_tmpfs(s.log_dir, "256k", uid, gid)
+    if not ok:
+        pytest.skip(f"cannot mount a tmpfs for the logs: {why}")
+    filler = s.log_dir / "filler"
+    try:
+        s.start()
+        wait_pool(s, 1)
+        # Fill the file system to the last block.
+        fill = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fill, b"\0" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+        finally:
+            os.close(fill)
+        # And the log's own last page (appends that fit in it need no new block).
+        log = os.open(s.syslog, os.O_WRONLY | os.O_APPEND)
+        try:
+            while True:
+                os.write(log, b"(test: the disk is full)\n")
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+        finally:
+            os.close(log)
+        master = s.master_pid
+        before = s.syslog.stat().st_size
+        # Sessions, downloads, listings and a reload all work with no room to log.
+        for _ in range(5):
+            ftp = s.login()
+            try:
+                assert retr(ftp, "random1m.bin") == tree.files["random1m.bin"]
+                assert b"small.txt" in listing(ftp, "NLST")
+            finally:
+                ftp_close(ftp)
+        s.signal(signal.SIGHUP)
+        used = idle_cpu(master, 2.0)
+        assert used < CPU_BUDGET_S, f"the master used {used:.2f} s of CPU in 2 s with a full log disk"
+        assert s.probe() and pid_alive(master)
+        assert s.syslog.stat().st_size - before < 4096, "the log grew on a full file system?"
+        # Room again: the next line of each process says how many were lost.
+        filler.unlink()
+        s.signal(signal.SIGHUP)
+        mine = f"poolftpd[{master}]"
+        wait_until(lambda: [l for l in log_lines(s, "of this process lost") if mine in l], 10,
+                   what="the master to report the lines it lost")
+        line = [l for l in log_lines(s, "of this process lost") if mine in l][0]
+        assert re.search(r"\b[1-9]\d* SystemLog line\(s\).* lost: No space left on device", line), line
+        assert "received SIGHUP" in s.syslog_text().split(line, 1)[1], "nothing logged after the note"
+        assert s.probe()
+    finally:
+        problems = s.stop()
+        subprocess.run(["umount", "-l", str(s.log_dir)], capture_output=True)
+    assert not problems, problems
+
+
+def test_removed_scoreboard_is_logged_once_and_serving_goes_on(server_factory, tree):
+    s = server_factory(settings={"StartServers": 2, "MinSpareServers": 1, "MaxSpareServers": 3})
+    wait_pool(s, 2)
+    master = s.master_pid
+    f = s.login()
+    try:
+        os.unlink(s.scoreboard)
+        wait_until(lambda: log_lines(s, "was removed"), 10, what="the removal to be logged")
+        used = idle_cpu(master, 2.0)
+        assert used < CPU_BUDGET_S, f"the master used {used:.2f} s of CPU in 2 s after the removal"
+        lines = log_lines(s, "was removed")
+        assert len(lines) == 1 and str(s.scoreboard) in lines[0] and "restart" in lines[0], lines
+        # Serving goes on: the running session, new ones, downloads, a reload.
+        assert f.sendcmd("NOOP").startswith("200")
+        assert retr(f, "sub/b.bin") == tree.files["sub/b.bin"]
+        s.signal(signal.SIGHUP)
+        for _ in range(3):
+            assert greet(s.port) == 220
+        g = s.login()
+        try:
+            assert retr(g, "random1m.bin") == tree.files["random1m.bin"]
+        finally:
+            ftp_close(g)
+        # The tools say the file is missing (nothing to show, no crash).
+        r = run_tool(FTPWHO, "-f", s.scoreboard)
+        assert r.returncode != 0 and str(s.scoreboard) in r.stderr, (r.returncode, r.stderr)
+        assert pid_alive(master)
+    finally:
+        ftp_close(f)
+    assert not s.stop(), "a clean stop without the scoreboard file"

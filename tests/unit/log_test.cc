@@ -387,6 +387,28 @@ TEST(LogsTest, ReopenToNewPaths) {
   EXPECT_NE(ReadFile(dir / "b.log").find("to b"), std::string::npos);
 }
 
+// A full disk (/dev/full answers every write with ENOSPC): the lines are
+// counted, and the first line that can be written again says how many of
+// each log were lost and why, before itself.
+TEST(LogsTest, LinesLostToAFullDiskAreReportedOnce) {
+  TempDir dir;
+  ASSERT_TRUE(Logs::Open("/dev/full", "/dev/full", true));
+  Info("lost one");
+  Warn("lost two");
+  WriteXfer(SampleXfer());
+  ASSERT_TRUE(Logs::Reopen(dir / "after.log", ""));
+  Info("written again");
+  Info("and once more");
+  const std::string s = ReadFile(dir / "after.log");
+  EXPECT_EQ(Count(s, "\n"), 3u) << s;
+  EXPECT_NE(s.find("2 SystemLog line(s) and 1 TransferLog line(s) of this process lost: No space "
+                   "left on device\n"),
+            std::string::npos)
+      << s;
+  EXPECT_LT(s.find("lost: No space"), s.find("written again")) << s;
+  EXPECT_EQ(Count(s, "of this process lost"), 1u) << s;
+}
+
 TEST(LogsTest, FailedReopenKeepsOldFiles) {
   TempDir dir;
   const std::string sys = dir / "system.log", xfer = dir / "xfer.log";

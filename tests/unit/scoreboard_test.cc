@@ -364,6 +364,71 @@ TEST(Create, RoundTripThroughOpen) {
   EXPECT_TRUE(tool->ReadAll().empty());
 }
 
+// A worker whose master died: nothing it writes may reach the file (a new
+// master takes it over), whatever it calls; readers of the file see what
+// was there before.
+TEST(Detach, WritesAfterDetachingNeverReachTheFile) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "Test Server", 3);
+  ASSERT_TRUE(master) << master.error().message();
+  master->Publish(1, SessionRecord(4242));
+  master->SetBytesDone(1, 77);
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool) << tool.error().message();
+  const uint64_t total = tool->ReadHeader().total_bytes;
+  const uint32_t generation = tool->ReadHeader().generation;
+
+  master->DetachFromFile();
+  EXPECT_FALSE(master->writable());
+  master->Publish(1, SessionRecord(999));
+  master->Publish(2, SessionRecord(998));
+  master->SetBytesDone(1, 123456);
+  master->AddTotalBytes(1000);
+  master->CountSession();
+  master->Clear(1);
+  master->SetGeneration(generation + 5);
+  // Its own view is private zero memory now.
+  EXPECT_EQ(master->Read(1).rec.pid, 0);
+  EXPECT_EQ(master->ReadHeader().generation, 0u);
+
+  EXPECT_EQ(tool->Read(1).rec.pid, 4242);
+  EXPECT_EQ(tool->Read(1).bytes_done, 77u);
+  EXPECT_EQ(tool->Read(2).rec.state, SlotState::kEmpty);
+  EXPECT_EQ(tool->ReadHeader().total_bytes, total);
+  EXPECT_EQ(tool->ReadHeader().generation, generation);
+}
+
+bool g_gate_open = true;
+int g_gate_calls = 0;
+bool TestGate() {
+  ++g_gate_calls;
+  return g_gate_open;
+}
+
+TEST(WriteGate, AClosedGateDropsEveryWrite) {
+  TempDir dir;
+  const std::string path = dir.File("sb");
+  auto master = Scoreboard::Create(path, 4, "Test Server", 3);
+  ASSERT_TRUE(master) << master.error().message();
+  auto tool = Scoreboard::Open(path);
+  ASSERT_TRUE(tool) << tool.error().message();
+  SetWriteGate(&TestGate);
+  g_gate_open = true;
+  master->Publish(0, SessionRecord(100));
+  EXPECT_EQ(tool->Read(0).rec.pid, 100);
+  EXPECT_GE(g_gate_calls, 1);
+  g_gate_open = false;
+  master->Publish(0, SessionRecord(200));
+  master->SetBytesDone(0, 5);
+  master->Clear(0);
+  EXPECT_EQ(tool->Read(0).rec.pid, 100);
+  EXPECT_EQ(tool->Read(0).bytes_done, 0u);
+  SetWriteGate(nullptr);
+  master->Publish(0, SessionRecord(300));
+  EXPECT_EQ(tool->Read(0).rec.pid, 300);
+}
+
 TEST(Create, LongStringsAreTruncatedNotOverflowed) {
   TempDir dir;
   auto sb = Scoreboard::Create(dir.File("sb"), 2, std::string(500, 'n'), 1);

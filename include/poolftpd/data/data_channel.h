@@ -48,6 +48,10 @@ struct Hooks {
   std::function<ControlAction()> on_control;  // control stream readable
   std::function<void(uint64_t)> progress;     // bytes so far
   int stall_timeout_ms = 0;                   // 0 = none
+  // Mask during a blocking sendfile step (null: left as it is): a signal it
+  // lets through cuts the step short, and stop_requested is then asked
+  // after every step.
+  const sigset_t* send_mask = nullptr;
 };
 
 enum class Status {

@@ -42,6 +42,7 @@ struct SessionEnv {
   const fs::Root* anon_root = nullptr;   // root of the <Anonymous> tree (null: none)
   std::string anon_real_root;            // its real path, for the TransferLog
   const sigset_t* wait_mask = nullptr;   // signals unblocked while waiting
+  const sigset_t* send_mask = nullptr;   // mask of a blocking sendfile step (data::Hooks)
   std::function<bool()> stop_requested;  // TERM (server stop) or USR2 (kick)
   // The 421 text when stop_requested() ends the session; gets the session's
   // user and cwd for ftpshut's cookies. Null: the RFC's generic text.

@@ -353,6 +353,12 @@ class Scoreboard {
   // TruncationPolicy). Call again after fork() to change the policy (a
   // worker: kWait); the handler and mapping are inherited.
   void GuardTruncation(TruncationPolicy policy) const;
+  // Worker whose master is gone: cuts this process off the file for good.
+  // The whole mapping is replaced by private zero memory and every writer
+  // becomes a no-op, so nothing it does later reaches the file, which a new
+  // master may already be taking over (Create() reuses the inode). Reads
+  // then see an empty header and empty slots. Affects this process only.
+  void DetachFromFile();
 
   // --- readers ---
   // Copies one slot under the seqlock (bounded retries), validates it
@@ -404,8 +410,19 @@ class Scoreboard {
   void AdoptIfMasterless(int fd);
   // Read() into an existing view, copying only the text `fields` (kRead*).
   void ReadInto(size_t index, unsigned fields, SlotView* v) const;
+  // Whether a writer call may write now: a writable mapping, and the
+  // process's write gate (SetWriteGate) agrees.
+  bool Writes() const;
   std::unique_ptr<Impl> impl_;
 };
+
+// Worker: a check every writer call of this process runs first (null, the
+// default: none). When it returns false the call writes nothing. A worker's
+// gate sees whether its master is gone (getppid()) and then cuts the
+// mapping off the file (DetachFromFile) before anything else is written:
+// a new master may have taken the file over. Process-wide; not for the
+// master or the tools.
+void SetWriteGate(bool (*gate)());
 
 // Start time of a process in clock ticks since boot (/proc/PID/stat field
 // 22), 0 if the process does not exist.

@@ -59,6 +59,13 @@ struct ChildSpec {
   const KnownNames* names = nullptr;  // from PrepareWorkers; null: the worker looks them up
 };
 
+// The master, once its scoreboard exists and before it forks: every
+// scoreboard write of this process and of the workers it forks first checks
+// that the writer is the master or a worker whose parent it still is; a
+// worker whose master is gone cuts its mapping off the file instead (a new
+// master may have taken the file over) and writes nothing.
+void GuardScoreboardWrites(sb::Scoreboard* board);
+
 // Runs the worker; ends in _exit() with a WorkerExit code. Call right after fork().
 [[noreturn]] void RunChild(const ChildSpec& spec) noexcept;
 
