@@ -84,12 +84,16 @@ extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal
 // The scoreboard write gate (sb::SetWriteGate, GuardScoreboardWrites):
 // before every write, whether this process is the master or a worker whose
 // parent is still that master; if neither, the mapping is cut off the file
-// first (a restarted master reuses it, and the death signal may not have
-// been taken yet: it waits for the next wait). Set by the master before
-// any fork, so no worker writes these words (their page stays shared).
+// first (a restarted master reuses it). Set by the master before any fork,
+// so no worker writes these words (their page stays shared).
 pid_t g_gate_master = 0;
 sb::Scoreboard* g_gate_board = nullptr;
+// No system call while MasterGoneSignal has not come (the hot path: a login
+// session makes about ten slot writes): the kernel sends it as the master
+// dies, and it is taken at the next wait or sendfile step, so what a worker
+// writes between two waits after a SIGKILL is the most it can write late.
 bool MasterStillThere() {
+  if (g_master_gone.load(std::memory_order_relaxed) == 0) return true;
   if (::getppid() == g_gate_master || ::getpid() == g_gate_master) return true;
   g_gate_board->DetachFromFile();
   return false;
