@@ -1,9 +1,11 @@
 #!/bin/sh
 # Runs the libFuzzer targets that `make fuzz-build` built (see README,
 # "Fuzzing"). Called by make; safe to run by hand.
-#   run.sh fuzz BUILD SECONDS TARGET...   fuzz each target for SECONDS on a
-#       copy of tests/fuzz/corpus/TARGET (plus its regressions) in
-#       BUILD/work/TARGET; new inputs stay there, never in tests/fuzz.
+#   run.sh fuzz BUILD SECONDS TARGET...   fuzz each target for SECONDS on
+#       BUILD/work/TARGET/corpus: a copy of tests/fuzz/corpus/TARGET (plus
+#       its regressions) and what earlier runs found there (remove the
+#       directory to start from the seeds); new inputs stay there, never
+#       in tests/fuzz.
 #   run.sh regress BUILD TARGET...        run each target once over every
 #       file of tests/fuzz/corpus/TARGET and tests/fuzz/regressions/TARGET.
 # Exits 1 when a target crashed (or found a leak, a hang, a violated
@@ -52,7 +54,6 @@ fuzz_one() {  # fuzz_one TARGET: 0 ok, 1 crash
   bin=$build/${t}_fuzz
   work=$build/work/$t
   art=$build/artifacts/$t
-  rm -rf "$work/corpus"
   mkdir -p "$work/corpus" "$art"
   for d in tests/fuzz/corpus/$t tests/fuzz/regressions/$t; do
     [ -d "$d" ] && find "$d" -type f ! -name '.*' -exec cp {} "$work/corpus/" \;
