@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages poolftpd needs to build (and, with --test, to
-# run its test suite; with --bench, to run `make bench`). Called by make; safe
+# run its test suite; with --bench, to run `make bench`; with --fuzz, to
+# build and run the libFuzzer targets of `make fuzz`). Called by make; safe
 # to run by hand. Exits 0 when everything is already present, without
 # touching apt.
 set -eu
@@ -11,14 +12,18 @@ test_pkgs="libgtest-dev curl lftp python3 python3-pytest procps util-linux fail2
 # pure-ftpd) are not installed: bench/run_bench.py fetches them with
 # `apt-get download` and unpacks them with `dpkg -x` (both always present).
 bench_pkgs="python3 iperf3 util-linux passwd"
+# `make fuzz`: clang++ (clang-14 on Debian 12) and its runtime libraries
+# (libFuzzer, ASan, UBSan).
+fuzz_pkgs="clang libclang-rt-14-dev"
 
 want="$build_pkgs"
 case "${1:-}" in
   --test) want="$build_pkgs $test_pkgs" ;;
   --run) want="$build_pkgs" ;;
   --bench) want="$build_pkgs $bench_pkgs" ;;
+  --fuzz) want="$build_pkgs $fuzz_pkgs" ;;
   "") ;;
-  *) echo "usage: $0 [--test|--run|--bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--test|--run|--bench|--fuzz]" >&2; exit 2 ;;
 esac
 
 missing=""

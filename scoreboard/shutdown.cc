@@ -85,6 +85,10 @@ std::optional<int64_t> ParseOffset(std::string_view s) {
   return int64_t{*hh} * 3600 + int64_t{*mm} * 60;
 }
 
+// 10000-01-01 00:00:00 UTC: shutdown times lie before it (PlausibleShutdown
+// in scoreboard.cc refuses it and later ones).
+constexpr int64_t kShutdownTimeEnd = 253402300800;
+
 // Whole minutes (rounded up) from `earlier` to `shutdown`, 0..max.
 int OffsetMinutes(int64_t shutdown, int64_t earlier) {
   if (earlier == 0 || earlier >= shutdown) return 0;
@@ -179,6 +183,23 @@ Result<ShutdownInfo> ParseShutdownFile(std::string_view text) {
   info.shutdown_time = static_cast<int64_t>(shut);
   info.deny_time = info.shutdown_time - offsets[0];
   info.disconnect_time = info.shutdown_time - offsets[1];
+  // SECURITY (S8): what parses is published in the scoreboard header, where
+  // readers take only times PlausibleShutdown() accepts (after the epoch,
+  // before the year 10000) and call anything else damage: a file that
+  // named such a time would be announced by the master and then ignored by
+  // every worker. mktime() can carry a valid-looking date past the range (a
+  // second 60 on 9999-12-31 23:59, or the zone's offset), and an offset can
+  // reach back before 1970: refuse those here, with the reason.
+  if (tm.tm_year + 1900 > kSpecs[0].hi || info.shutdown_time >= kShutdownTimeEnd) {
+    return Invalid(1, "the shutdown time is after 9999-12-31 23:59:59");
+  }
+  if (info.shutdown_time <= 0) {
+    return Invalid(1, "the shutdown time is not after 1970-01-01 00:00:00 UTC");
+  }
+  if (info.deny_time <= 0 || info.disconnect_time <= 0) {
+    return Invalid(1, std::string("the ") + kOffsetNames[info.deny_time <= 0 ? 0 : 1] +
+                          " reaches back before 1970-01-01 00:00:01 UTC");
+  }
   const std::string_view message = TakeLine(rest);
   for (const char c : message) {
     const auto uc = static_cast<unsigned char>(c);

@@ -227,6 +227,48 @@ TEST(ShutdownFile, BadNumbersAreErrors) {
   EXPECT_TRUE(sb::ParseShutdownFile("2026 11 21 14 0 60" + tail));
 }
 
+// Found by tests/fuzz/shutdown_fuzz.cc (regressions/shutdown/): a file
+// that parsed into times the scoreboard calls damage (PlausibleShutdown),
+// so the master announced a shutdown that every reader then ignored. POSIX
+// TZ rules, so no tzdata is needed.
+TEST(ShutdownFile, OnlyTimesTheScoreboardAcceptsParse) {
+  {
+    ScopedTz tz("UTC0");
+    // An offset reaching back before the epoch (deny -71690).
+    ExpectParseError("1970 1 1 0 10 10 2005 0005\nSystem going down\n",
+                     "line 1: the deny offset reaches back before 1970");
+    ExpectParseError("1970 1 1 0 10 10 0001 0011\nm\n",
+                     "line 1: the disconnect offset reaches back before 1970");
+    // 1970-01-01 00:00:00 UTC is time 0, "no shutdown" in the header.
+    ExpectParseError("1970 1 1 0 0 0\nm\n", "line 1: the shutdown time is not after 1970");
+    // A second 60 carries the last minute of 9999 into 10000.
+    ExpectParseError("9999 12 31 23 59 60\nm\n", "line 1: the shutdown time is after 9999");
+    // The first and last seconds the scoreboard takes still parse.
+    auto first = sb::ParseShutdownFile("1970 1 1 0 0 1\nm\n");
+    ASSERT_TRUE(first) << first.error().message();
+    EXPECT_EQ(first->shutdown_time, 1);
+    auto last = sb::ParseShutdownFile("9999 12 31 23 59 59 0000 0000\nm\n");
+    ASSERT_TRUE(last) << last.error().message();
+    EXPECT_TRUE(sb::PlausibleShutdown(last->shutdown_time, last->deny_time, last->disconnect_time,
+                                      last->message));
+  }
+  {
+    ScopedTz tz("EST5");  // west of UTC: local 9999-12-31 20:00 is 10000-01-01 01:00 UTC
+    ExpectParseError("9999 12 31 20 0 0\nm\n", "line 1: the shutdown time is after 9999");
+    EXPECT_TRUE(sb::ParseShutdownFile("9999 12 31 18 0 0\nm\n"));
+  }
+  {
+    ScopedTz tz("CET-1");  // east of UTC: local 1970-01-01 00:30 is 1969-12-31 23:30 UTC
+    ExpectParseError("1970 1 1 0 30 0\nm\n", "line 1: the shutdown time is not after 1970");
+    // Local 10000-01-01 00:00 is still 9999 in UTC, but the file could not
+    // be written back (FormatShutdownFile would write the year 10000).
+    ExpectParseError("9999 12 31 23 59 60\nm\n", "line 1: the shutdown time is after 9999");
+    auto ok = sb::ParseShutdownFile("1970 1 1 1 0 1\nm\n");
+    ASSERT_TRUE(ok) << ok.error().message();
+    EXPECT_EQ(ok->shutdown_time, 1);
+  }
+}
+
 TEST(ShutdownFile, ControlCharactersInTheMessageAreErrors) {
   ScopedTz tz("UTC");
   const std::string head = "2026 11 21 14 0 0 0010 0005\n";

@@ -45,11 +45,15 @@ struct ShutdownInfo {
 // file, fewer than 6 date fields, non-numeric or out-of-range fields (month
 // 1-12, day within the month, hour 0-23, minute 0-59, second 0-60, year
 // 1970-9999), an offset that is not four digits "HHMM" with MM <= 59, extra
-// fields on line 1, or a control character (other than a tab) in the
-// message. A local time in a DST gap is normalised as mktime(3) does. Missing offsets
-// (6 or 7 fields) mean 0 minutes, as in ProFTPD. A missing message line
-// gives an empty message; lines after the second are ignored; CRLF is
-// accepted. Pure apart from the local time zone.
+// fields on line 1, a control character (other than a tab) in the
+// message, or times the scoreboard would not take for a shutdown
+// (PlausibleShutdown): a shutdown time, or a deny or disconnect time,
+// not after 1970-01-01 00:00:00 UTC, or one in the year 10000 or later
+// (UTC or local: mktime can carry 9999-12-31 23:59:60 there). A local
+// time in a DST gap is normalised as mktime(3) does. Missing offsets (6 or
+// 7 fields) mean 0 minutes, as in ProFTPD. A missing message line gives an
+// empty message; lines after the second are ignored; CRLF is accepted. Pure apart from the local
+// time zone.
 Result<ShutdownInfo> ParseShutdownFile(std::string_view text);
 
 // The file's text for `info`: the local date and time of shutdown_time and
