@@ -31,6 +31,7 @@
 #include "poolftpd/util/debug_signal.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
+#include "poolftpd/worker/seccomp.h"
 
 namespace poolftpd::worker {
 namespace {
@@ -70,6 +71,18 @@ extern "C" void OnDebugLevelSignal(int, siginfo_t* si, void*) {  // Async-signal
 }
 
 [[noreturn]] void Exit(WorkerExit code) { ::_exit(static_cast<int>(code)); }
+
+// SECURITY (S14): the allowlist, after the before-accept stage and before the
+// first client byte (Seccomp on, the default). `trap_word`: the slot's word
+// that names a trapped call for the master (null: none).
+Result<void> Confine(const config::Config& cfg, const Identity& id,
+                     std::atomic<uint64_t>* trap_word) {
+  if (!cfg.seccomp) return Ok();
+  SeccompOptions o;
+  o.login_calls = id.model == PrivilegeModel::kRealUsers;
+  o.trap_word = trap_word;
+  return InstallSeccomp(o);
+}
 
 // A failed privilege stage for the SystemLog: the message and the errno.
 std::string StageFailure(const Error& e) {
@@ -444,6 +457,10 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
                  g_kick.load(std::memory_order_relaxed) != 0;
         },
         /*socket_ready=*/true);
+    if (auto f = Confine(cfg, *spec.identity, board.SeccompTrapWord(spec.slot)); !f) {
+      log::Error("worker seccomp filter failed: " + StageFailure(f.error()));
+      Exit(WorkerExit::kFatal);
+    }
 
     uint64_t served = 0;
     for (;;) {
@@ -559,6 +576,11 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
                  g_kick.load(std::memory_order_relaxed) != 0;
         },
         /*socket_ready=*/false);
+    if (auto f = Confine(cfg, identity, slot ? board->SeccompTrapWord(*slot) : nullptr); !f) {
+      log::Error("seccomp filter failed: " + StageFailure(f.error()));
+      if (slot) board->ReleaseSlot(*slot);
+      return 2;
+    }
     w.Serve(std::move(conn));
     if (slot) board->ReleaseSlot(*slot);
     return 0;
