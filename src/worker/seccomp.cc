@@ -170,8 +170,11 @@ Result<void> AddArgumentRules(scmp_filter_ctx ctx) {
       // glibc falls back to clone.
       {SYS_clone, SCMP_ACT_ALLOW, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD), {}},
       {SYS_clone3, SCMP_ACT_ERRNO(ENOSYS), 0, {}, {}},
+      // Signal 0 sends nothing: the scoreboard's liveness probe of a slot's
+      // PID (inetd claimants, CountClientKey for MaxClientsPerHost).
+      {SYS_kill, SCMP_ACT_ALLOW, 1, SCMP_A1(SCMP_CMP_EQ, 0), {}},
       // The SIGSYS handler's way out, and abort()'s: a signal to this process
-      // only; kill(2) and tgkill(2) of other processes stay forbidden.
+      // only; no signal reaches another process.
       {SYS_tgkill, SCMP_ACT_ALLOW, 2, SCMP_A0(SCMP_CMP_EQ, self), SCMP_A2(SCMP_CMP_EQ, SIGSYS)},
       {SYS_tgkill, SCMP_ACT_ALLOW, 2, SCMP_A0(SCMP_CMP_EQ, self), SCMP_A2(SCMP_CMP_EQ, SIGABRT)},
   };

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (BUILD, POOLFTPD, STRACE_DIR, Ctl, Server, ftp_close, proc_status, wait_until)
+from helpers import (BUILD, POOLFTPD, STRACE_DIR, Ctl, Server, ftp_close, ftp_open,
+                     pids_with_cmdline, proc_status, wait_until)
+from test_inetd import inetd  # noqa: F401 (the fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -217,3 +219,18 @@ def test_reverse_dns_runs_under_the_filter(factory):
     finally:
         ftp_close(f)
     assert "killed by seccomp" not in s.syslog_text()
+
+
+def test_inetd_session_runs_under_the_filter(inetd):
+    f = ftp_open(inetd.port)
+    try:
+        def session():
+            pids = [p for p in pids_with_cmdline(str(inetd.conf).encode())
+                    if Path(f"/proc/{p}/comm").read_text().strip() == "poolftpd"]
+            return pids[0] if len(pids) == 1 else None
+        pid = wait_until(session, 5, what="the inetd session process")
+        assert_confined(pid)
+        assert f.nlst() is not None
+        assert f.sendcmd("NOOP").startswith("200")
+    finally:
+        ftp_close(f)
