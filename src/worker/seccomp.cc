@@ -46,7 +46,7 @@ extern "C" void OnSigsys(int, siginfo_t* si, void*) {
 // The calls a session makes after the before-accept stage, by group. Each
 // was seen in the traces of the integration suite (tests/seccomp_syscalls.py)
 // unless its comment says why it is here; docs/SECURITY.md, "S14 seccomp",
-// says who makes it. Calls with an argument test are in InstallSeccomp.
+// says who makes it. Calls with an argument test are in AddArgumentRules.
 const std::initializer_list<int> kSession = {
     // Control and data connections: the pool's accept loop, the control
     // connection's reads and writes, PASV/EPSV listeners and PORT/EPRT
