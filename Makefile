@@ -67,6 +67,24 @@ DEPFLAGS  = -MMD -MP
 LIBS_SERVER := -lcap
 GTEST_LIBS  := -lgtest -lgtest_main
 
+# --- seccomp (issue 11; docs/SECURITY.md, "S14 seccomp") ------------------
+# The workers' allowlist links libseccomp. POOLFTPD_SECCOMP_TEST=1 compiles
+# in the hidden SITE SECCOMPTEST (the worker makes a forbidden call; used by
+# tests/integration/test_seccomp.py). make does not track the flag, so such a
+# build needs a directory of its own (BUILD=build-seccomp-test). Sanitizer
+# builds (SAN=) also allow what their runtimes call (POOLFTPD_SANITIZER).
+LIBS_SERVER += -lseccomp
+ifneq ($(filter-out 0,$(POOLFTPD_SECCOMP_TEST)),)
+ifeq ($(BUILD),build)
+$(error POOLFTPD_SECCOMP_TEST=1 needs a build directory of its own, e.g. BUILD=build-seccomp-test)
+endif
+CPPFLAGS += -DPOOLFTPD_SECCOMP_TEST=1
+endif
+ifneq ($(SAN),)
+CPPFLAGS += -DPOOLFTPD_SANITIZER=1
+endif
+TEST_LIBS_seccomp := worker util
+
 # --- sources -------------------------------------------------------------
 # One static library per src/ module (build/lib/libpf_<module>.a) so a unit
 # test links just its module and what that module depends on.

@@ -6,7 +6,7 @@
 # touching apt.
 set -eu
 
-build_pkgs="g++ make pkg-config libboost-dev libcap-dev"
+build_pkgs="g++ make pkg-config libboost-dev libcap-dev libseccomp-dev"
 test_pkgs="libgtest-dev curl lftp python3 python3-pytest procps util-linux fail2ban socat logrotate strace man-db groff-base clang-format"
 # `make bench`: iperf3 measures the loopback ceiling. The peers (vsftpd,
 # pure-ftpd) are not installed: bench/run_bench.py fetches them with

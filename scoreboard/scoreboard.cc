@@ -566,7 +566,7 @@ Result<Scoreboard> Scoreboard::Create(const std::string& path, uint32_t slot_cou
     h.master_start_ticks.store(ProcessStartTicks(impl->owner_pid), relaxed);
     h.start_time_ns.store(NowNs(), relaxed);
     h.max_clients.store(max_clients, relaxed);
-    h.features.store(kFeatureSlotHwm, relaxed);
+    h.features.store(kFeaturesWritten, relaxed);
     StoreText(h.server_type, "standalone");
     StoreText(h.server_name, server_name);
     impl->mapped_size = size;
@@ -799,7 +799,7 @@ Result<Install> InstallFresh(const std::string& path, uint32_t slot_count,
     h->slot_size.store(sizeof(Slot), relaxed);
     h->slot_count.store(slot_count, relaxed);
     h->start_time_ns.store(NowNs(), relaxed);
-    h->features.store(kFeatureSlotHwm, relaxed);
+    h->features.store(kFeaturesWritten, relaxed);
     StoreText(h->server_type, "inetd");
     StoreText(h->server_name, server_name);
     h->magic.store(kMagic, std::memory_order_release);
@@ -1096,6 +1096,7 @@ void Scoreboard::Clear(size_t index) {
   StoreText(s->cwd, {});
   StoreText(s->arg, {});
   StoreText(s->xfer_path, {});
+  s->seccomp_trap.store(0, relaxed);
   for (auto& w : s->reserved1) w.store(0, relaxed);
   SlotWriteEnd(*s, odd);
 }
@@ -1113,6 +1114,17 @@ void Scoreboard::AddTotalBytes(uint64_t delta) {
 void Scoreboard::SetClientKey(size_t index, uint64_t key) {
   if (!Writes()) return;
   if (Slot* s = impl_->SlotAt(index)) s->client_key.store(key, std::memory_order_relaxed);
+}
+
+std::atomic<uint64_t>* Scoreboard::SeccompTrapWord(size_t index) {
+  if (!impl_ || !impl_->writable) return nullptr;
+  Slot* s = impl_->SlotAt(index);
+  return s ? &s->seccomp_trap : nullptr;
+}
+
+uint64_t Scoreboard::SeccompTrap(size_t index) const {
+  const Slot* s = impl_ ? impl_->SlotAt(index) : nullptr;
+  return s ? s->seccomp_trap.load(std::memory_order_relaxed) : 0;
 }
 
 uint32_t Scoreboard::CountClientKey(uint64_t key) const {
@@ -1385,7 +1397,7 @@ std::string Scoreboard::CheckHeader(uint32_t hwm_floor) const {
   if (h.start_time_ns.load(relaxed) != e.start_time_ns) add("start time");
   num("generation", h.generation.load(relaxed), e.generation);
   num("max clients", h.max_clients.load(relaxed), e.max_clients);
-  num("features", h.features.load(relaxed), kFeatureSlotHwm);
+  num("features", h.features.load(relaxed), kFeaturesWritten);
   const uint32_t hwm = h.slot_hwm.load(relaxed);
   if (hwm > impl_->slot_count || hwm < hwm_floor) {
     add("slot_hwm " + ToString(hwm) + " (expected " + ToString(hwm_floor) + ".." +
@@ -1428,7 +1440,7 @@ void Scoreboard::RepairHeader(uint32_t hwm_floor) {
   h.start_time_ns.store(e.start_time_ns, relaxed);
   h.generation.store(e.generation, std::memory_order_release);
   h.max_clients.store(e.max_clients, relaxed);
-  h.features.store(kFeatureSlotHwm, relaxed);
+  h.features.store(kFeaturesWritten, relaxed);
   h.reserved0.store(0, relaxed);
   h.reserved1.store(0, relaxed);
   for (auto& w : h.reserved) w.store(0, relaxed);

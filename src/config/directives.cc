@@ -307,6 +307,13 @@ Result<void> SetUseReverseDns(SetterState& st, const Args& a) {
   return Ok();
 }
 
+Result<void> SetSeccomp(SetterState& st, const Args& a) {
+  auto v = ParseBool("Seccomp", a[0]);
+  if (!v) return v.error();
+  st.config->seccomp = *v;
+  return Ok();
+}
+
 Result<void> SetUseSendfile(SetterState& st, const Args& a) {
   auto v = ParseBool("UseSendfile", a[0]);
   if (!v) return v.error();
@@ -438,6 +445,7 @@ constexpr DirectiveSpec kDirectives[] = {
     {"PidFile", kServer, 1, 1, &SetPidFile},
     {"Port", kServer, 1, 1, &SetPort},
     {"ScoreboardFile", kServer, 1, 1, &SetScoreboardFile},
+    {"Seccomp", kServer, 1, 1, &SetSeccomp},
     {"ServerIdent", kServer, 1, 2, &SetServerIdent},
     {"ServerName", kServer, 1, 1, &SetServerName},
     {"ServerType", kServer, 1, 1, &SetServerType},

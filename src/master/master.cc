@@ -30,6 +30,8 @@
 #include "poolftpd/scoreboard/shutdown.h"
 #include "poolftpd/util/debug_signal.h"
 #include "poolftpd/util/io.h"
+#include "poolftpd/util/strings.h"
+#include "poolftpd/worker/seccomp.h"
 #include "poolftpd/worker/worker.h"
 
 namespace poolftpd::master::detail {
@@ -264,6 +266,8 @@ void Master::Reap() {
     by_pid_.erase(it);
     const Child c = children_[slot];
     FreeSlot(slot);
+    // Read before Clear() zeroes it: the call a seccomp filter trapped.
+    const uint64_t trap = board_->SeccompTrap(slot);
     board_->Clear(slot);
     const bool signalled = WIFSIGNALED(status);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -276,9 +280,14 @@ void Master::Reap() {
                    kind == DeathKind::kExpected ? "" : " (unexpected)");
     if (kind != DeathKind::kExpected) {
       const int sig = signalled ? WTERMSIG(status) : 0;
+      // SECURITY (S14): the word is only a name for the log (a worker could
+      // write anything there); the death itself is the kernel's SIGSYS.
       const std::string how =
-          signalled ? "was killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")"
-                    : "exited with status " + std::to_string(code);
+          signalled && sig == SIGSYS && trap != 0
+              ? "killed by seccomp (syscall " + util::EscapeControl(worker::SeccompTrapName(trap)) +
+                    ")"
+          : signalled ? "was killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")"
+                      : "exited with status " + std::to_string(code);
       log::Warn("worker " + std::to_string(pid) + " " + how + "; slot cleared, replacing it" +
                 (kind == DeathKind::kOutsideSignal ? " (sent from outside: not counted as a crash)"
                                                    : ""));

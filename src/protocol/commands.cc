@@ -2,6 +2,8 @@
 // settings (TYPE, MODE, STRU, OPTS, REST), the current directory (PWD,
 // CWD), file facts (SIZE, MDTM), help (HELP, FEAT, SITE HELP) and the rest.
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -256,6 +258,17 @@ void Session::DoSite(const Command& cmd) {
   const std::string sub = util::ToUpper(a.substr(0, sp));
   const std::string_view rest =
       sp == std::string_view::npos ? std::string_view() : util::Trim(a.substr(sp + 1));
+#ifdef POOLFTPD_SECCOMP_TEST
+  // Test builds only (make POOLFTPD_SECCOMP_TEST=1; docs/SECURITY.md, "S14
+  // seccomp"): a call outside the workers' allowlist. personality(0xffffffff)
+  // only queries, so without the filter (Seccomp off) nothing changes.
+  if (sub == "SECCOMPTEST") {
+    const long persona = ::syscall(SYS_personality, 0xffffffffUL);
+    Reply(200, "SECCOMPTEST: personality() returned " + std::to_string(persona) +
+                   ": no seccomp filter stopped it");
+    return;
+  }
+#endif
   const config::Verb* c = FindSiteCommand(sub);
   if (c == nullptr) {
     Reply(500, "'SITE " + util::EscapeControl(sub.substr(0, 32)) + "' not understood");

@@ -31,6 +31,7 @@
 #include "poolftpd/util/debug_signal.h"
 #include "poolftpd/util/io.h"
 #include "poolftpd/util/strings.h"
+#include "poolftpd/worker/seccomp.h"
 
 namespace poolftpd::worker {
 namespace {
@@ -97,6 +98,18 @@ bool MasterStillThere() {
   if (::getppid() == g_gate_master || ::getpid() == g_gate_master) return true;
   g_gate_board->DetachFromFile();
   return false;
+}
+
+// SECURITY (S14): the allowlist, after the before-accept stage and before the
+// first client byte (Seccomp on, the default). `trap_word`: the slot's word
+// that names a trapped call for the master (null: none).
+Result<void> Confine(const config::Config& cfg, const Identity& id,
+                     std::atomic<uint64_t>* trap_word) {
+  if (!cfg.seccomp) return Ok();
+  SeccompOptions o;
+  o.login_calls = id.model == PrivilegeModel::kRealUsers;
+  o.trap_word = trap_word;
+  return InstallSeccomp(o);
 }
 
 // A failed privilege stage for the SystemLog: the message and the errno.
@@ -525,6 +538,10 @@ KnownNames PrepareWorkers(const config::Config& cfg, const Identity& id) {
                  g_kick.load(std::memory_order_relaxed) != 0;
         },
         /*socket_ready=*/true);
+    if (auto f = Confine(cfg, *spec.identity, board.SeccompTrapWord(spec.slot)); !f) {
+      log::Error("worker seccomp filter failed: " + StageFailure(f.error()));
+      Exit(WorkerExit::kFatal);
+    }
 
     uint64_t served = 0;
     for (;;) {
@@ -640,8 +657,18 @@ int RunInetd(const config::Config& cfg, const Identity& identity) noexcept {
                  g_kick.load(std::memory_order_relaxed) != 0;
         },
         /*socket_ready=*/false);
+    if (auto f = Confine(cfg, identity, slot ? board->SeccompTrapWord(*slot) : nullptr); !f) {
+      log::Error("seccomp filter failed: " + StageFailure(f.error()));
+      if (slot) board->ReleaseSlot(*slot);
+      return 2;
+    }
     w.Serve(std::move(conn));
     if (slot) board->ReleaseSlot(*slot);
+#ifdef POOLFTPD_SANITIZER
+    // SECURITY (S14): LeakSanitizer's exit-time check needs a ptrace tracer
+    // task, which the filter forbids: under it, end as a pool worker does.
+    if (cfg.seccomp) ::_exit(0);
+#endif
     return 0;
   } catch (const std::exception& e) {
     log::Error(std::string("inetd session: fatal: ") + e.what());

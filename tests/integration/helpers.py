@@ -27,6 +27,11 @@ FTPWHO = BUILD / "ftpwho"
 FTPCOUNT = BUILD / "ftpcount"
 
 IS_ROOT = os.geteuid() == 0
+# Measuring aid for the seccomp allowlist (docs/SECURITY.md, "S14 seccomp"):
+# when set, every server started here is traced with strace -ff into this
+# directory (one file per process); tests/seccomp_syscalls.py summarises
+# what the workers called. Never set in a normal run.
+STRACE_DIR = os.environ.get("POOLFTPD_STRACE_DIR")
 TIMEOUT = 10.0          # socket timeout for every client operation
 ANON_PASS = "tester@example.com"
 DEFAULT_IDENT = "Test server ready"
@@ -575,6 +580,8 @@ class Server:
         for alias, user in self.identity.aliases:
             lines.append(f"UserAlias {alias} {user}")
         lines.extend(self.extra)
+        if STRACE_DIR:
+            lines.append("Seccomp off")  # measuring: nothing may trap meanwhile
         lines.append(f"<Anonymous {self.tree.root}>")
         lines.append(f"  User {self.identity.anon_user}")
         lines.append(f"  Group {self.identity.anon_group}")
@@ -614,9 +621,22 @@ class Server:
             assert self.master_pid, "no PidFile after the daemon returned 0"
         else:
             self.master_pid = self.popen.pid
+        if STRACE_DIR:
+            self._attach_strace()
         if wait:
             self.wait_ready()
         return self
+
+    def _attach_strace(self):
+        """POOLFTPD_STRACE_DIR: follows the master and its workers (-f), one
+        output file per process. strace leaves when they are gone."""
+        pids = [self.master_pid] + list(self.children())
+        args = ["strace", "-f", "-ff", "-qq", "-o", f"{STRACE_DIR}/{self.dir.parent.name}-{self.dir.name}"]
+        for pid in pids:
+            args += ["-p", str(pid)]
+        subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.5)  # attached before the test's first connection
 
     def wait_ready(self, timeout=15.0):
         def ready():

@@ -105,6 +105,7 @@ TEST_F(ConfigTest, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->passive_ports.low, 0);
   EXPECT_FALSE(c->masquerade_address.has_value());
   EXPECT_TRUE(c->use_sendfile);
+  EXPECT_TRUE(c->seccomp);
   EXPECT_FALSE(c->anonymous.has_value());
   EXPECT_TRUE(c->limits.empty());
 }
@@ -433,6 +434,8 @@ TEST_F(ConfigTest, BadValues) {
       {"DisplayLogin \"\"", "DisplayLogin: the path is empty"},
       {"UseReverseDNS 2", "UseReverseDNS: \"2\" is not a boolean (on|off)"},
       {"UseSendfile enabled", "UseSendfile: \"enabled\" is not a boolean (on|off)"},
+      {"Seccomp maybe", "Seccomp: \"maybe\" is not a boolean (on|off)"},
+      {"Seccomp on off", "Seccomp: expected 1 argument, got 2"},
       {"AllowForeignAddress nope", "AllowForeignAddress: \"nope\" is not a boolean (on|off)"},
       {"DebugLevel 10", "DebugLevel: 10 is out of range (0-9)"},
       {"DebugLevel -1", "DebugLevel: -1 is out of range (0-9)"},
@@ -522,6 +525,11 @@ TEST_F(ConfigTest, BooleansAcceptAllSpellings) {
         << t;
   for (const char* f : {"off", "Off", "no", "NO", "false", "False", "0"})
     EXPECT_FALSE(MustLoad(std::string("UseSendfile ") + f + "\n")->use_sendfile) << f;
+}
+
+TEST_F(ConfigTest, SeccompOnOff) {
+  EXPECT_FALSE(MustLoad("Seccomp off\n")->seccomp);
+  EXPECT_TRUE(MustLoad("Seccomp off\nSeccomp on\n")->seccomp);
 }
 
 TEST_F(ConfigTest, GoodValueEdges) {

@@ -171,6 +171,7 @@ std::map<std::string, Field> SlotFields() {
           SB_FIELD(Slot, arg),
           SB_FIELD(Slot, xfer_path),
           SB_FIELD(Slot, owner),
+          SB_FIELD(Slot, seccomp_trap),
           SB_FIELD(Slot, reserved1)};
 }
 #undef SB_FIELD
@@ -1053,6 +1054,35 @@ TEST(ClientKey, CountsNonEmptySlotsWithThatKey) {
   EXPECT_EQ(sb->CountClientKey(0), 0u);
   sb->Clear(3);  // reaped: key gone
   EXPECT_EQ(sb->CountClientKey(0xabc), 2u);
+}
+
+TEST(SeccompTrap, WorkerStoresMasterReadsClearZeroes) {
+  TempDir dir;
+  auto sb = Scoreboard::Create(dir.File("sb"), 3, "x", 3);
+  ASSERT_TRUE(sb);
+  {
+    uint32_t features = 0;
+    std::ifstream in(dir.File("sb"), std::ios::binary);
+    in.seekg(offsetof(Header, features));
+    in.read(reinterpret_cast<char*>(&features), sizeof features);
+    EXPECT_EQ(features, kFeatureSlotHwm | kFeatureSeccompTrap);
+  }
+  EXPECT_EQ(sb->SeccompTrap(1), 0u);
+  std::atomic<uint64_t>* word = sb->SeccompTrapWord(1);
+  ASSERT_NE(word, nullptr);
+  sb->Publish(1, SessionRecord(1));
+  word->store((uint64_t{0xc000003e} << 32) | 135, std::memory_order_relaxed);
+  EXPECT_EQ(sb->SeccompTrap(1), (uint64_t{0xc000003e} << 32) | 135);
+  EXPECT_EQ(sb->SeccompTrap(0), 0u);  // one slot's word only
+  sb->Publish(1, SessionRecord(1));   // the record's writes leave it alone
+  EXPECT_NE(sb->SeccompTrap(1), 0u);
+  sb->Clear(1);  // reaped: gone with the worker
+  EXPECT_EQ(sb->SeccompTrap(1), 0u);
+  EXPECT_EQ(sb->SeccompTrapWord(3), nullptr);
+  EXPECT_EQ(sb->SeccompTrap(3), 0u);
+  auto ro = Scoreboard::Open(dir.File("sb"));
+  ASSERT_TRUE(ro);
+  EXPECT_EQ(ro->SeccompTrapWord(1), nullptr);  // a read-only mapping hands out no word
 }
 
 TEST(States, NamesAndSessionPredicate) {

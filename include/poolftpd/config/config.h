@@ -188,6 +188,7 @@ struct Config {
   std::string display_login;  // server-level DisplayLogin
   bool use_reverse_dns = false;
   bool use_sendfile = true;
+  bool seccomp = true;  // workers install the seccomp allowlist (off: debugging only)
   bool allow_foreign_address = false;
 
   std::vector<Limit> limits;           // server-level <Limit> blocks

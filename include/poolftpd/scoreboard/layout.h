@@ -64,6 +64,10 @@ struct alignas(64) Header {
 // version 2 has zero here (its reserved words), so readers know to ignore
 // slot_hwm and scan every slot.
 inline constexpr uint32_t kFeatureSlotHwm = 1u << 0;
+// Slot::seccomp_trap is maintained (a reserved word before; FORMAT.md).
+inline constexpr uint32_t kFeatureSeccompTrap = 1u << 1;
+// What every writer of this release stores into Header::features.
+inline constexpr uint32_t kFeaturesWritten = kFeatureSlotHwm | kFeatureSeccompTrap;
 
 // Then slot_count Slots. Fields from pid to xfer_path form the record that
 // Publish() writes under `seq`; bytes_done and client_key live outside it.
@@ -96,7 +100,11 @@ struct alignas(64) Slot {
   // time together, so a CAS on an old reading can never succeed once that
   // process is gone and its PID reused (no ABA).
   std::atomic<uint64_t> owner;
-  std::atomic<uint64_t> reserved1[2];  // zero; explicit tail to 1088 bytes
+  // The worker's SIGSYS handler, when the seccomp filter trapped a system
+  // call: (audit arch << 32) | syscall number; 0 = none. One relaxed store,
+  // outside the seqlock; the master reads it at reap, before Clear().
+  std::atomic<uint64_t> seccomp_trap;
+  std::atomic<uint64_t> reserved1[1];  // zero; explicit tail to 1088 bytes
 };
 
 // The owner word: bits 0-21 the PID (Linux's PID_MAX_LIMIT is 2^22), bits
@@ -177,7 +185,8 @@ static_assert(offsetof(Slot, cwd) == 296);
 static_assert(offsetof(Slot, arg) == 552);
 static_assert(offsetof(Slot, xfer_path) == 808);
 static_assert(offsetof(Slot, owner) == 1064);
-static_assert(offsetof(Slot, reserved1) == 1072);
+static_assert(offsetof(Slot, seccomp_trap) == 1072);
+static_assert(offsetof(Slot, reserved1) == 1080);
 
 // Writes `text` into `words` with relaxed stores: at most N*8-1 bytes (up to
 // an embedded NUL), NUL-padded. Only the field's current writer calls it,

@@ -315,6 +315,12 @@ class Scoreboard {
   void AddTotalBytes(uint64_t delta);
   // Worker: a hash of the client IP (0 = none), for MaxClientsPerHost.
   void SetClientKey(size_t index, uint64_t key);
+  // Worker: the slot's seccomp_trap word, for its SIGSYS handler (a relaxed
+  // store of a lock-free atomic is async-signal-safe); null when the mapping
+  // is read-only or `index` out of range.
+  std::atomic<uint64_t>* SeccompTrapWord(size_t index);
+  // Master at reap, before Clear(): that word (0 = no trap recorded).
+  uint64_t SeccompTrap(size_t index) const;
   // Counts slots whose client key equals `key` (any state but empty, and not
   // claimed by a dead inetd process); 0 for key 0. Reads without the seqlock
   // (two relaxed loads per slot; /proc only for matching claimed slots).
