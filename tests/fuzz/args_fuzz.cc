@@ -164,6 +164,7 @@ int Expected(std::string_view verb, std::string_view arg) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   poolftpd::fuzz::g_harness = new poolftpd::fuzz::Harness;
+  std::atexit([] { delete poolftpd::fuzz::g_harness; });
   return 0;
 }
 

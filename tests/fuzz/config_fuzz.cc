@@ -87,6 +87,7 @@ void Exercise(const config::Config& cfg) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   poolftpd::fuzz::g_dir = new poolftpd::fuzz::ScratchDir("config_fuzz");
+  std::atexit([] { delete poolftpd::fuzz::g_dir; });
   return 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -32,7 +33,9 @@
 namespace poolftpd::fuzz {
 
 // A fresh directory "$TMPDIR/<prefix>.XXXXXX" (else /tmp), removed with
-// everything in it when the object goes (at exit for the static ones).
+// everything in it when the object goes (the targets delete theirs at
+// exit; a crash leaves it under $TMPDIR, which `make fuzz` points at
+// build/fuzz/tmp).
 class ScratchDir {
  public:
   explicit ScratchDir(const std::string& prefix) {

@@ -206,6 +206,7 @@ void CheckListing(const std::string& vpath, std::string_view pattern, unsigned s
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   poolftpd::fuzz::BuildTree();
+  std::atexit([] { delete poolftpd::fuzz::g_tree; });
   return 0;
 }
 

@@ -99,6 +99,7 @@ void FormatAll(const sb::HeaderView& header, const std::vector<sb::SlotView>& sl
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   poolftpd::fuzz::g_dir = new poolftpd::fuzz::ScratchDir("scoreboard_fuzz");
+  std::atexit([] { delete poolftpd::fuzz::g_dir; });
   return 0;
 }
 

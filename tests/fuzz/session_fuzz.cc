@@ -36,6 +36,7 @@ size_t CountLf(std::string_view s) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   poolftpd::fuzz::g_harness = new poolftpd::fuzz::Harness;
+  std::atexit([] { delete poolftpd::fuzz::g_harness; });
   return 0;
 }
 
