@@ -39,17 +39,23 @@ CONTRIB_SED  := -e 's,/usr/sbin/poolftpd,$(SBINDIR)/poolftpd,g' \
                 -e 's,/var/log/poolftpd,$(LOGDIR),g'
 
 CXX       ?= g++
-SAN       ?=
 # One build directory per flavour, so changing SAN= never reuses objects built
 # with other flags: build/ for the normal build, build-san-<SAN with commas as
 # dashes> for a sanitizer build (build-san-address-undefined,
 # build-san-thread). BUILD=DIR on the command line or in the environment
-# overrides it (then keep one flavour per directory yourself).
+# overrides it; with BUILD=DIR and no SAN=, the flavour DIR was built with
+# (its stamp, below) is kept, so `make install BUILD=DIR` installs what is
+# there.
 comma     := ,
+ifeq ($(origin SAN)$(origin BUILD),undefinedundefined)
+else ifeq ($(origin SAN),undefined)
+SAN       := $(patsubst SAN=%,%,$(file < $(BUILD)/san-flavour))
+endif
+SAN       ?=
 ifeq ($(origin BUILD),undefined)
 BUILD     := $(if $(SAN),build-san-$(subst $(comma),-,$(SAN)),build)
 endif
-# And a directory records its flavour: when BUILD=DIR meets another SAN, the
+# A directory records its flavour: when BUILD=DIR meets another SAN=, the
 # stamp changes and every object is rebuilt (they all depend on it).
 SAN_STAMP := $(BUILD)/san-flavour
 ifneq ($(file < $(SAN_STAMP)),SAN=$(SAN))
@@ -229,9 +235,15 @@ bench-sendpath: $(BUILD)/sendpath
 # tests: every process gets options of its own (tests/integration/helpers.py,
 # "sanitizer reports"); san_probe is their test-only program with deliberate
 # defects. SAN_JOBS=N runs a sanitizer build's integration suite in N
-# pytest-xdist processes (0: serially).
+# pytest-xdist processes (0: serially). SAN_SHIM, linked into every program
+# of a sanitizer build, makes g++'s separate libubsan honour log_path and
+# lets workers open their report files before the chroot (see the file).
 SAN_UNIT_ENV := $(if $(SAN),UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 SAN_PROBE    := $(BUILD)/tests/san_probe
+SAN_SHIM     := $(if $(SAN),$(call obj,tests/san/ubsan_report_path.cc))
+ifneq ($(SAN),)
+$(SERVER) $(TOOL_BINS) $(UNIT_BINS) $(BUILD)/sendpath $(SAN_PROBE): $(SAN_SHIM)
+endif
 SAN_JOBS     ?= 0
 SAN_PYTEST_ARGS := $(if $(and $(SAN),$(filter-out 0,$(SAN_JOBS))),-n $(SAN_JOBS))
 $(SAN_PROBE): $(call obj,tests/san/san_probe.cc)

@@ -35,12 +35,20 @@ struct Target {
 // Sanitizer builds only (make SAN=...): a sanitizer opens its log_path
 // file, one per PID, at its first report; after the chroot that path is
 // gone and the sanitizer would die with "Can't open file" instead of
-// reporting. Asking for the report path opens this process's file now.
+// reporting. Asking for the report path opens this process's file now; the
+// build's shim (tests/san/ubsan_report_path.cc) does it for every runtime.
 // (The tests point log_path at their own directory: tests/integration,
 // helpers.py, "sanitizer reports".)
+#if defined(POOLFTPD_SANITIZER)
+extern "C" void PoolftpdOpenSanitizerReports() __attribute__((weak));
+#endif
 void OpenSanitizerReportFile() {
 #if defined(POOLFTPD_SANITIZER)
-  (void)__sanitizer_get_report_path();
+  if (PoolftpdOpenSanitizerReports != nullptr) {
+    PoolftpdOpenSanitizerReports();
+  } else {
+    (void)__sanitizer_get_report_path();
+  }
 #endif
 }
 

@@ -50,9 +50,11 @@ except (KeyError, ImportError):  # pragma: no cover - unusual systems
 # whose log_path is a directory of the test's own (`sanitizer_env`): each
 # process writes its report to DIR/san.PID, and a report file that is not
 # empty fails the test that owns DIR (conftest.py, sanitizer_reports; and
-# Server.stop). One prefix serves every sanitizer: with ASan and UBSan in one
-# binary they share the runtime's log_path. Workers open their file before
-# the chroot (src/worker/privileges.cc), where the path is still reachable.
+# Server.stop). g++ links ASan and UBSan as two runtimes, each with a report
+# file of its own: DIR/san.PID (ASan, LSan, TSan) and DIR/ubsan.PID (UBSan;
+# tests/san/ubsan_report_path.cc makes it honour log_path next to ASan).
+# Workers open their files before the chroot (src/worker/privileges.cc),
+# where the path is still reachable.
 
 SAN = os.environ.get("POOLFTPD_SAN", "")   # the Makefile's SAN=, "" for the normal build
 SAN_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS")
@@ -66,7 +68,8 @@ def sanitizer_env(log_dir, **extra):
     common.update({k: str(v) for k, v in extra.items()})
     per_tool = {
         "ASAN_OPTIONS": {},
-        "UBSAN_OPTIONS": {"halt_on_error": "1", "print_stacktrace": "1"},
+        "UBSAN_OPTIONS": {"log_path": f"{log_dir}/ubsan", "halt_on_error": "1",
+                          "print_stacktrace": "1"},
         "LSAN_OPTIONS": {},
         "TSAN_OPTIONS": {},
     }

@@ -100,7 +100,8 @@ def test_chrooted_workers_have_their_report_file(tree, workbase):
         assert workers
 
         def files():
-            have = {int(n.split(".")[-1]) for n in os.listdir(s.san_dir) if n.startswith("san.")}
+            have = {int(n.split(".")[-1]) for n in os.listdir(s.san_dir)
+                    if n.startswith("san.") or n.startswith("ubsan.")}
             return workers <= have and have
         wait_until(files, 10, what=f"a report file of each worker {sorted(workers)}")
     finally:
