@@ -587,7 +587,7 @@ class Server:
     """One poolftpd instance: its directory, config, process and teardown."""
 
     def __init__(self, identity, tree, workbase, ident=DEFAULT_IDENT, settings=None,
-                 extra=(), anon_extra=()):
+                 extra=(), anon_extra=(), san_options=None):
         _server_counter[0] += 1
         self.identity = identity
         self.tree = tree
@@ -614,7 +614,8 @@ class Server:
         self.stdout_path = self.dir / "stdout.txt"
         self.stderr_path = self.dir / "stderr.txt"
         self.san_dir = make_report_dir(self.dir / "san")
-        self.san_options = {}   # extra sanitizer options, e.g. {"detect_leaks": 0}
+        # Extra sanitizer options, e.g. {"detect_leaks": 0}, each with a reason.
+        self.san_options = dict(san_options or {})
         self.san_seen = set()
         self.port = free_port()
         self.pasv = pick_pasv_range()
