@@ -234,8 +234,7 @@ bench-sendpath: $(BUILD)/sendpath
 # default it prints and goes on, and the test would pass). Integration
 # tests: every process gets options of its own (tests/integration/helpers.py,
 # "sanitizer reports"); san_probe is their test-only program with deliberate
-# defects. SAN_JOBS=N runs a sanitizer build's integration suite in N
-# pytest-xdist processes (0: serially). SAN_SHIM, linked into every program
+# defects. SAN_SHIM, linked into every program
 # of a sanitizer build, makes g++'s separate libubsan honour log_path and
 # lets workers open their report files before the chroot (see the file).
 SAN_UNIT_ENV := $(if $(SAN),UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
@@ -244,8 +243,6 @@ SAN_SHIM     := $(if $(SAN),$(call obj,tests/san/ubsan_report_path.cc))
 ifneq ($(SAN),)
 $(SERVER) $(TOOL_BINS) $(UNIT_BINS) $(BUILD)/sendpath $(SAN_PROBE): $(SAN_SHIM)
 endif
-SAN_JOBS     ?= 0
-SAN_PYTEST_ARGS := $(if $(and $(SAN),$(filter-out 0,$(SAN_JOBS))),-n $(SAN_JOBS))
 $(SAN_PROBE): $(call obj,tests/san/san_probe.cc)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^
@@ -263,7 +260,7 @@ unit: $(UNIT_BINS)
 
 integration: all $(BUILD)/sendpath $(SAN_PROBE)
 	cd tests/integration && POOLFTPD_BUILD=$(abspath $(BUILD)) POOLFTPD_SAN=$(SAN) \
-	  /usr/bin/python3 -m pytest -q -x -p no:cacheprovider $(SAN_PYTEST_ARGS) $(PYTEST_ARGS) .
+	  /usr/bin/python3 -m pytest -q -x -p no:cacheprovider $(PYTEST_ARGS) .
 
 test: deps-test
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
