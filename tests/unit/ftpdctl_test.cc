@@ -1169,7 +1169,7 @@ TEST_F(FakeServer, StopWaitsForTheMaster) {
 TEST_F(FakeServer, ReloadReportsAMissingNewGeneration) {
   // The fake master ignores nothing: HUP ends it, so no generation comes.
   RunResult r = Ctl({"reload", "--timeout", "1"});
-  EXPECT_EQ(r.status, 1);
+  ASSERT_EQ(r.status, 1) << r.err;  // else no HUP was sent: nothing to wait for
   EXPECT_NE(r.out.find("sent HUP to master " + std::to_string(master_)), std::string::npos)
       << r.out;
   EXPECT_TRUE(r.err.find("exited during the reload") != std::string::npos ||
