@@ -64,9 +64,13 @@ struct Sample {
 }
 
 int ParsePositive(std::string_view s, int max, const char* opt) {
+  // strtol needs a NUL-terminated string that outlives `end`: a named copy,
+  // not a temporary (whose buffer is gone when *end is read).
+  const std::string text(s);
   char* end = nullptr;
-  const long v = std::strtol(std::string(s).c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || v < 1 || v > max) {
+  errno = 0;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || v < 1 || v > max) {
     Usage(std::string("invalid value '") + std::string(s) + "' for " + opt);
   }
   return static_cast<int>(v);

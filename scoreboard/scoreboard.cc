@@ -202,6 +202,19 @@ void RaiseSlotHwm(Header& h, uint32_t want) {
   }
 }
 
+// The seqlock's fences. A ThreadSanitizer build has none: its guarded words
+// are release stores and acquire loads instead (layout.h, kGuardedStore).
+inline void GuardedWriteFence() {
+#if POOLFTPD_SEQLOCK_FENCES
+  std::atomic_thread_fence(std::memory_order_release);
+#endif
+}
+inline void GuardedReadFence() {
+#if POOLFTPD_SEQLOCK_FENCES
+  std::atomic_thread_fence(std::memory_order_acquire);
+#endif
+}
+
 // A dead writer may have left `seq` odd; the next writer (the master at reap)
 // keeps it odd and ends on the following even value. The mark covers the
 // slot before its first store: a reader that scans below the mark it loaded
@@ -210,7 +223,7 @@ uint32_t SlotWriteBegin(Header& h, Slot& s, size_t index) {
   RaiseSlotHwm(h, static_cast<uint32_t>(index + 1));
   const uint32_t odd = s.seq.load(std::memory_order_relaxed) | 1u;
   s.seq.store(odd, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
+  GuardedWriteFence();
   return odd;
 }
 void SlotWriteEnd(Slot& s, uint32_t odd) { s.seq.store(odd + 1, std::memory_order_release); }
@@ -222,14 +235,14 @@ uint32_t HeaderWriteBegin(std::atomic<uint32_t>& seq) {
   for (int i = 0; i < kReadRetries; ++i) {
     uint32_t s = seq.load(std::memory_order_relaxed);
     if ((s & 1u) == 0 && seq.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) {
-      std::atomic_thread_fence(std::memory_order_release);
+      GuardedWriteFence();
       return s + 1;
     }
     if (i >= kSpinsBeforeYield) ::sched_yield();
   }
   const uint32_t odd = seq.load(std::memory_order_relaxed) | 1u;
   seq.store(odd, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
+  GuardedWriteFence();
   return odd;
 }
 void HeaderWriteEnd(std::atomic<uint32_t>& seq, uint32_t odd) {
@@ -247,7 +260,7 @@ bool SeqRead(const std::atomic<uint32_t>& seq, Copy&& copy) {
     const uint32_t s0 = seq.load(std::memory_order_acquire);
     if (s0 & 1u) continue;
     copy();
-    std::atomic_thread_fence(std::memory_order_acquire);
+    GuardedReadFence();
     if (seq.load(std::memory_order_relaxed) == s0) return true;
   }
   copy();
@@ -258,11 +271,10 @@ bool SeqRead(const std::atomic<uint32_t>& seq, Copy&& copy) {
 // the copy is not consistent (the counter stayed odd or kept changing).
 bool ReadShutdownState(const Header& h, int64_t* shutdown, int64_t* deny, int64_t* disconnect,
                        char (&msg)[kShutdownMsgLen]) {
-  const auto relaxed = std::memory_order_relaxed;
   return SeqRead(h.shutdown_seq, [&] {
-    *shutdown = h.shutdown_time.load(relaxed);
-    *deny = h.deny_time.load(relaxed);
-    *disconnect = h.disconnect_time.load(relaxed);
+    *shutdown = h.shutdown_time.load(kGuardedLoad);
+    *deny = h.deny_time.load(kGuardedLoad);
+    *disconnect = h.disconnect_time.load(kGuardedLoad);
     LoadText(h.shutdown_msg, msg);
   });
 }
@@ -967,9 +979,9 @@ void Scoreboard::SetShutdown(int64_t shutdown_time, int64_t deny_time, int64_t d
   if (!Writes()) return;
   Header& h = *impl_->header;
   const uint32_t odd = HeaderWriteBegin(h.shutdown_seq);
-  h.shutdown_time.store(shutdown_time, std::memory_order_relaxed);
-  h.deny_time.store(deny_time, std::memory_order_relaxed);
-  h.disconnect_time.store(disconnect_time, std::memory_order_relaxed);
+  h.shutdown_time.store(shutdown_time, kGuardedStore);
+  h.deny_time.store(deny_time, kGuardedStore);
+  h.disconnect_time.store(disconnect_time, kGuardedStore);
   StoreText(h.shutdown_msg, message);
   HeaderWriteEnd(h.shutdown_seq, odd);
 }
@@ -1073,21 +1085,20 @@ void Scoreboard::Clear(size_t index) {
   if (!Writes()) return;
   Slot* s = impl_->SlotAt(index);
   if (!s) return;
-  const auto relaxed = std::memory_order_relaxed;
   const uint32_t odd = SlotWriteBegin(*impl_->header, *s, index);
-  s->pid.store(0, relaxed);
-  s->generation.store(0, relaxed);
-  s->state.store(static_cast<uint8_t>(SlotState::kEmpty), relaxed);
-  s->xfer_dir.store(static_cast<uint8_t>(XferDir::kNone), relaxed);
-  s->reserved0.store(0, relaxed);
-  s->session_start_ns.store(0, relaxed);
-  s->last_activity_ns.store(0, relaxed);
-  s->xfer_start_ns.store(0, relaxed);
-  s->xfer_size.store(0, relaxed);
-  s->xfer_offset.store(0, relaxed);
-  s->sessions_served.store(0, relaxed);
-  s->bytes_done.store(0, relaxed);
-  s->client_key.store(0, relaxed);
+  s->pid.store(0, kGuardedStore);
+  s->generation.store(0, kGuardedStore);
+  s->state.store(static_cast<uint8_t>(SlotState::kEmpty), kGuardedStore);
+  s->xfer_dir.store(static_cast<uint8_t>(XferDir::kNone), kGuardedStore);
+  s->reserved0.store(0, kGuardedStore);
+  s->session_start_ns.store(0, kGuardedStore);
+  s->last_activity_ns.store(0, kGuardedStore);
+  s->xfer_start_ns.store(0, kGuardedStore);
+  s->xfer_size.store(0, kGuardedStore);
+  s->xfer_offset.store(0, kGuardedStore);
+  s->sessions_served.store(0, kGuardedStore);
+  s->bytes_done.store(0, kGuardedStore);
+  s->client_key.store(0, kGuardedStore);
   StoreText(s->user, {});
   StoreText(s->client_addr, {});
   StoreText(s->server_addr, {});
@@ -1096,8 +1107,8 @@ void Scoreboard::Clear(size_t index) {
   StoreText(s->cwd, {});
   StoreText(s->arg, {});
   StoreText(s->xfer_path, {});
-  s->seccomp_trap.store(0, relaxed);
-  for (auto& w : s->reserved1) w.store(0, relaxed);
+  s->seccomp_trap.store(0, kGuardedStore);
+  for (auto& w : s->reserved1) w.store(0, kGuardedStore);
   SlotWriteEnd(*s, odd);
 }
 
@@ -1175,16 +1186,16 @@ void Scoreboard::ReadInto(size_t index, unsigned fields, SlotView* v) const {
   uint8_t raw_state = 0;
   uint8_t raw_dir = 0;
   const bool consistent = SeqRead(s->seq, [&] {
-    r.pid = s->pid.load(relaxed);
-    r.generation = s->generation.load(relaxed);
-    raw_state = s->state.load(relaxed);
-    raw_dir = s->xfer_dir.load(relaxed);
-    r.session_start_ns = s->session_start_ns.load(relaxed);
-    r.last_activity_ns = s->last_activity_ns.load(relaxed);
-    r.xfer_start_ns = s->xfer_start_ns.load(relaxed);
-    r.xfer_size = s->xfer_size.load(relaxed);
-    r.xfer_offset = s->xfer_offset.load(relaxed);
-    r.sessions_served = s->sessions_served.load(relaxed);
+    r.pid = s->pid.load(kGuardedLoad);
+    r.generation = s->generation.load(kGuardedLoad);
+    raw_state = s->state.load(kGuardedLoad);
+    raw_dir = s->xfer_dir.load(kGuardedLoad);
+    r.session_start_ns = s->session_start_ns.load(kGuardedLoad);
+    r.last_activity_ns = s->last_activity_ns.load(kGuardedLoad);
+    r.xfer_start_ns = s->xfer_start_ns.load(kGuardedLoad);
+    r.xfer_size = s->xfer_size.load(kGuardedLoad);
+    r.xfer_offset = s->xfer_offset.load(kGuardedLoad);
+    r.sessions_served = s->sessions_served.load(kGuardedLoad);
     if (fields & kReadUser) LoadText(s->user, r.user);
     if (fields & kReadPeers) {
       LoadText(s->client_addr, r.client_addr);
@@ -1459,9 +1470,9 @@ void Scoreboard::RepairHeader(uint32_t hwm_floor) {
   const bool shut_ok = ReadShutdownState(h, &st, &dt, &xt, msg);
   if (!shut_ok || !PlausibleShutdown(st, dt, xt, msg)) {
     const uint32_t sodd = HeaderWriteBegin(h.shutdown_seq);
-    h.shutdown_time.store(0, relaxed);
-    h.deny_time.store(0, relaxed);
-    h.disconnect_time.store(0, relaxed);
+    h.shutdown_time.store(0, kGuardedStore);
+    h.deny_time.store(0, kGuardedStore);
+    h.disconnect_time.store(0, kGuardedStore);
     StoreText(h.shutdown_msg, {});
     HeaderWriteEnd(h.shutdown_seq, sodd);
   }

@@ -9,6 +9,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#if defined(POOLFTPD_SANITIZER)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <string>
@@ -28,7 +32,28 @@ struct Target {
       true;  // false: the before-accept stage already reduced it (no CAP_SETPCAP left)
 };
 
+// Sanitizer builds only (make SAN=...): a sanitizer opens its log_path
+// file, one per PID, at its first report; after the chroot that path is
+// gone and the sanitizer would die with "Can't open file" instead of
+// reporting. Asking for the report path opens this process's file now; the
+// build's shim (tests/san/ubsan_report_path.cc) does it for every runtime.
+// (The tests point log_path at their own directory: tests/integration,
+// helpers.py, "sanitizer reports".)
+#if defined(POOLFTPD_SANITIZER)
+extern "C" void PoolftpdOpenSanitizerReports() __attribute__((weak));
+#endif
+void OpenSanitizerReportFile() {
+#if defined(POOLFTPD_SANITIZER)
+  if (PoolftpdOpenSanitizerReports != nullptr) {
+    PoolftpdOpenSanitizerReports();
+  } else {
+    (void)__sanitizer_get_report_path();
+  }
+#endif
+}
+
 Result<void> ChrootTo(const std::string& dir) {
+  OpenSanitizerReportFile();
   if (::chroot(dir.c_str()) != 0) return Error::FromErrno(errno, "chroot", dir);
   if (::chdir("/") != 0) return Error::FromErrno(errno, "chdir", "/");
   return Ok();

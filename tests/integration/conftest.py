@@ -8,17 +8,22 @@
 - `server`: one default server per module and identity.
 - `server_factory`: function-scoped servers with custom settings; all are torn
   down (TERM, wait, KILL of their own PIDs) and checked after the test.
+- `sanitizer_reports` (autouse): every test's processes report into a
+  directory of the test's own, and any report fails the test (helpers.py,
+  "sanitizer reports").
 """
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from helpers import (FTPCOUNT, FTPWHO, IS_ROOT, POOLFTPD, Identity, Server, kill_quietly,
-                     pids_with_cmdline)
+from helpers import (FTPCOUNT, FTPWHO, IS_ROOT, LIVE_SERVERS, POOLFTPD, SAN_VARS, Identity, Server,
+                     kill_quietly, make_report_dir, pids_with_cmdline, sanitizer_env,
+                     sanitizer_reports)
 
 MIB = 1 << 20
 # A fixed, distinct mtime per file (UTC), so MDTM/MLSD checks are exact.
@@ -123,6 +128,34 @@ def workbase():
         kill_quietly(pid)
     shutil.rmtree(base, ignore_errors=True)
     assert not left, f"processes left behind by the suite: {sorted(left)}"
+
+
+_report_dirs = [0]
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_reports_of_the_test(request, workbase):
+    """Points the sanitizer options of every process this test starts (tools,
+    scripts; servers use their own directory) at a directory of the test's
+    own. After the test, a report there or in a running server's directory
+    fails it, with the report's text."""
+    _report_dirs[0] += 1
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:100]
+    log_dir = make_report_dir(workbase / "san" / f"{_report_dirs[0]:04d}-{name}")
+    os.chmod(log_dir.parent, 0o755)
+    saved = {k: os.environ.get(k) for k in SAN_VARS}
+    os.environ.update(sanitizer_env(log_dir))
+    yield log_dir
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    problems = sanitizer_reports(log_dir)
+    for s in list(LIVE_SERVERS):
+        problems.extend(s.sanitizer_problems())
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture(scope="session")

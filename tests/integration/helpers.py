@@ -48,6 +48,87 @@ except (KeyError, ImportError):  # pragma: no cover - unusual systems
 
 
 # --------------------------------------------------------------------------
+# sanitizer reports
+# --------------------------------------------------------------------------
+# A sanitizer build (make SAN=...) reports to stderr by default, which a
+# daemon sends to /dev/null. So every process the tests start gets options
+# whose log_path is a directory of the test's own (`sanitizer_env`): each
+# process writes its report to DIR/san.PID, and a report file that is not
+# empty fails the test that owns DIR (conftest.py, sanitizer_reports; and
+# Server.stop). g++ links ASan and UBSan as two runtimes, each with a report
+# file of its own: DIR/san.PID (ASan, LSan, TSan) and DIR/ubsan.PID (UBSan;
+# tests/san/ubsan_report_path.cc makes it honour log_path next to ASan).
+# Workers open their files before the chroot (src/worker/privileges.cc),
+# where the path is still reachable.
+
+SAN = os.environ.get("POOLFTPD_SAN", "")   # the Makefile's SAN=, "" for the normal build
+SAN_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS")
+
+
+def sanitizer_env(log_dir, **extra):
+    """The *_OPTIONS variables that send every report into `log_dir`; `extra`
+    adds options (for instance detect_leaks=0) to all of them. UBSan stops at
+    the first error, with a stack trace, so no report is a mere warning."""
+    common = {"log_path": f"{log_dir}/san"}
+    common.update({k: str(v) for k, v in extra.items()})
+    per_tool = {
+        "ASAN_OPTIONS": {},
+        "UBSAN_OPTIONS": {"log_path": f"{log_dir}/ubsan", "halt_on_error": "1",
+                          "print_stacktrace": "1"},
+        "LSAN_OPTIONS": {},
+        "TSAN_OPTIONS": {},
+    }
+    return {var: ":".join(f"{k}={v}" for k, v in {**common, **opts}.items())
+            for var, opts in per_tool.items()}
+
+
+def san_environ():
+    """The sanitizer variables of this process's environment (for a command
+    run with an environment of its own)."""
+    return {k: os.environ[k] for k in SAN_VARS if k in os.environ}
+
+
+def make_report_dir(path):
+    """A report directory every identity can write to (workers run as nobody)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o777)
+    return path
+
+
+def sanitizer_reports(log_dir, seen=None):
+    """Problems for every report file in `log_dir` not in `seen` (a set of
+    names, updated): its name and text. Empty files are not reports: a worker
+    opens its file before the chroot, whether or not it ever reports."""
+    problems = []
+    try:
+        names = sorted(os.listdir(log_dir))
+    except OSError:
+        return problems
+    for name in names:
+        if seen is not None and name in seen:
+            continue
+        path = Path(log_dir) / name
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as e:
+            text = f"(unreadable: {e})"
+        if not text:
+            continue
+        if seen is not None:
+            seen.add(name)
+        if len(text) > 6000:
+            text = text[:6000] + "\n[... cut; the whole report is in the file]"
+        problems.append(f"sanitizer report {path}:\n{text}")
+    return problems
+
+
+# Servers started and not yet stopped: conftest.py checks their report
+# directories after every test, so a report fails the test that caused it.
+LIVE_SERVERS = []
+
+
+# --------------------------------------------------------------------------
 # polling
 # --------------------------------------------------------------------------
 
@@ -511,7 +592,7 @@ class Server:
     """One poolftpd instance: its directory, config, process and teardown."""
 
     def __init__(self, identity, tree, workbase, ident=DEFAULT_IDENT, settings=None,
-                 extra=(), anon_extra=()):
+                 extra=(), anon_extra=(), san_options=None):
         _server_counter[0] += 1
         self.identity = identity
         self.tree = tree
@@ -540,6 +621,10 @@ class Server:
         self.xferlog = self.log_dir / "xfer.log"
         self.stdout_path = self.dir / "stdout.txt"
         self.stderr_path = self.dir / "stderr.txt"
+        self.san_dir = make_report_dir(self.dir / "san")
+        # Extra sanitizer options, e.g. {"detect_leaks": 0}, each with a reason.
+        self.san_options = dict(san_options or {})
+        self.san_seen = set()
         self.port = free_port()
         self.pasv = pick_pasv_range()
         self.ident = ident
@@ -600,6 +685,20 @@ class Server:
         return self.identity.prefix + [str(POOLFTPD)] + ([] if daemon else ["-n"]) + \
             ["-c", str(self.conf)] + list(args)
 
+    def environment(self):
+        """The server's environment: ours, with its sanitizer reports going to
+        its own directory."""
+        return dict(os.environ, **sanitizer_env(self.san_dir, **self.san_options))
+
+    def environment_for_sanitizers(self):
+        """Only the sanitizer variables of environment(), for a command that
+        gets an environment of its own (the init script)."""
+        return sanitizer_env(self.san_dir, **self.san_options)
+
+    def sanitizer_problems(self):
+        """Reports of this server's processes not yet reported."""
+        return sanitizer_reports(self.san_dir, self.san_seen)
+
     def start(self, extra_args=(), daemon=False, wait=True):
         _used_pasv_bases.add(self.pasv[0])
         out = open(self.stdout_path, "ab")
@@ -607,10 +706,12 @@ class Server:
         try:
             self.popen = subprocess.Popen(
                 self.command(*extra_args, daemon=daemon), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, start_new_session=True)
+                stdout=out, stderr=err, start_new_session=True, env=self.environment())
         finally:
             out.close()
             err.close()
+        if self not in LIVE_SERVERS:
+            LIVE_SERVERS.append(self)
         if daemon:
             try:
                 rc = self.popen.wait(timeout=20)
@@ -794,6 +895,10 @@ class Server:
             for line in text.splitlines():
                 if BAD_LOG_RE.search(line):
                     problems.append(f"{name} of server {self.dir} has: {line}")
+        # Leak reports are written as the master exits, so only now.
+        problems.extend(self.sanitizer_problems())
+        if self in LIVE_SERVERS:
+            LIVE_SERVERS.remove(self)
         return problems
 
     def _wait_master_gone(self, pid, start, timeout):

@@ -54,6 +54,10 @@ def test_every_method_is_measured(four_mib, extra):
     ([], "no FILE given"),
     (["-r", "0", "f"], "invalid value '0' for -r"),
     (["-r", "x", "f"], "invalid value 'x' for -r"),
+    # The end pointer strtol leaves is read after the call: it must point into
+    # a string still alive (ASan caught a destroyed temporary here).
+    (["-r", "3x", "f"], "invalid value '3x' for -r"),
+    (["-r", "99999999999999999999", "f"], "invalid value '99999999999999999999' for -r"),
     (["-r"], "-r needs a value"),
     (["--rcvlowat", "0", "f"], "invalid value '0' for --rcvlowat"),
     (["--rcvlowat", "67108865", "f"], "invalid value '67108865' for --rcvlowat"),

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -285,10 +286,24 @@ pid_t SignalWaiter() {
   return pid;
 }
 
+// The child's exit code (128 + N for signal N). Bounded: a child that has
+// not ended after 60 s (a signal that never came) fails the test and is
+// killed, so a broken test fails instead of hanging the run.
 int ExitCode(pid_t pid) {
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  for (int i = 0; i < 6000; ++i) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0 && errno != EINTR) {
+      ADD_FAILURE() << "waitpid " << pid << ": " << std::strerror(errno);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "process " << pid << " still running after 60 s; killed";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return -1;
 }
 
 TEST(Handle, SignalsThePinnedProcess) {
@@ -1153,7 +1168,7 @@ TEST_F(FakeServer, ForgedPidFileIsRefused) {
 
 TEST_F(FakeServer, StopWaitsForTheMaster) {
   RunResult r = Ctl({"stop"});
-  EXPECT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.status, 0) << r.err;  // else no TERM was sent: nothing to wait for
   EXPECT_NE(r.out.find("poolftpd stopped (master " + std::to_string(master_) + " exited)"),
             std::string::npos)
       << r.out;
@@ -1167,7 +1182,7 @@ TEST_F(FakeServer, StopWaitsForTheMaster) {
 TEST_F(FakeServer, ReloadReportsAMissingNewGeneration) {
   // The fake master ignores nothing: HUP ends it, so no generation comes.
   RunResult r = Ctl({"reload", "--timeout", "1"});
-  EXPECT_EQ(r.status, 1);
+  ASSERT_EQ(r.status, 1) << r.err;  // else no HUP was sent: nothing to wait for
   EXPECT_NE(r.out.find("sent HUP to master " + std::to_string(master_)), std::string::npos)
       << r.out;
   EXPECT_TRUE(r.err.find("exited during the reload") != std::string::npos ||

@@ -358,6 +358,32 @@ TEST(Who, StreamedOutputIsTheSameText) {
   EXPECT_TRUE(IsValidJson(j.head() + j.body()));
 }
 
+// The formatters copy the header: the caller's may be a temporary (as in
+// the test above) or change after the formatter was made. Under ASan a
+// formatter that kept a reference failed the test above
+// (stack-use-after-scope); here it fails in every build.
+TEST(Who, FormattersKeepTheirOwnHeader) {
+  WhoOptions o;
+  o.verbose = true;
+  HeaderView h = TestHeader();
+  WhoFormatter f(h, kNow, o);
+  WhoJsonFormatter j(h, kNow);
+  CountFormatter c(h, {});
+  h = HeaderView{};  // what a reused or rewritten buffer would hold
+  h.master_pid = 99;
+  for (const SlotView& v : TestSlots()) {
+    f.Add(v);
+    j.Add(v);
+    c.Add(v);
+  }
+  f.Finish();
+  j.Finish();
+  EXPECT_EQ(f.out(), FormatWho(TestHeader(), TestSlots(), kNow, o));
+  EXPECT_EQ(j.head() + j.body(), FormatWhoJson(TestHeader(), TestSlots(), kNow));
+  EXPECT_EQ(c.Text(), FormatCount(TestHeader(), TestSlots(), {}));
+  EXPECT_EQ(c.Json(), FormatCountJson(TestHeader(), TestSlots(), {}));
+}
+
 TEST(Who, NoUsers) {
   std::vector<SlotView> slots = {Slot(0, 10, SlotState::kReady), Slot(1, 11, SlotState::kReady)};
   EXPECT_EQ(FormatWho(TestHeader(), slots, kNow, {}),

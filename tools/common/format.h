@@ -115,6 +115,8 @@ struct SlotTally {
 // Add() every slot ReadAll() would return, in index order, then Finish().
 // The text is complete in out() after Finish(); between calls the caller
 // may write out() somewhere and clear it (ftpwho streams it to stdout).
+// The formatters keep a copy of the header (a few KiB, copied once per run),
+// so passing a temporary is fine.
 class WhoFormatter {
  public:
   WhoFormatter(const sb::HeaderView& header, int64_t now_ns, const WhoOptions& options);
@@ -123,7 +125,7 @@ class WhoFormatter {
   std::string& out() { return out_; }
 
  private:
-  const sb::HeaderView& header_;
+  const sb::HeaderView header_;  // a copy: the caller's may be a temporary
   int64_t now_ns_;
   WhoOptions options_;
   SlotTally tally_;
@@ -146,7 +148,7 @@ class WhoJsonFormatter {
   const std::string& body() const { return body_; }
 
  private:
-  const sb::HeaderView& header_;
+  const sb::HeaderView header_;  // a copy: the caller's may be a temporary
   int64_t now_ns_;
   SlotTally tally_;
   bool first_ = true;
@@ -162,7 +164,7 @@ class CountFormatter {
   std::string Json() const;
 
  private:
-  const sb::HeaderView& header_;
+  const sb::HeaderView header_;  // a copy: the caller's may be a temporary
   CountOptions options_;
   SlotTally tally_;
   std::vector<std::string> names_;  // sorted, distinct user names
