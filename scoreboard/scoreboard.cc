@@ -37,12 +37,40 @@ namespace bip = boost::interprocess;
 
 namespace {
 
-// A reader gives up on a slot after this many attempts and reports it as
-// "updating": a live writer holds the seqlock for well under a microsecond,
-// so 1000 tries (yielding after the first 64) only run out when the writer
-// died mid-update.
-constexpr int kReadRetries = 1000;
+// A reader gives up on a slot and reports it as "updating" when the writer
+// holds its seqlock longer than kStuckWriterWait: a live writer holds it for
+// well under a microsecond, so the wait only runs out when the writer died
+// mid-update (or was preempted inside it for a whole time slice). The bound
+// is time, not a count of sched_yield calls: on a loaded machine every yield
+// hands the CPU away for a slice, and 1000 of them made one read of a stuck
+// slot take seconds (found by the scoreboard fuzz target, which timed out
+// on a slot whose counter stayed odd while eight fuzzers shared two cores).
 constexpr int kSpinsBeforeYield = 64;
+constexpr auto kStuckWriterWait = std::chrono::milliseconds(2);
+
+// Spins, then yields, until the deadline: `while (wait.Again()) ...`.
+class StuckWriterWait {
+ public:
+  bool Again() {
+    if (spins_ < kSpinsBeforeYield) {
+      ++spins_;
+      return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (spins_ == kSpinsBeforeYield) {
+      ++spins_;
+      deadline_ = now + kStuckWriterWait;
+    } else if (now >= deadline_) {
+      return false;
+    }
+    ::sched_yield();
+    return true;
+  }
+
+ private:
+  int spins_ = 0;
+  std::chrono::steady_clock::time_point deadline_{};
+};
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -232,13 +260,12 @@ void SlotWriteEnd(Slot& s, uint32_t odd) { s.seq.store(odd + 1, std::memory_orde
 // the header seqlocks are taken with a CAS; a writer that died holding one is
 // overtaken after a bounded wait rather than waited for.
 uint32_t HeaderWriteBegin(std::atomic<uint32_t>& seq) {
-  for (int i = 0; i < kReadRetries; ++i) {
+  for (StuckWriterWait wait; wait.Again();) {
     uint32_t s = seq.load(std::memory_order_relaxed);
     if ((s & 1u) == 0 && seq.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) {
       GuardedWriteFence();
       return s + 1;
     }
-    if (i >= kSpinsBeforeYield) ::sched_yield();
   }
   const uint32_t odd = seq.load(std::memory_order_relaxed) | 1u;
   seq.store(odd, std::memory_order_relaxed);
@@ -255,8 +282,7 @@ void HeaderWriteEnd(std::atomic<uint32_t>& seq, uint32_t odd) {
 // out; the caller validates the copy either way.
 template <class Copy>
 bool SeqRead(const std::atomic<uint32_t>& seq, Copy&& copy) {
-  for (int i = 0; i < kReadRetries; ++i) {
-    if (i >= kSpinsBeforeYield) ::sched_yield();
+  for (StuckWriterWait wait; wait.Again();) {
     const uint32_t s0 = seq.load(std::memory_order_acquire);
     if (s0 & 1u) continue;
     copy();

@@ -4,7 +4,8 @@
 // a small model of the documented rules (line_reader.h): Telnet commands
 // (RFC 854) removed and IAC IAC kept as 0xFF, CR NUL read as CR, lines split
 // on LF with one CR before it dropped, and a line longer than
-// limits::kMaxCommandLine reported once as too long.
+// limits::kMaxCommandLine reported once as too long (an unterminated one as
+// soon as it is longer than the limit plus a CR, without waiting for its LF).
 //  - The reader yields the model's events whatever the feed sizes and
 //    however pops interleave with feeds.
 //  - After every line is popped, at most one partial line stays buffered.
@@ -100,6 +101,9 @@ std::vector<Event> Model(std::string_view in) {
       out.push_back({false, std::move(seg)});
     start = nl + 1;
   }
+  // An unterminated line is reported as soon as it is longer than the
+  // limit plus one byte (the CR of a CRLF still to come), before its LF.
+  if (text.size() - start > limits::kMaxCommandLine + 1) out.push_back({true, ""});
   return out;
 }
 

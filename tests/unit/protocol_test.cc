@@ -217,6 +217,20 @@ TEST(LineReaderTest, OverlongLineAcrossManyFeeds) {
   EXPECT_LE(r.buffered(), 16u) << "an overlong line must not stay buffered";
 }
 
+TEST(LineReaderTest, OverlongLineEndingInAnUnterminatedSubnegotiation) {
+  // Found by the line_reader fuzz target (its model, not the reader, was
+  // wrong): the data before IAC SB already passes the limit, so the line is
+  // reported at once; everything after IAC SB, CRLFs and commands too, is
+  // Telnet subnegotiation until IAC SE and never becomes a line.
+  LineReader r;
+  r.Feed(std::string(limits::kMaxCommandLine + 2000, 'D') + "\xff\xfa" + "x\r\nQUIT\r\n");
+  EXPECT_EQ(Drain(&r), (Lines{"<TOOLONG>"}));
+  // After IAC SE the overlong line goes on (its LF has not come yet) and is
+  // dropped up to its LF; the next line is read.
+  r.Feed("\xff\xf0rest\r\nNOOP\r\n");
+  EXPECT_EQ(Drain(&r), (Lines{"NOOP"}));
+}
+
 TEST(LineReaderTest, TwoOverlongLinesInARow) {
   LineReader r;
   const std::string big(limits::kMaxCommandLine * 2, 'B');
