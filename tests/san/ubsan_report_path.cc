@@ -8,6 +8,8 @@
 // both runtimes before it chroots (src/worker/privileges.cc). Not part of
 // any normal build.
 #include <dlfcn.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -52,6 +54,17 @@ __attribute__((constructor)) void SetUbsanReportPath() {
 // Opens this process's report file of every runtime (they open it at the
 // first report otherwise, which after a chroot fails).
 extern "C" void PoolftpdOpenSanitizerReports() {
+  // A runtime that cannot open its report file dies at once ("Can't open
+  // file", exit 1). Under an exhausted RLIMIT_NOFILE that would kill the
+  // worker before it can say why it cannot start (test_faults.py,
+  // descriptors), so the files are left to the first report when two
+  // descriptors are not free.
+  const int probe[2] = {::eventfd(0, EFD_CLOEXEC), ::eventfd(0, EFD_CLOEXEC)};
+  const bool free_fds = probe[0] >= 0 && probe[1] >= 0;
+  for (int fd : probe) {
+    if (fd >= 0) ::close(fd);
+  }
+  if (!free_fds) return;
   using GetPath = const char* (*)();
   if (auto get = reinterpret_cast<GetPath>(::dlsym(RTLD_DEFAULT, "__sanitizer_get_report_path"))) {
     (void)get();
